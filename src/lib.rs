@@ -1,0 +1,4 @@
+//! Meridian: a multi-leader, geo-replicated key-value store on CRDTs.
+pub use meridian_crdt as crdt;
+pub use meridian_replica as replica;
+pub use meridian_sim as sim;
