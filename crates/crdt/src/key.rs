@@ -1,0 +1,310 @@
+//! One key's full state: one slot per type, normally only one of them non-empty.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+
+use crate::counter::CounterCut;
+use crate::digest::Canon;
+use crate::dots::DotStore;
+use crate::payload::{Clear, Payload};
+use crate::scalar::Scalar;
+use crate::{Conflict, ConflictKind, Dot, KeyType, OpMeta, Stamp, Value, VersionVector};
+
+/// Version of the canonical key encoding, hashed first.
+const CANON_VERSION: u8 = 1;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct KeyState {
+    /// The LWW register slot (`scalar.reg`) and the counter slot (`scalar.counter`).
+    pub(crate) scalar: Scalar,
+    pub(crate) mv: DotStore<Bytes>,
+    pub(crate) set: BTreeMap<Bytes, DotStore<()>>,
+    pub(crate) hash: BTreeMap<Bytes, Scalar>,
+}
+
+/// Slot rank, a deterministic tie-break between slots (only forged input can tie stamps).
+fn rank(t: KeyType) -> u8 {
+    match t {
+        KeyType::Register => 0,
+        KeyType::MvRegister => 1,
+        KeyType::Counter => 2,
+        KeyType::Set => 3,
+        KeyType::Hash => 4,
+    }
+}
+
+impl KeyState {
+    /// Whether anything must be kept (visible slots or counter tombstones).
+    pub(crate) fn is_retained(&self) -> bool {
+        self.scalar.is_retained()
+            || !self.mv.is_empty()
+            || !self.set.is_empty()
+            || !self.hash.is_empty()
+    }
+
+    /// The non-empty slots with their newest stamps.
+    fn slots(&self) -> Vec<(KeyType, (Stamp, Dot))> {
+        let mut out = Vec::new();
+        if let Some(s) = self.scalar.register_newest() {
+            out.push((KeyType::Register, s));
+        }
+        if let Some((t, _)) = self.mv.newest() {
+            out.push((KeyType::MvRegister, (t.stamp(), t.dot)));
+        }
+        if self.scalar.counter.is_live() {
+            if let Some(s) = self.scalar.counter.newest() {
+                out.push((KeyType::Counter, s));
+            }
+        }
+        let set_newest = self
+            .set
+            .values()
+            .filter_map(|m| m.newest().map(|(t, _)| (t.stamp(), t.dot)))
+            .max();
+        if let Some(s) = set_newest {
+            out.push((KeyType::Set, s));
+        }
+        let hash_newest = self
+            .hash
+            .values()
+            .filter(|f| f.is_visible())
+            .filter_map(|f| {
+                let c = f.counter.is_live().then(|| f.counter.newest()).flatten();
+                crate::dots::newest_stamp(f.register_newest(), c)
+            })
+            .max();
+        if let Some(s) = hash_newest {
+            out.push((KeyType::Hash, s));
+        }
+        out
+    }
+
+    /// The visible type: the non-empty slot whose newest entry has the highest stamp.
+    pub(crate) fn key_type(&self) -> Option<KeyType> {
+        self.slots()
+            .into_iter()
+            .max_by_key(|&(t, s)| (s, rank(t)))
+            .map(|(t, _)| t)
+    }
+
+    pub(crate) fn value(&self) -> Option<Value> {
+        Some(match self.key_type()? {
+            KeyType::Register => Value::Str(self.scalar.register_value()?.1.clone()),
+            KeyType::Counter => Value::Int(self.scalar.counter.value()),
+            KeyType::MvRegister => {
+                Value::Mv(self.mv_siblings().into_iter().map(|(v, _)| v).collect())
+            }
+            KeyType::Set => Value::Set(self.set.keys().cloned().collect()),
+            KeyType::Hash => Value::Hash(
+                self.hash
+                    .iter()
+                    .filter_map(|(f, s)| s.field_value().map(|v| (f.clone(), v)))
+                    .collect(),
+            ),
+        })
+    }
+
+    /// MV siblings sorted by stamp.
+    pub(crate) fn mv_siblings(&self) -> Vec<(Bytes, Stamp)> {
+        let mut v: Vec<_> = self
+            .mv
+            .entries
+            .iter()
+            .map(|(d, (h, v))| ((crate::Tag { dot: *d, hlc: *h }.stamp(), *d), v.clone()))
+            .collect();
+        v.sort_by_key(|(s, _)| *s);
+        v.into_iter().map(|((s, _), v)| (v, s)).collect()
+    }
+
+    /// The counter cells a whole-key overwrite or delete observes.
+    pub(crate) fn cut(&self) -> Clear {
+        Clear {
+            counter: self.scalar.counter.cut(),
+            fields: self
+                .hash
+                .iter()
+                .map(|(f, s)| (f.clone(), s.counter.cut()))
+                .filter(|(_, c)| !c.is_empty())
+                .collect(),
+        }
+    }
+
+    /// Removes from every slot what `deps` observed.
+    fn clear_all(&mut self, deps: &VersionVector, clear: &Clear) {
+        self.scalar.clear(deps, &clear.counter);
+        self.mv.remove_covered(deps);
+        self.set.retain(|_, tags| {
+            tags.remove_covered(deps);
+            !tags.is_empty()
+        });
+        let empty = CounterCut::default();
+        for s in self.hash.values_mut() {
+            s.clear(deps, &empty);
+        }
+        for (f, cut) in &clear.fields {
+            self.hash
+                .entry(f.clone())
+                .or_default()
+                .counter
+                .clear(deps, cut);
+        }
+        self.hash.retain(|_, s| s.is_retained());
+    }
+
+    /// Applies one op. Total: any payload is accepted.
+    pub(crate) fn apply(&mut self, meta: OpMeta<'_>, payload: &Payload) -> Vec<Conflict> {
+        let tag = meta.tag();
+        let deps = meta.deps;
+        let mut conflicts = Vec::new();
+        match payload {
+            Payload::Set { value, clear } => {
+                let unseen = self.scalar.reg.uncovered_stamps(deps);
+                if !unseen.is_empty() {
+                    conflicts.push(Conflict {
+                        kind: ConflictKind::Lww,
+                        field: None,
+                        stamps: unseen,
+                    });
+                }
+                self.clear_all(deps, clear);
+                self.scalar.reg.insert(tag, value.clone());
+            }
+            Payload::MvSet { value, ctx } => {
+                match ctx {
+                    Some(c) => self.mv.remove_covered(&c.meet(deps)),
+                    None => self.mv.remove_covered(deps),
+                }
+                self.mv.insert(tag, value.clone());
+                if self.mv.len() > 1 {
+                    conflicts.push(Conflict {
+                        kind: ConflictKind::MvSiblings,
+                        field: None,
+                        stamps: self.mv_siblings().into_iter().map(|(_, s)| s).collect(),
+                    });
+                }
+            }
+            Payload::IncrBy { by, from } => self.scalar.increment(tag, deps, *by, *from),
+            Payload::SAdd(members) => {
+                for m in members {
+                    let tags = self.set.entry(m.clone()).or_default();
+                    tags.remove_covered(deps);
+                    tags.insert(tag, ());
+                }
+            }
+            Payload::SRem(members) => {
+                for m in members {
+                    if let Some(tags) = self.set.get_mut(m) {
+                        tags.remove_covered(deps);
+                        if tags.is_empty() {
+                            self.set.remove(m);
+                        }
+                    }
+                }
+            }
+            Payload::HSet(writes) => {
+                for w in writes {
+                    let f = self.hash.entry(w.field.clone()).or_default();
+                    let unseen = f.reg.uncovered_stamps(deps);
+                    if !unseen.is_empty() {
+                        conflicts.push(Conflict {
+                            kind: ConflictKind::Lww,
+                            field: Some(w.field.clone()),
+                            stamps: unseen,
+                        });
+                    }
+                    f.write(tag, deps, w.value.clone(), &w.cut);
+                    field_clash(&mut conflicts, &w.field, f);
+                }
+            }
+            Payload::HDel(fields) => {
+                for (field, cut) in fields {
+                    if let Some(f) = self.hash.get_mut(field) {
+                        f.clear(deps, cut);
+                    } else if !cut.is_empty() {
+                        self.hash.entry(field.clone()).or_default().clear(deps, cut);
+                    }
+                    if self.hash.get(field).is_some_and(|f| !f.is_retained()) {
+                        self.hash.remove(field);
+                    }
+                }
+            }
+            Payload::HIncrBy { field, by, from } => {
+                let f = self.hash.entry(field.clone()).or_default();
+                f.increment(tag, deps, *by, *from);
+                field_clash(&mut conflicts, field, f);
+            }
+            Payload::Del(clear) => self.clear_all(deps, clear),
+        }
+        let slots = self.slots();
+        if slots.len() > 1 {
+            conflicts.push(Conflict {
+                kind: ConflictKind::TypeClash,
+                field: None,
+                stamps: slots.iter().map(|(_, (s, _))| *s).collect(),
+            });
+        }
+        conflicts
+    }
+
+    /// State join with another replica's state of the same key.
+    pub(crate) fn join(
+        &mut self,
+        ctx: &VersionVector,
+        other: &KeyState,
+        other_ctx: &VersionVector,
+    ) {
+        self.scalar.join(ctx, &other.scalar, other_ctx);
+        self.mv.join(ctx, &other.mv, other_ctx);
+        let empty_tags = DotStore::default();
+        for m in other.set.keys() {
+            self.set.entry(m.clone()).or_default();
+        }
+        for (m, tags) in self.set.iter_mut() {
+            tags.join(ctx, other.set.get(m).unwrap_or(&empty_tags), other_ctx);
+        }
+        self.set.retain(|_, t| !t.is_empty());
+        let empty_field = Scalar::default();
+        for f in other.hash.keys() {
+            self.hash.entry(f.clone()).or_default();
+        }
+        for (f, s) in self.hash.iter_mut() {
+            s.join(ctx, other.hash.get(f).unwrap_or(&empty_field), other_ctx);
+        }
+        self.hash.retain(|_, s| s.is_retained());
+    }
+
+    /// Canonical bytes of everything retained.
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let mut c = Canon::default();
+        c.u8(CANON_VERSION);
+        self.scalar.encode(&mut c);
+        self.mv.encode(&mut c, |c, v| c.bytes(v));
+        c.len(self.set.len());
+        for (m, tags) in &self.set {
+            c.bytes(m);
+            tags.encode(&mut c, |_, _| {});
+        }
+        c.len(self.hash.len());
+        for (f, s) in &self.hash {
+            c.bytes(f);
+            s.encode(&mut c);
+        }
+        c.buf
+    }
+}
+
+fn field_clash(conflicts: &mut Vec<Conflict>, field: &Bytes, f: &Scalar) {
+    if f.is_clash() {
+        let stamps = [f.register_newest(), f.counter.newest()]
+            .into_iter()
+            .flatten()
+            .map(|(s, _)| s)
+            .collect();
+        conflicts.push(Conflict {
+            kind: ConflictKind::FieldClash,
+            field: Some(field.clone()),
+            stamps,
+        });
+    }
+}

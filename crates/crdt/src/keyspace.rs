@@ -1,0 +1,320 @@
+//! The keyspace: every key's state, local write preparation, op application, state merge, and
+//! an incrementally maintained digest.
+
+use std::collections::BTreeMap;
+use std::collections::btree_map::Entry as MapEntry;
+
+use bytes::Bytes;
+
+use crate::digest::{Digest, key_hash};
+use crate::key::KeyState;
+use crate::payload::{Command, FieldWrite, Payload};
+use crate::scalar::{Scalar, parse_int};
+use crate::{
+    ActorId, Applied, Dot, Hlc, KeyType, OpMeta, PrepareError, Stamp, Value, VersionVector,
+};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Slot {
+    state: KeyState,
+    hash: Digest,
+    live: bool,
+}
+
+impl Slot {
+    fn new(key: &[u8], state: KeyState) -> Self {
+        let hash = key_hash(key, &state.encode());
+        let live = state.key_type().is_some();
+        Slot { state, hash, live }
+    }
+}
+
+/// Every key's CRDT state, plus the replica digest: the XOR of each retained key's
+/// `blake3(len(key) || key || canonical state)`, kept up to date on every change.
+///
+/// A keyspace reflects exactly the ops of its replica's applied version vector; `merge` needs
+/// that vector of both sides.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Keyspace {
+    keys: BTreeMap<Bytes, Slot>,
+    digest: Digest,
+    live: usize,
+}
+
+/// A stand-in op for computing the outcome of a local increment before it is issued.
+fn probe(deps: &VersionVector) -> OpMeta<'_> {
+    OpMeta {
+        dot: Dot::new(ActorId(u32::MAX), u64::MAX),
+        hlc: Hlc {
+            epoch: u32::MAX,
+            time: u64::MAX,
+            count: u32::MAX,
+        },
+        deps,
+    }
+}
+
+/// Checks that an increment of `s` keeps its counter inside `i64`.
+fn check_increment(
+    s: &Scalar,
+    by: i64,
+    from: Option<Dot>,
+    deps: &VersionVector,
+) -> Result<(), PrepareError> {
+    let mut after = s.clone();
+    after.increment(probe(deps).tag(), deps, by, from);
+    i64::try_from(after.counter.value_wide()).map_err(|_| PrepareError::Overflow)?;
+    Ok(())
+}
+
+/// What INCRBY does to a scalar whose visible part is a register: convert its integer.
+fn conversion(s: &Scalar) -> Result<Option<Dot>, PrepareError> {
+    match s.register_value() {
+        Some((tag, v)) => {
+            parse_int(v).ok_or(PrepareError::NotInteger)?;
+            Ok(Some(tag.dot))
+        }
+        None => Ok(None),
+    }
+}
+
+impl Keyspace {
+    /// An empty keyspace.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn state(&self, key: &[u8]) -> Option<&KeyState> {
+        self.keys.get(key).map(|s| &s.state)
+    }
+
+    fn expect_type(&self, key: &[u8], allowed: &[KeyType]) -> Result<(), PrepareError> {
+        match self.key_type(key) {
+            Some(found) if !allowed.contains(&found) => Err(PrepareError::WrongType { found }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Turns a local command into the payload of an op, from current state. `applied` is this
+    /// replica's applied vector, which will be the op's `deps`. Nothing changes here: the
+    /// caller then applies the payload with `apply`.
+    pub fn prepare(
+        &self,
+        key: &[u8],
+        cmd: Command,
+        applied: &VersionVector,
+    ) -> Result<Payload, PrepareError> {
+        let empty = KeyState::default();
+        let state = self.state(key).unwrap_or(&empty);
+        Ok(match cmd {
+            Command::Set(value) => Payload::Set {
+                value,
+                clear: state.cut(),
+            },
+            Command::MvSet { value, ctx } => {
+                self.expect_type(key, &[KeyType::MvRegister])?;
+                Payload::MvSet {
+                    value,
+                    ctx: ctx.map(|c| c.meet(applied)),
+                }
+            }
+            Command::IncrBy(by) => {
+                let from = match self.key_type(key) {
+                    None | Some(KeyType::Counter) => None,
+                    Some(KeyType::Register) => conversion(&state.scalar)?,
+                    Some(found) => return Err(PrepareError::WrongType { found }),
+                };
+                check_increment(&state.scalar, by, from, applied)?;
+                Payload::IncrBy { by, from }
+            }
+            Command::SAdd(members) => {
+                self.expect_type(key, &[KeyType::Set])?;
+                Payload::SAdd(sorted_unique(members))
+            }
+            Command::SRem(members) => {
+                self.expect_type(key, &[KeyType::Set])?;
+                Payload::SRem(sorted_unique(members))
+            }
+            Command::HSet(pairs) => {
+                self.expect_type(key, &[KeyType::Hash])?;
+                let last: BTreeMap<Bytes, Bytes> = pairs.into_iter().collect();
+                Payload::HSet(
+                    last.into_iter()
+                        .map(|(field, value)| {
+                            let cut = state
+                                .hash
+                                .get(&field)
+                                .map(|f| f.counter.cut())
+                                .unwrap_or_default();
+                            FieldWrite { field, value, cut }
+                        })
+                        .collect(),
+                )
+            }
+            Command::HDel(fields) => {
+                self.expect_type(key, &[KeyType::Hash])?;
+                Payload::HDel(
+                    sorted_unique(fields)
+                        .into_iter()
+                        .map(|f| {
+                            let cut = state
+                                .hash
+                                .get(&f)
+                                .map(|s| s.counter.cut())
+                                .unwrap_or_default();
+                            (f, cut)
+                        })
+                        .collect(),
+                )
+            }
+            Command::HIncrBy { field, by } => {
+                self.expect_type(key, &[KeyType::Hash])?;
+                let empty_field = Scalar::default();
+                let f = state.hash.get(&field).unwrap_or(&empty_field);
+                let from = conversion(f)?;
+                check_increment(f, by, from, applied)?;
+                Payload::HIncrBy { field, by, from }
+            }
+            Command::Del => Payload::Del(state.cut()),
+        })
+    }
+
+    /// Applies one op to `key`. The caller guarantees exactly-once, causal delivery; any
+    /// payload is accepted without panicking.
+    pub fn apply(&mut self, key: &Bytes, meta: OpMeta<'_>, payload: &Payload) -> Applied {
+        let mut state = self
+            .keys
+            .get(key.as_ref())
+            .map(|s| s.state.clone())
+            .unwrap_or_default();
+        let conflicts = state.apply(meta, payload);
+        self.replace(key, state);
+        Applied { conflicts }
+    }
+
+    /// Installs a key's new state, keeping digest and live count in step.
+    fn replace(&mut self, key: &Bytes, state: KeyState) {
+        let retained = state.is_retained();
+        match self.keys.entry(key.clone()) {
+            MapEntry::Occupied(mut e) => {
+                let old = e.get();
+                self.digest.xor(&old.hash);
+                self.live -= usize::from(old.live);
+                if retained {
+                    let new = Slot::new(key, state);
+                    self.digest.xor(&new.hash);
+                    self.live += usize::from(new.live);
+                    e.insert(new);
+                } else {
+                    e.remove();
+                }
+            }
+            MapEntry::Vacant(e) => {
+                if retained {
+                    let new = Slot::new(key, state);
+                    self.digest.xor(&new.hash);
+                    self.live += usize::from(new.live);
+                    e.insert(new);
+                }
+            }
+        }
+    }
+
+    /// State-based join: afterwards `self` holds the state of a replica that applied the union
+    /// of both sides' ops. `self_ctx` and `other_ctx` are the sides' applied vectors; the
+    /// caller merges the vectors themselves.
+    pub fn merge(&mut self, self_ctx: &VersionVector, other: &Keyspace, other_ctx: &VersionVector) {
+        let empty = KeyState::default();
+        let keys: Vec<Bytes> = {
+            let mut ks: Vec<Bytes> = self.keys.keys().cloned().collect();
+            ks.extend(
+                other
+                    .keys
+                    .keys()
+                    .filter(|k| !self.keys.contains_key(*k))
+                    .cloned(),
+            );
+            ks
+        };
+        for key in keys {
+            let theirs = other.state(&key).unwrap_or(&empty);
+            let mut mine = self.state(&key).cloned().unwrap_or_default();
+            let before = mine.clone();
+            mine.join(self_ctx, theirs, other_ctx);
+            if mine != before || !self.keys.contains_key(&key) {
+                self.replace(&key, mine);
+            }
+        }
+    }
+
+    /// The visible value, or `None` if the key is absent or holds nothing visible.
+    pub fn get(&self, key: &[u8]) -> Option<Value> {
+        self.state(key)?.value()
+    }
+
+    /// The visible type (see the type-clash rule in the crate docs).
+    pub fn key_type(&self, key: &[u8]) -> Option<KeyType> {
+        self.keys.get(key).filter(|s| s.live)?.state.key_type()
+    }
+
+    /// The MV register siblings with their stamps, sorted by stamp (for MVGET).
+    pub fn mv_siblings(&self, key: &[u8]) -> Option<Vec<(Bytes, Stamp)>> {
+        let s = self.state(key)?.mv_siblings();
+        (!s.is_empty()).then_some(s)
+    }
+
+    /// Whether the key holds something visible.
+    pub fn contains(&self, key: &[u8]) -> bool {
+        self.keys.get(key).is_some_and(|s| s.live)
+    }
+
+    /// Number of keys holding something visible.
+    pub fn len(&self) -> usize {
+        self.live
+    }
+
+    /// Whether no key holds anything visible.
+    pub fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+
+    /// Keys holding something visible, sorted.
+    pub fn keys(&self) -> impl Iterator<Item = &Bytes> {
+        self.keys.iter().filter(|(_, s)| s.live).map(|(k, _)| k)
+    }
+
+    /// Number of retained keys, counter tombstones included.
+    pub fn retained_len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// The replica digest, in O(1).
+    pub fn digest(&self) -> Digest {
+        self.digest
+    }
+
+    /// The hash of one retained key (tombstones included).
+    pub fn key_digest(&self, key: &[u8]) -> Option<Digest> {
+        self.keys.get(key).map(|s| s.hash)
+    }
+
+    /// The replica digest computed from scratch.
+    pub fn recompute_digest(&self) -> Digest {
+        let mut d = Digest::ZERO;
+        for (k, s) in &self.keys {
+            d.xor(&key_hash(k, &s.state.encode()));
+        }
+        d
+    }
+
+    /// The canonical bytes of a key's retained state (what its digest hashes).
+    pub fn canonical_key_bytes(&self, key: &[u8]) -> Option<Vec<u8>> {
+        Some(self.state(key)?.encode())
+    }
+}
+
+fn sorted_unique(mut v: Vec<Bytes>) -> Vec<Bytes> {
+    v.sort();
+    v.dedup();
+    v
+}

@@ -1,0 +1,120 @@
+//! Commands (what a client asks) and payloads (the replicated effect of one write on one key).
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use crate::counter::CounterCut;
+use crate::{Dot, VersionVector};
+
+/// What a client asks for; `Keyspace::prepare` turns it into a `Payload` from current state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// SET: overwrite the key, whatever its type.
+    Set(Bytes),
+    /// MVSET: write a multi-value register, resolving the siblings `ctx` observed (a causal
+    /// token from an earlier MVGET); without one, every sibling this replica has applied.
+    MvSet {
+        /// The value.
+        value: Bytes,
+        /// The context the client read; clamped to what this replica has applied.
+        ctx: Option<VersionVector>,
+    },
+    /// INCRBY / DECRBY.
+    IncrBy(i64),
+    /// SADD.
+    SAdd(Vec<Bytes>),
+    /// SREM.
+    SRem(Vec<Bytes>),
+    /// HSET of field/value pairs (a repeated field: the last value wins).
+    HSet(Vec<(Bytes, Bytes)>),
+    /// HDEL.
+    HDel(Vec<Bytes>),
+    /// HINCRBY.
+    HIncrBy {
+        /// The field.
+        field: Bytes,
+        /// The increment.
+        by: i64,
+    },
+    /// DEL.
+    Del,
+}
+
+/// What a write removed besides the entries its `deps` cover: the counter cells it observed,
+/// of the key's counter and of each hash field holding counter cells.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Clear {
+    /// Observed cells of the key's counter.
+    pub counter: CounterCut,
+    /// Observed cells of hash fields' counters, by field.
+    pub fields: Vec<(Bytes, CounterCut)>,
+}
+
+/// One field written by HSET.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldWrite {
+    /// The field.
+    pub field: Bytes,
+    /// Its new value.
+    pub value: Bytes,
+    /// The field's counter cells the writer observed.
+    pub cut: CounterCut,
+}
+
+/// The replicated effect of one write on one key. Every variant first removes (in the slots
+/// it names) the entries whose dots the op's `deps` cover, then adds its own, tagged with the
+/// op's dot and HLC.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Payload {
+    /// SET: clears every slot of the key (raising counter floors to `clear`), then adds an LWW
+    /// register entry.
+    Set {
+        /// The value.
+        value: Bytes,
+        /// Observed counter cells.
+        clear: Clear,
+    },
+    /// MVSET: removes the MV siblings `ctx` covers (`None`: `deps`; always clamped to `deps`),
+    /// then adds a sibling.
+    MvSet {
+        /// The value.
+        value: Bytes,
+        /// The resolving context.
+        ctx: Option<VersionVector>,
+    },
+    /// INCRBY: adds `by` to the origin's counter cell. With `from`, first converts the LWW
+    /// register entry `from` (holding an integer) into the counter and removes the register
+    /// entries `deps` cover.
+    IncrBy {
+        /// The increment.
+        by: i64,
+        /// The register entry converted, if any.
+        from: Option<Dot>,
+    },
+    /// SADD: each member's observed tags are replaced by the op's tag.
+    SAdd(Vec<Bytes>),
+    /// SREM: each member's observed tags are removed.
+    SRem(Vec<Bytes>),
+    /// HSET: each field is overwritten like SET overwrites a key.
+    HSet(Vec<FieldWrite>),
+    /// HDEL: each field's observed register entries and counter are removed.
+    HDel(Vec<(Bytes, CounterCut)>),
+    /// HINCRBY: INCRBY on one field.
+    HIncrBy {
+        /// The field.
+        field: Bytes,
+        /// The increment.
+        by: i64,
+        /// The field's register entry converted, if any.
+        from: Option<Dot>,
+    },
+    /// DEL: clears every slot of the key.
+    Del(Clear),
+}
+
+impl Default for Payload {
+    /// A DEL that observed no counter cells.
+    fn default() -> Self {
+        Payload::Del(Clear::default())
+    }
+}

@@ -1,0 +1,116 @@
+//! What reads and writes report: key types, visible values, errors, conflicts.
+
+use std::fmt;
+
+use bytes::Bytes;
+
+use crate::Stamp;
+
+/// The type of a key's visible slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum KeyType {
+    /// LWW register (SET).
+    Register,
+    /// Multi-value register (MVSET).
+    MvRegister,
+    /// Counter (INCRBY).
+    Counter,
+    /// Set (SADD).
+    Set,
+    /// Hash (HSET).
+    Hash,
+}
+
+impl KeyType {
+    /// The name Redis's TYPE command reports (counters are strings in Redis).
+    pub fn redis_name(self) -> &'static str {
+        match self {
+            KeyType::Register | KeyType::Counter => "string",
+            KeyType::MvRegister => "mvreg",
+            KeyType::Set => "set",
+            KeyType::Hash => "hash",
+        }
+    }
+}
+
+impl fmt::Display for KeyType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.redis_name())
+    }
+}
+
+/// A key's visible value.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Value {
+    /// LWW register.
+    Str(Bytes),
+    /// Counter.
+    Int(i64),
+    /// Set members, sorted.
+    Set(Vec<Bytes>),
+    /// Hash fields, sorted by field; counter fields rendered as decimal.
+    Hash(Vec<(Bytes, Bytes)>),
+    /// MV register siblings, sorted by stamp.
+    Mv(Vec<Bytes>),
+}
+
+/// Why a local write was refused. The state is unchanged after any of them.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PrepareError {
+    /// The key's visible type does not take this command.
+    #[error("WRONGTYPE Operation against a key holding the wrong kind of value")]
+    WrongType {
+        /// The key's visible type.
+        found: KeyType,
+    },
+    /// The result would not fit in a signed 64-bit integer.
+    #[error("ERR increment or decrement would overflow")]
+    Overflow,
+    /// INCRBY/HINCRBY on a value that is not a canonical decimal integer.
+    #[error("ERR value is not an integer or out of range")]
+    NotInteger,
+}
+
+/// The kinds of conflict an op can reveal when applied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ConflictKind {
+    /// An LWW write met entries it had not observed; the highest stamp wins.
+    Lww,
+    /// An MV register holds several siblings.
+    MvSiblings,
+    /// Several slots of one key are non-empty (types created concurrently).
+    TypeClash,
+    /// A hash field holds both a register value and a counter.
+    FieldClash,
+}
+
+impl ConflictKind {
+    /// A short label for metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConflictKind::Lww => "lww",
+            ConflictKind::MvSiblings => "mv_siblings",
+            ConflictKind::TypeClash => "type_clash",
+            ConflictKind::FieldClash => "field_clash",
+        }
+    }
+}
+
+/// One conflict found while applying an op.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Conflict {
+    /// What kind.
+    pub kind: ConflictKind,
+    /// The hash field concerned, for field-level conflicts.
+    pub field: Option<Bytes>,
+    /// Stamps of the concurrent entries involved (for `Lww`: those the op had not observed;
+    /// for `MvSiblings`: all siblings; for clashes: the newest of each non-empty slot).
+    pub stamps: Vec<Stamp>,
+}
+
+/// What applying an op did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// Conflicts found, in no particular order.
+    pub conflicts: Vec<Conflict>,
+}
