@@ -1,0 +1,242 @@
+//! A small in-memory cluster: each actor has a keyspace, an applied vector and a log of its
+//! own ops; ops are delivered exactly once and causally, as the replica layer guarantees.
+
+#![allow(dead_code, clippy::unwrap_used)]
+
+use bytes::Bytes;
+use meridian_crdt::{
+    ActorId, Applied, Command, Dot, Hlc, Keyspace, OpMeta, Payload, VersionVector, hlc,
+};
+use proptest::prelude::*;
+
+#[derive(Clone, Debug)]
+pub struct Op {
+    pub dot: Dot,
+    pub hlc: Hlc,
+    pub deps: VersionVector,
+    pub key: Bytes,
+    pub payload: Payload,
+}
+
+impl Op {
+    pub fn meta(&self) -> OpMeta<'_> {
+        OpMeta {
+            dot: self.dot,
+            hlc: self.hlc,
+            deps: &self.deps,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Replica {
+    pub ks: Keyspace,
+    pub applied: VersionVector,
+}
+
+#[derive(Clone, Debug)]
+pub struct Cluster {
+    pub replicas: Vec<Replica>,
+    /// `history[i][s - 1]` is actor `i`'s op with seq `s`.
+    pub history: Vec<Vec<Op>>,
+}
+
+pub fn actor(i: usize) -> ActorId {
+    ActorId(i as u32 + 1)
+}
+
+impl Cluster {
+    pub fn new(n: usize) -> Self {
+        Cluster {
+            replicas: vec![Replica::default(); n],
+            history: vec![Vec::new(); n],
+        }
+    }
+
+    /// Actor `i` issues `cmd` on `key` at wall time `time`; returns the op if prepare accepted.
+    pub fn issue(&mut self, i: usize, key: &[u8], cmd: Command, time: u64) -> Option<Op> {
+        let r = &mut self.replicas[i];
+        let payload = r.ks.prepare(key, cmd, &r.applied).ok()?;
+        let seq = r.applied.get(actor(i)) + 1;
+        let op = Op {
+            dot: Dot::new(actor(i), seq),
+            hlc: hlc(time, 0),
+            deps: r.applied.clone(),
+            key: Bytes::copy_from_slice(key),
+            payload,
+        };
+        r.ks.apply(&op.key, op.meta(), &op.payload);
+        r.applied.set(actor(i), seq);
+        self.history[i].push(op.clone());
+        Some(op)
+    }
+
+    /// Actor `i` issues and expects success.
+    pub fn write(&mut self, i: usize, key: &str, cmd: Command, time: u64) -> Op {
+        self.issue(i, key.as_bytes(), cmd, time)
+            .expect("prepare accepted")
+    }
+
+    /// The next op of `from` that replica `to` lacks, if it is deliverable now.
+    pub fn deliverable(&self, to: usize, from: usize) -> Option<&Op> {
+        let r = &self.replicas[to];
+        let next = r.applied.get(actor(from)) as usize;
+        let op = self.history[from].get(next)?;
+        r.applied.dominates(&op.deps).then_some(op)
+    }
+
+    /// Delivers the next op of `from` to `to` if causally ready.
+    pub fn deliver(&mut self, to: usize, from: usize) -> Option<Applied> {
+        let op = self.deliverable(to, from)?.clone();
+        let r = &mut self.replicas[to];
+        let applied = r.ks.apply(&op.key, op.meta(), &op.payload);
+        r.applied.set(op.dot.actor, op.dot.seq);
+        Some(applied)
+    }
+
+    /// Delivers everything to everyone, choosing among ready sources by `choices`.
+    pub fn deliver_all(&mut self, choices: &[u8]) {
+        let n = self.replicas.len();
+        let mut c = 0usize;
+        for to in 0..n {
+            loop {
+                let ready: Vec<usize> = (0..n)
+                    .filter(|&f| self.deliverable(to, f).is_some())
+                    .collect();
+                if ready.is_empty() {
+                    break;
+                }
+                let pick = choices.get(c % choices.len().max(1)).copied().unwrap_or(0) as usize;
+                c += 1;
+                self.deliver(to, ready[pick % ready.len()]);
+            }
+        }
+    }
+
+    /// A fresh replica that applied, in a causal order, exactly the ops `vv` covers.
+    pub fn replay(&self, vv: &VersionVector) -> Replica {
+        let mut r = Replica::default();
+        loop {
+            let mut progressed = false;
+            for (i, h) in self.history.iter().enumerate() {
+                let next = r.applied.get(actor(i));
+                if next >= vv.get(actor(i)) {
+                    continue;
+                }
+                let op = &h[next as usize];
+                if r.applied.dominates(&op.deps) {
+                    r.ks.apply(&op.key, op.meta(), &op.payload);
+                    r.applied.set(op.dot.actor, op.dot.seq);
+                    progressed = true;
+                }
+            }
+            if !progressed {
+                return r;
+            }
+        }
+    }
+}
+
+pub const KEYS: [&str; 3] = ["k0", "k1", "k2"];
+
+fn bytes_from(s: &'static [&'static str]) -> impl Strategy<Value = Bytes> + Clone {
+    proptest::sample::select(s).prop_map(|v: &'static str| Bytes::from_static(v.as_bytes()))
+}
+
+fn vv_strategy() -> impl Strategy<Value = VersionVector> + Clone {
+    proptest::collection::vec((0u32..4, 0u64..8), 0..4)
+        .prop_map(|e| e.into_iter().map(|(a, s)| (ActorId(a), s)).collect())
+}
+
+fn by_strategy() -> impl Strategy<Value = i64> + Clone {
+    prop_oneof![8 => -3i64..4, 1 => Just(i64::MAX - 1), 1 => Just(i64::MIN + 1)]
+}
+
+pub fn command() -> impl Strategy<Value = Command> + Clone {
+    let value = bytes_from(&["1", "7", "x", "-2"]);
+    let member = bytes_from(&["a", "b", "c"]);
+    let field = bytes_from(&["f", "g"]);
+    prop_oneof![
+        value.clone().prop_map(Command::Set),
+        (value.clone(), proptest::option::of(vv_strategy()))
+            .prop_map(|(value, ctx)| Command::MvSet { value, ctx }),
+        by_strategy().prop_map(Command::IncrBy),
+        proptest::collection::vec(member.clone(), 1..3).prop_map(Command::SAdd),
+        proptest::collection::vec(member, 1..3).prop_map(Command::SRem),
+        proptest::collection::vec((field.clone(), value), 1..3).prop_map(Command::HSet),
+        proptest::collection::vec(field.clone(), 1..3).prop_map(Command::HDel),
+        (field, by_strategy()).prop_map(|(field, by)| Command::HIncrBy { field, by }),
+        Just(Command::Del),
+    ]
+}
+
+pub fn set_command() -> impl Strategy<Value = Command> + Clone {
+    let member = bytes_from(&["a", "b", "c"]);
+    prop_oneof![
+        3 => proptest::collection::vec(member.clone(), 1..3).prop_map(Command::SAdd),
+        2 => proptest::collection::vec(member, 1..3).prop_map(Command::SRem),
+        1 => Just(Command::Del),
+    ]
+}
+
+#[derive(Clone, Debug)]
+pub enum Step {
+    Issue {
+        actor: usize,
+        key: usize,
+        cmd: Command,
+        time: u64,
+    },
+    Deliver {
+        to: usize,
+        from: usize,
+    },
+    Snapshot {
+        actor: usize,
+    },
+}
+
+pub fn steps(cmd: impl Strategy<Value = Command> + Clone) -> impl Strategy<Value = Vec<Step>> {
+    let step = prop_oneof![
+        4 => (0usize..4, 0usize..KEYS.len(), cmd, 0u64..6)
+            .prop_map(|(actor, key, cmd, time)| Step::Issue { actor, key, cmd, time }),
+        4 => (0usize..4, 0usize..4).prop_map(|(to, from)| Step::Deliver { to, from }),
+        1 => (0usize..4).prop_map(|actor| Step::Snapshot { actor }),
+    ];
+    proptest::collection::vec(step, 0..60)
+}
+
+/// Runs `steps` on `n` actors; returns the cluster and the snapshots taken.
+pub fn run(n: usize, steps: &[Step]) -> (Cluster, Vec<Replica>) {
+    let mut c = Cluster::new(n);
+    let mut snaps = Vec::new();
+    for s in steps {
+        match s {
+            Step::Issue {
+                actor,
+                key,
+                cmd,
+                time,
+            } => {
+                c.issue(actor % n, KEYS[*key].as_bytes(), cmd.clone(), *time);
+            }
+            Step::Deliver { to, from } => {
+                c.deliver(to % n, from % n);
+            }
+            Step::Snapshot { actor } => snaps.push(c.replicas[actor % n].clone()),
+        }
+    }
+    for r in &c.replicas {
+        snaps.push(r.clone());
+    }
+    (c, snaps)
+}
+
+/// `a` joined with `b`, as a replica.
+pub fn merged(a: &Replica, b: &Replica) -> Replica {
+    let mut ks = a.ks.clone();
+    ks.merge(&a.applied, &b.ks, &b.applied);
+    let mut applied = a.applied.clone();
+    applied.merge(&b.applied);
+    Replica { ks, applied }
+}
