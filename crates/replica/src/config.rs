@@ -1,0 +1,101 @@
+//! Replica tuning: plain public fields, named presets and `validate`.
+
+use std::num::NonZeroUsize;
+
+use thiserror::Error;
+
+/// Tuning for one replica. Times are in milliseconds of the driver's monotonic clock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// How often vectors and link state are gossiped to each neighbour.
+    pub gossip_interval_ms: u64,
+    /// How long a neighbour may stay behind on an origin, with nothing arriving, before its
+    /// parent in that origin's tree resends from the log. Any other neighbour steps in after
+    /// twice this.
+    pub repair_after_ms: u64,
+    /// Most ops in one [`crate::Message::Ops`] frame.
+    pub max_batch_ops: NonZeroUsize,
+    /// Most ops sent on one link and not yet acknowledged by the peer's gossip. Beyond it the
+    /// link is "catching up": the rest is served from the log as acknowledgements arrive,
+    /// never dropped.
+    pub send_window: NonZeroUsize,
+    /// Most ops held that arrived ahead of a gap. Beyond it new ones are discarded (and counted);
+    /// anti-entropy fetches them again once the gap is filled.
+    pub max_out_of_order: usize,
+    /// A peer's HLC stamp further ahead of our wall clock than this is reported and not
+    /// allowed to drag our clock forward (its op is still applied).
+    pub max_clock_ahead_ms: u64,
+    /// Limits on what a peer may send.
+    pub limits: Limits,
+}
+
+/// Sizes accepted from peers: anything larger is a protocol error that closes the link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Longest key, in bytes.
+    pub max_key_bytes: usize,
+    /// Most ops in one frame.
+    pub max_ops_per_frame: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_key_bytes: 64 * 1024,
+            max_ops_per_frame: 16 * 1024,
+        }
+    }
+}
+
+impl Config {
+    /// Regions on one continent or one machine: short timers.
+    pub fn lan() -> Config {
+        Config {
+            gossip_interval_ms: 50,
+            repair_after_ms: 200,
+            max_batch_ops: NonZeroUsize::new(512).expect("non-zero"),
+            send_window: NonZeroUsize::new(16 * 1024).expect("non-zero"),
+            max_out_of_order: 64 * 1024,
+            max_clock_ahead_ms: 60_000,
+            limits: Limits::default(),
+        }
+    }
+
+    /// Regions across oceans: timers well above round-trip times.
+    pub fn wan() -> Config {
+        Config {
+            gossip_interval_ms: 100,
+            repair_after_ms: 1_000,
+            ..Config::lan()
+        }
+    }
+
+    /// Checks that the settings make sense together.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.gossip_interval_ms == 0 {
+            return Err(ConfigError("gossip_interval_ms must be above 0"));
+        }
+        if self.repair_after_ms < self.gossip_interval_ms {
+            return Err(ConfigError(
+                "repair_after_ms must be at least gossip_interval_ms, or every gossip triggers a resend",
+            ));
+        }
+        if self.limits.max_ops_per_frame < self.max_batch_ops.get() {
+            return Err(ConfigError(
+                "limits.max_ops_per_frame must be at least max_batch_ops, or our own frames are refused",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config::wan()
+    }
+}
+
+/// A setting that makes no sense; the message names it.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("invalid replica config: {0}")]
+pub struct ConfigError(&'static str);

@@ -1,0 +1,111 @@
+//! Operations and the messages that carry them between neighbours.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use meridian_crdt::{ActorId, Dot, Hlc, Payload, VersionVector};
+use serde::{Deserialize, Serialize};
+
+/// Protocol version spoken in [`Message::Hello`]. A peer with another version is refused.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// One write, as it travels between regions.
+///
+/// Invariants kept by the origin: `seq` counts the origin's operations 1, 2, 3 … without
+/// gaps; `deps` is the origin's applied version vector when it wrote (so
+/// `deps[origin] == seq - 1`); the payload was built from the origin's state at that moment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Op {
+    /// The region that accepted the write.
+    pub origin: ActorId,
+    /// Position in the origin's sequence of writes, from 1.
+    pub seq: u64,
+    /// Hybrid logical clock stamp, used for last-write-wins order.
+    pub hlc: Hlc,
+    /// The origin's applied version vector when it wrote: the causal context.
+    pub deps: VersionVector,
+    /// The key written.
+    pub key: Bytes,
+    /// What the write does to the key.
+    pub payload: Payload,
+}
+
+impl Op {
+    /// The op's globally unique identity.
+    pub fn dot(&self) -> Dot {
+        Dot {
+            actor: self.origin,
+            seq: self.seq,
+        }
+    }
+}
+
+/// A row of the matrix clock: what one node holds durably and what it has applied.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Row {
+    /// Ops held durably in the node's log (contiguous per origin).
+    pub received: VersionVector,
+    /// Ops applied to the node's state (contiguous per origin, causally closed).
+    pub applied: VersionVector,
+}
+
+impl Row {
+    /// Pointwise maximum: rows only grow, so merging two reports keeps the newest.
+    pub fn merge(&mut self, other: &Row) {
+        self.received.merge(&other.received);
+        self.applied.merge(&other.applied);
+    }
+
+    /// Whether `other` would add nothing to this row.
+    pub fn covers(&self, other: &Row) -> bool {
+        self.received.dominates(&other.received) && self.applied.dominates(&other.applied)
+    }
+}
+
+/// A node's report of which of its links are up, versioned so the newest one wins.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkAdvert {
+    /// The reporting node.
+    pub node: ActorId,
+    /// Increases every time the node's set of up links changes.
+    pub version: u64,
+    /// Neighbours whose link is up, sorted.
+    pub up: Vec<ActorId>,
+}
+
+/// What neighbours say to each other.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Message {
+    /// First message on a link, in both directions.
+    Hello {
+        /// Cluster name from the topology file.
+        cluster: String,
+        /// The sender.
+        node: ActorId,
+        /// [`PROTOCOL_VERSION`] of the sender.
+        protocol: u32,
+        /// What the sender holds durably: the other side sends what is missing.
+        received: VersionVector,
+    },
+    /// A batch of operations, in origin-sequence order per origin.
+    Ops(Vec<Arc<Op>>),
+    /// Periodic anti-entropy and acknowledgement gossip: matrix-clock rows (the sender's own
+    /// and the newest it knows of others) and link-state adverts.
+    Gossip {
+        /// Rows of the matrix clock, by node.
+        rows: Vec<(ActorId, Row)>,
+        /// Link-state adverts, by node.
+        links: Vec<LinkAdvert>,
+    },
+}
+
+impl Message {
+    /// A short name for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Message::Hello { .. } => "hello",
+            Message::Ops(_) => "ops",
+            Message::Gossip { .. } => "gossip",
+        }
+    }
+}

@@ -1,0 +1,131 @@
+//! Fault mixes and the schedule of faults a seed draws.
+
+use std::fmt;
+use std::str::FromStr;
+
+use meridian_crdt::ActorId;
+use meridian_replica::Millis;
+use rand::Rng;
+
+/// Which faults a run injects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FaultMix {
+    /// A perfect network: the steady state.
+    None,
+    /// Frames lost, duplicated and reordered.
+    Lossy,
+    /// Links cut and healed, a region isolated.
+    Partitions,
+    /// Nodes crash (losing what was not persisted) and restart.
+    Crashes,
+    /// All of the above, and clock skew.
+    All,
+}
+
+impl FaultMix {
+    /// Every mix, in order.
+    pub const ALL: [FaultMix; 5] = [
+        FaultMix::None,
+        FaultMix::Lossy,
+        FaultMix::Partitions,
+        FaultMix::Crashes,
+        FaultMix::All,
+    ];
+
+    pub(crate) fn lossy(self) -> bool {
+        matches!(self, FaultMix::Lossy | FaultMix::All)
+    }
+
+    pub(crate) fn partitions(self) -> bool {
+        matches!(self, FaultMix::Partitions | FaultMix::All)
+    }
+
+    pub(crate) fn crashes(self) -> bool {
+        matches!(self, FaultMix::Crashes | FaultMix::All)
+    }
+
+    pub(crate) fn skew(self) -> bool {
+        matches!(self, FaultMix::All)
+    }
+}
+
+impl fmt::Display for FaultMix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FaultMix::None => "none",
+            FaultMix::Lossy => "lossy",
+            FaultMix::Partitions => "partitions",
+            FaultMix::Crashes => "crashes",
+            FaultMix::All => "all",
+        })
+    }
+}
+
+impl FromStr for FaultMix {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        FaultMix::ALL
+            .into_iter()
+            .find(|m| m.to_string() == s)
+            .ok_or_else(|| format!("unknown fault mix {s:?}: use none, lossy, partitions, crashes or all"))
+    }
+}
+
+/// Probabilities for lossy links.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Lossy {
+    pub(crate) loss: f64,
+    pub(crate) duplicate: f64,
+    /// Extra latency drawn uniformly up to this fraction of the link's latency: reorders.
+    pub(crate) jitter: f64,
+}
+
+/// A fault at a moment of virtual time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fault {
+    Cut(ActorId, ActorId),
+    Heal(ActorId, ActorId),
+    Crash(ActorId),
+    Restart(ActorId),
+}
+
+/// Draws the faults of one run, all ending by `end`.
+pub(crate) fn schedule(
+    rng: &mut impl Rng,
+    mix: FaultMix,
+    nodes: &[ActorId],
+    links: &[(ActorId, ActorId)],
+    end: Millis,
+) -> Vec<(Millis, Fault)> {
+    let mut faults = Vec::new();
+    if mix.partitions() && !links.is_empty() {
+        // A few single links cut and healed.
+        for _ in 0..rng.random_range(1..=3) {
+            let (a, b) = links[rng.random_range(0..links.len())];
+            let at = rng.random_range(0..end / 2);
+            let until = at + rng.random_range(200..end / 3);
+            faults.push((at, Fault::Cut(a, b)));
+            faults.push((until.min(end), Fault::Heal(a, b)));
+        }
+        // One region cut off from all its neighbours.
+        let island = nodes[rng.random_range(0..nodes.len())];
+        let at = rng.random_range(0..end / 2);
+        let until = (at + rng.random_range(500..end / 2)).min(end);
+        for (a, b) in links.iter().filter(|(a, b)| *a == island || *b == island) {
+            faults.push((at, Fault::Cut(*a, *b)));
+            faults.push((until, Fault::Heal(*a, *b)));
+        }
+    }
+    if mix.crashes() {
+        for _ in 0..rng.random_range(1..=2) {
+            let node = nodes[rng.random_range(0..nodes.len())];
+            let at = rng.random_range(0..end * 2 / 3);
+            let until = (at + rng.random_range(50..3_000)).min(end);
+            faults.push((at, Fault::Crash(node)));
+            faults.push((until, Fault::Restart(node)));
+        }
+    }
+    faults.sort_by_key(|(t, _)| *t);
+    faults
+}

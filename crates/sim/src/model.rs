@@ -1,0 +1,183 @@
+//! What every key should hold, computed from the definitions of the data model directly on
+//! the history of writes, independently of the CRDT code: a write survives unless a later
+//! write that observed it (its `deps` cover the write's dot) overwrote or removed it.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use bytes::Bytes;
+use meridian_crdt::{Command, Stamp, Value};
+use meridian_replica::Op;
+
+use crate::workload::Family;
+
+/// One write that is part of the final history, with the command the client gave.
+#[derive(Debug, Clone, Copy)]
+pub struct Write<'a> {
+    /// The op as replicated.
+    pub op: &'a Op,
+    /// The command it was made from.
+    pub command: &'a Command,
+}
+
+impl Write<'_> {
+    fn stamp(&self) -> Stamp {
+        Stamp {
+            hlc: self.op.hlc,
+            actor: self.op.origin,
+        }
+    }
+
+    /// Whether this write had observed `other` when it was made.
+    fn observed(&self, other: &Write<'_>) -> bool {
+        self.op.deps.covers(other.op.dot())
+    }
+}
+
+/// The value the key must hold after every write in `writes` (all on that key) was applied,
+/// or `None` when the key's family is not modelled.
+pub fn expected(key: &[u8], writes: &[Write<'_>]) -> Option<Option<Value>> {
+    let value = match Family::of(key) {
+        Family::Register => register(writes),
+        Family::Counter => counter(writes, |c| match c {
+            Command::IncrBy(by) => Some(*by),
+            _ => None,
+        })
+        .map(Value::Int),
+        Family::Set => set(writes),
+        Family::Hash => hash(writes),
+        Family::Mv => mv(writes),
+        Family::Clash => return None,
+    };
+    Some(value)
+}
+
+/// Writes not observed by any other write that removes them.
+fn survivors<'a>(
+    writes: &[Write<'a>],
+    is_candidate: impl Fn(&Command) -> bool,
+    removes: impl Fn(&Command) -> bool,
+) -> Vec<Write<'a>> {
+    writes
+        .iter()
+        .filter(|w| is_candidate(w.command))
+        .filter(|w| {
+            !writes
+                .iter()
+                .any(|other| removes(other.command) && other.observed(w))
+        })
+        .copied()
+        .collect()
+}
+
+fn register(writes: &[Write<'_>]) -> Option<Value> {
+    let live = survivors(writes, |c| matches!(c, Command::Set(_)), |_| true);
+    let winner = live.iter().max_by_key(|w| w.stamp())?;
+    match winner.command {
+        Command::Set(v) => Some(Value::Str(v.clone())),
+        _ => None,
+    }
+}
+
+fn counter(writes: &[Write<'_>], increment: impl Fn(&Command) -> Option<i64>) -> Option<i64> {
+    let live = survivors(
+        writes,
+        |c| increment(c).is_some(),
+        |c| matches!(c, Command::Del),
+    );
+    if live.is_empty() {
+        return None;
+    }
+    Some(live.iter().filter_map(|w| increment(w.command)).sum())
+}
+
+fn set(writes: &[Write<'_>]) -> Option<Value> {
+    let mut members = BTreeSet::new();
+    let added: BTreeSet<&Bytes> = writes
+        .iter()
+        .filter_map(|w| match w.command {
+            Command::SAdd(ms) => Some(ms.iter()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    for m in added {
+        let live = survivors(
+            writes,
+            |c| matches!(c, Command::SAdd(ms) if ms.contains(m)),
+            |c| matches!(c, Command::Del) || matches!(c, Command::SRem(ms) if ms.contains(m)),
+        );
+        if !live.is_empty() {
+            members.insert(m.clone());
+        }
+    }
+    (!members.is_empty()).then(|| Value::Set(members.into_iter().collect()))
+}
+
+fn hash(writes: &[Write<'_>]) -> Option<Value> {
+    let mut fields: BTreeMap<Bytes, Bytes> = BTreeMap::new();
+    let mut names: BTreeSet<Bytes> = BTreeSet::new();
+    for w in writes {
+        match w.command {
+            Command::HSet(pairs) => names.extend(pairs.iter().map(|(f, _)| f.clone())),
+            Command::HIncrBy { field, .. } => {
+                names.insert(field.clone());
+            }
+            _ => {}
+        }
+    }
+    for f in names {
+        let removes = |c: &Command| match c {
+            Command::Del => true,
+            Command::HDel(fs) => fs.contains(&f),
+            Command::HSet(pairs) => pairs.iter().any(|(g, _)| *g == f),
+            _ => false,
+        };
+        let live = survivors(
+            writes,
+            |c| matches!(c, Command::HSet(pairs) if pairs.iter().any(|(g, _)| *g == f)),
+            removes,
+        );
+        if let Some(winner) = live.iter().max_by_key(|w| w.stamp()) {
+            if let Command::HSet(pairs) = winner.command
+                && let Some((_, v)) = pairs.iter().rev().find(|(g, _)| *g == f)
+            {
+                fields.insert(f.clone(), v.clone());
+            }
+            continue;
+        }
+        // HDEL of the field removes what it observed, like DEL.
+        let live_incr = survivors(
+            writes,
+            |c| matches!(c, Command::HIncrBy { field, .. } if *field == f),
+            |c| matches!(c, Command::Del) || matches!(c, Command::HDel(fs) if fs.contains(&f)),
+        );
+        if !live_incr.is_empty() {
+            let sum: i64 = live_incr
+                .iter()
+                .filter_map(|w| match w.command {
+                    Command::HIncrBy { by, .. } => Some(*by),
+                    _ => None,
+                })
+                .sum();
+            fields.insert(f.clone(), Bytes::from(sum.to_string()));
+        }
+    }
+    (!fields.is_empty()).then(|| Value::Hash(fields.into_iter().collect()))
+}
+
+fn mv(writes: &[Write<'_>]) -> Option<Value> {
+    let mut live = survivors(
+        writes,
+        |c| matches!(c, Command::MvSet { .. }),
+        |c| matches!(c, Command::MvSet { .. } | Command::Del | Command::Set(_)),
+    );
+    live.sort_by_key(|w| w.stamp());
+    let siblings: Vec<Bytes> = live
+        .iter()
+        .filter_map(|w| match w.command {
+            Command::MvSet { value, .. } => Some(value.clone()),
+            _ => None,
+        })
+        .collect();
+    (!siblings.is_empty()).then_some(Value::Mv(siblings))
+}
