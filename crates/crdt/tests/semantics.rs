@@ -1,0 +1,448 @@
+//! One test per rule of docs/data-model.md, on hand-built concurrent histories.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use bytes::Bytes;
+use common::Cluster;
+use meridian_crdt::{
+    ActorId, Command, ConflictKind, Dot, KeyType, Keyspace, OpMeta, Payload, PrepareError, Value,
+    VersionVector, hlc,
+};
+
+fn b(s: &str) -> Bytes {
+    Bytes::copy_from_slice(s.as_bytes())
+}
+
+fn set(members: &[&str]) -> Value {
+    Value::Set(members.iter().map(|m| b(m)).collect())
+}
+
+fn sync(c: &mut Cluster) {
+    c.deliver_all(&[0]);
+}
+
+fn kinds(a: &meridian_crdt::Applied) -> Vec<ConflictKind> {
+    a.conflicts.iter().map(|c| c.kind).collect()
+}
+
+#[test]
+fn concurrent_add_wins_over_remove() {
+    let mut c = Cluster::new(2);
+    c.write(0, "s", Command::SAdd(vec![b("x")]), 1);
+    sync(&mut c);
+    c.write(0, "s", Command::SRem(vec![b("x")]), 2);
+    c.write(1, "s", Command::SAdd(vec![b("x")]), 2);
+    sync(&mut c);
+    for r in &c.replicas {
+        assert_eq!(r.ks.get(b"s"), Some(set(&["x"])));
+    }
+}
+
+#[test]
+fn observed_remove_removes_member() {
+    let mut c = Cluster::new(2);
+    c.write(0, "s", Command::SAdd(vec![b("x"), b("y")]), 1);
+    sync(&mut c);
+    c.write(1, "s", Command::SRem(vec![b("x")]), 2);
+    sync(&mut c);
+    assert_eq!(c.replicas[0].ks.get(b"s"), Some(set(&["y"])));
+    c.write(0, "s", Command::SRem(vec![b("y")]), 3);
+    assert_eq!(c.replicas[0].ks.get(b"s"), None);
+    assert!(!c.replicas[0].ks.contains(b"s"));
+    assert_eq!(c.replicas[0].ks.retained_len(), 0);
+}
+
+#[test]
+fn del_concurrent_with_incr_keeps_only_the_concurrent_increment() {
+    let mut c = Cluster::new(3);
+    c.write(0, "n", Command::IncrBy(5), 1);
+    c.write(1, "n", Command::IncrBy(10), 1);
+    sync(&mut c);
+    assert_eq!(c.replicas[2].ks.get(b"n"), Some(Value::Int(15)));
+    c.write(0, "n", Command::Del, 2);
+    c.write(2, "n", Command::IncrBy(3), 2);
+    sync(&mut c);
+    for r in &c.replicas {
+        assert_eq!(r.ks.get(b"n"), Some(Value::Int(3)));
+        assert_eq!(r.ks.key_type(b"n"), Some(KeyType::Counter));
+    }
+}
+
+#[test]
+fn two_concurrent_dels_cancel_a_counter_once() {
+    let mut c = Cluster::new(2);
+    c.write(0, "n", Command::IncrBy(5), 1);
+    sync(&mut c);
+    c.write(0, "n", Command::Del, 2);
+    c.write(1, "n", Command::Del, 2);
+    sync(&mut c);
+    assert_eq!(c.replicas[0].ks.get(b"n"), None);
+    // The counter is a tombstone: invisible, yet its cells are retained.
+    assert_eq!(c.replicas[0].ks.len(), 0);
+    assert_eq!(c.replicas[0].ks.retained_len(), 1);
+    c.write(1, "n", Command::IncrBy(1), 3);
+    sync(&mut c);
+    for r in &c.replicas {
+        assert_eq!(r.ks.get(b"n"), Some(Value::Int(1)));
+    }
+}
+
+#[test]
+fn lww_highest_stamp_wins_with_actor_tie_break() {
+    let mut c = Cluster::new(3);
+    c.write(0, "k", Command::Set(b("a")), 7);
+    c.write(1, "k", Command::Set(b("b")), 5);
+    c.write(2, "k", Command::Set(b("c")), 7);
+    sync(&mut c);
+    for r in &c.replicas {
+        // Actor 3 (index 2) ties actor 1 on time 7 and wins on actor id.
+        assert_eq!(r.ks.get(b"k"), Some(Value::Str(b("c"))));
+    }
+    // A write that observed all of them replaces them all.
+    c.write(1, "k", Command::Set(b("d")), 1);
+    sync(&mut c);
+    assert_eq!(c.replicas[0].ks.get(b"k"), Some(Value::Str(b("d"))));
+}
+
+#[test]
+fn lww_write_meeting_unobserved_entries_reports_conflict() {
+    let mut c = Cluster::new(2);
+    c.write(0, "k", Command::Set(b("a")), 1);
+    c.write(1, "k", Command::Set(b("b")), 2);
+    let applied = c.deliver(0, 1).unwrap();
+    assert_eq!(kinds(&applied), vec![ConflictKind::Lww]);
+}
+
+#[test]
+fn mv_siblings_resolved_by_a_write_with_context() {
+    let mut c = Cluster::new(2);
+    c.write(
+        0,
+        "m",
+        Command::MvSet {
+            value: b("x"),
+            ctx: None,
+        },
+        1,
+    );
+    c.write(
+        1,
+        "m",
+        Command::MvSet {
+            value: b("y"),
+            ctx: None,
+        },
+        2,
+    );
+    let applied = c.deliver(0, 1).unwrap();
+    assert_eq!(kinds(&applied), vec![ConflictKind::MvSiblings]);
+    sync(&mut c);
+    assert_eq!(
+        c.replicas[1].ks.get(b"m"),
+        Some(Value::Mv(vec![b("x"), b("y")]))
+    );
+    let siblings = c.replicas[1].ks.mv_siblings(b"m").unwrap();
+    assert_eq!(siblings.len(), 2);
+    // A token taken after reading both siblings resolves them.
+    let token = c.replicas[1].applied.clone();
+    c.write(
+        0,
+        "m",
+        Command::MvSet {
+            value: b("z"),
+            ctx: Some(token),
+        },
+        3,
+    );
+    sync(&mut c);
+    for r in &c.replicas {
+        assert_eq!(r.ks.get(b"m"), Some(Value::Mv(vec![b("z")])));
+    }
+}
+
+#[test]
+fn mv_context_is_clamped_to_what_the_writer_applied() {
+    let mut c = Cluster::new(2);
+    c.write(
+        1,
+        "m",
+        Command::MvSet {
+            value: b("y"),
+            ctx: None,
+        },
+        1,
+    );
+    let mut huge = VersionVector::new();
+    huge.set(ActorId(1), 100);
+    huge.set(ActorId(2), 100);
+    let op = c.write(
+        0,
+        "m",
+        Command::MvSet {
+            value: b("x"),
+            ctx: Some(huge),
+        },
+        2,
+    );
+    assert_eq!(
+        op.payload,
+        Payload::MvSet {
+            value: b("x"),
+            ctx: Some(VersionVector::new())
+        }
+    );
+    sync(&mut c);
+    assert_eq!(
+        c.replicas[0].ks.get(b"m"),
+        Some(Value::Mv(vec![b("y"), b("x")]))
+    );
+}
+
+#[test]
+fn type_clash_is_deterministic_and_keeps_every_slot() {
+    let mut c = Cluster::new(2);
+    c.write(0, "t", Command::SAdd(vec![b("x")]), 5);
+    c.write(1, "t", Command::HSet(vec![(b("f"), b("v"))]), 4);
+    let applied = c.deliver(0, 1).unwrap();
+    assert_eq!(kinds(&applied), vec![ConflictKind::TypeClash]);
+    sync(&mut c);
+    for r in &c.replicas {
+        // The set's newest tag has the higher stamp.
+        assert_eq!(r.ks.key_type(b"t"), Some(KeyType::Set));
+        assert_eq!(r.ks.get(b"t"), Some(set(&["x"])));
+    }
+    // Removing the set reveals the hash: nothing was lost.
+    c.write(0, "t", Command::SRem(vec![b("x")]), 6);
+    sync(&mut c);
+    assert_eq!(c.replicas[1].ks.key_type(b"t"), Some(KeyType::Hash));
+    assert_eq!(
+        c.replicas[1].ks.get(b"t"),
+        Some(Value::Hash(vec![(b("f"), b("v"))]))
+    );
+}
+
+#[test]
+fn set_overwrites_any_type_and_del_removes_any() {
+    let mut c = Cluster::new(1);
+    c.write(0, "k", Command::HSet(vec![(b("f"), b("1"))]), 1);
+    c.write(
+        0,
+        "k",
+        Command::HIncrBy {
+            field: b("g"),
+            by: 4,
+        },
+        2,
+    );
+    c.write(0, "k", Command::Set(b("s")), 3);
+    assert_eq!(c.replicas[0].ks.get(b"k"), Some(Value::Str(b("s"))));
+    c.write(0, "k", Command::Del, 4);
+    assert_eq!(c.replicas[0].ks.get(b"k"), None);
+    // A hash recreated after SET and DEL starts empty, its old counter field at zero.
+    c.write(
+        0,
+        "k",
+        Command::HIncrBy {
+            field: b("g"),
+            by: 1,
+        },
+        5,
+    );
+    assert_eq!(
+        c.replicas[0].ks.get(b"k"),
+        Some(Value::Hash(vec![(b("g"), b("1"))]))
+    );
+}
+
+#[test]
+fn incrby_converts_an_integer_string() {
+    let mut c = Cluster::new(2);
+    c.write(0, "n", Command::Set(b("10")), 1);
+    c.write(0, "n", Command::IncrBy(5), 2);
+    assert_eq!(c.replicas[0].ks.get(b"n"), Some(Value::Int(15)));
+    assert_eq!(
+        c.replicas[0].ks.key_type(b"n").unwrap().to_string(),
+        "string"
+    );
+    sync(&mut c);
+    assert_eq!(c.replicas[1].ks.get(b"n"), Some(Value::Int(15)));
+}
+
+#[test]
+fn concurrent_conversions_of_one_string_count_its_value_once() {
+    let mut c = Cluster::new(2);
+    c.write(0, "n", Command::Set(b("10")), 1);
+    sync(&mut c);
+    c.write(0, "n", Command::IncrBy(1), 2);
+    c.write(1, "n", Command::IncrBy(1), 2);
+    sync(&mut c);
+    for r in &c.replicas {
+        assert_eq!(r.ks.get(b"n"), Some(Value::Int(12)));
+    }
+}
+
+#[test]
+fn conversion_concurrent_with_del_keeps_only_the_increment() {
+    let mut c = Cluster::new(2);
+    c.write(0, "n", Command::Set(b("10")), 1);
+    sync(&mut c);
+    c.write(0, "n", Command::IncrBy(1), 2);
+    c.write(1, "n", Command::Del, 2);
+    sync(&mut c);
+    for r in &c.replicas {
+        assert_eq!(r.ks.get(b"n"), Some(Value::Int(1)));
+    }
+}
+
+#[test]
+fn hash_field_clash_shows_the_register() {
+    let mut c = Cluster::new(2);
+    c.write(0, "h", Command::HSet(vec![(b("f"), b("v"))]), 1);
+    c.write(
+        1,
+        "h",
+        Command::HIncrBy {
+            field: b("f"),
+            by: 2,
+        },
+        2,
+    );
+    let applied = c.deliver(0, 1).unwrap();
+    assert_eq!(kinds(&applied), vec![ConflictKind::FieldClash]);
+    sync(&mut c);
+    for r in &c.replicas {
+        assert_eq!(r.ks.get(b"h"), Some(Value::Hash(vec![(b("f"), b("v"))])));
+    }
+    // HDEL removes both parts; the concurrent increment is gone because it was observed.
+    c.write(0, "h", Command::HDel(vec![b("f")]), 3);
+    sync(&mut c);
+    assert_eq!(c.replicas[1].ks.get(b"h"), None);
+}
+
+#[test]
+fn hincrby_counts_every_increment_and_hset_resets() {
+    let mut c = Cluster::new(2);
+    c.write(
+        0,
+        "h",
+        Command::HIncrBy {
+            field: b("f"),
+            by: 2,
+        },
+        1,
+    );
+    c.write(
+        1,
+        "h",
+        Command::HIncrBy {
+            field: b("f"),
+            by: 3,
+        },
+        1,
+    );
+    sync(&mut c);
+    assert_eq!(
+        c.replicas[0].ks.get(b"h"),
+        Some(Value::Hash(vec![(b("f"), b("5"))]))
+    );
+    c.write(0, "h", Command::HSet(vec![(b("f"), b("7"))]), 2);
+    c.write(
+        0,
+        "h",
+        Command::HIncrBy {
+            field: b("f"),
+            by: 1,
+        },
+        3,
+    );
+    sync(&mut c);
+    assert_eq!(
+        c.replicas[1].ks.get(b"h"),
+        Some(Value::Hash(vec![(b("f"), b("8"))]))
+    );
+}
+
+#[test]
+fn prepare_errors_follow_redis() {
+    let mut c = Cluster::new(1);
+    c.write(0, "s", Command::SAdd(vec![b("x")]), 1);
+    c.write(0, "k", Command::Set(b("abc")), 1);
+    c.write(0, "n", Command::IncrBy(i64::MAX), 1);
+    let ks = &c.replicas[0].ks;
+    let vv = &c.replicas[0].applied;
+    let err = ks.prepare(b"s", Command::IncrBy(1), vv).unwrap_err();
+    assert_eq!(
+        err,
+        PrepareError::WrongType {
+            found: KeyType::Set
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        "WRONGTYPE Operation against a key holding the wrong kind of value"
+    );
+    assert_eq!(
+        ks.prepare(b"k", Command::IncrBy(1), vv),
+        Err(PrepareError::NotInteger)
+    );
+    assert_eq!(
+        ks.prepare(b"n", Command::IncrBy(1), vv),
+        Err(PrepareError::Overflow)
+    );
+    assert!(ks.prepare(b"n", Command::IncrBy(-1), vv).is_ok());
+    assert_eq!(
+        ks.prepare(b"k", Command::HSet(vec![(b("f"), b("v"))]), vv),
+        Err(PrepareError::WrongType {
+            found: KeyType::Register
+        })
+    );
+    assert!(ks.prepare(b"s", Command::Set(b("v")), vv).is_ok());
+    assert!(ks.prepare(b"s", Command::Del, vv).is_ok());
+}
+
+#[test]
+fn key_types_display_as_redis_type_names() {
+    let names: Vec<String> = [
+        KeyType::Register,
+        KeyType::MvRegister,
+        KeyType::Counter,
+        KeyType::Set,
+        KeyType::Hash,
+    ]
+    .iter()
+    .map(|t| t.to_string())
+    .collect();
+    assert_eq!(names, ["string", "mvreg", "string", "set", "hash"]);
+}
+
+#[test]
+fn apply_accepts_forged_payloads() {
+    let mut ks = Keyspace::new();
+    let deps = VersionVector::new();
+    let meta = OpMeta {
+        dot: Dot::new(ActorId(1), 1),
+        hlc: hlc(1, 0),
+        deps: &deps,
+    };
+    let key = b("k");
+    ks.apply(
+        &key,
+        meta,
+        &Payload::IncrBy {
+            by: i64::MIN,
+            from: Some(Dot::new(ActorId(9), 9)),
+        },
+    );
+    ks.apply(
+        &key,
+        meta,
+        &Payload::IncrBy {
+            by: i64::MIN,
+            from: None,
+        },
+    );
+    assert_eq!(ks.get(b"k"), Some(Value::Int(i64::MIN)));
+    assert_eq!(ks.digest(), ks.recompute_digest());
+}
