@@ -182,11 +182,14 @@ impl Keyspace {
     /// Applies one op to `key`. The caller guarantees exactly-once, causal delivery; any
     /// payload is accepted without panicking.
     pub fn apply(&mut self, key: &Bytes, meta: OpMeta<'_>, payload: &Payload) -> Applied {
-        let mut state = self
-            .keys
-            .get(key.as_ref())
-            .map(|s| s.state.clone())
-            .unwrap_or_default();
+        let mut state = match self.keys.remove(key.as_ref()) {
+            Some(slot) => {
+                self.digest.xor(&slot.hash);
+                self.live -= usize::from(slot.live);
+                slot.state
+            }
+            None => KeyState::default(),
+        };
         let conflicts = state.apply(meta, payload);
         self.replace(key, state);
         Applied { conflicts }
