@@ -21,7 +21,7 @@ pub const DEFAULT_LATENCY_MS: u32 = 10;
 /// The nodes and the up links, by position in ascending actor id order.
 struct Graph {
     ids: Vec<ActorId>,
-    adj: Vec<Vec<(usize, u64)>>,
+    adj: Vec<Vec<(u32, u32)>>,
     up: Vec<(ActorId, ActorId)>,
 }
 
@@ -41,9 +41,10 @@ impl Graph {
             if i == j || !is_up(a, b) {
                 continue;
             }
-            let w = u64::from(link.latency_ms.unwrap_or(DEFAULT_LATENCY_MS).max(1));
-            adj[i].push((j, w));
-            adj[j].push((i, w));
+            let w = link.latency_ms.unwrap_or(DEFAULT_LATENCY_MS).max(1);
+            // Positions fit in u32: a topology's ids are distinct u32s.
+            adj[i].push((j as u32, w));
+            adj[j].push((i as u32, w));
             up.push((a, b));
         }
         up.sort_unstable();
@@ -56,34 +57,33 @@ impl Graph {
         let mut dist = vec![u64::MAX; n];
         let mut parent = vec![None; n];
         if let Ok(r) = self.ids.binary_search(&root) {
-            // Dense Dijkstra: O(n² + links), the fastest for the few dozen nodes of a cluster.
-            let mut done = vec![false; n];
+            // Dense Dijkstra, O(n² + links): the fastest for the few dozen nodes of a cluster.
+            // `open[v]` is `dist[v]` until `v` is settled, then `u64::MAX`.
+            let mut open = vec![u64::MAX; n];
             dist[r] = 0;
+            open[r] = 0;
             loop {
-                let mut next = None;
-                for v in 0..n {
-                    if !done[v]
-                        && dist[v] != u64::MAX
-                        && next.is_none_or(|u: usize| dist[v] < dist[u])
-                    {
-                        next = Some(v);
+                let mut u = 0;
+                for v in 1..n {
+                    if open[v] < open[u] {
+                        u = v;
                     }
                 }
-                let Some(u) = next else { break };
-                done[u] = true;
+                if open[u] == u64::MAX {
+                    break;
+                }
+                open[u] = u64::MAX;
+                // Every candidate parent of `v` is strictly closer to the root than `v`, so it
+                // is settled, and relaxes `v`, before `v` is settled: ties can be broken here.
                 for &(v, w) in &self.adj[u] {
-                    dist[v] = dist[v].min(dist[u].saturating_add(w));
+                    let (v, d) = (v as usize, dist[u].saturating_add(u64::from(w)));
+                    let better = d < dist[v] || (d == dist[v] && parent[v].is_some_and(|p| u < p));
+                    if better && v != r {
+                        dist[v] = d;
+                        open[v] = d;
+                        parent[v] = Some(u);
+                    }
                 }
-            }
-            for v in 0..n {
-                if v == r || dist[v] == u64::MAX {
-                    continue;
-                }
-                parent[v] = self.adj[v]
-                    .iter()
-                    .filter(|&&(u, w)| dist[u] != u64::MAX && dist[u].saturating_add(w) == dist[v])
-                    .map(|&(u, _)| u)
-                    .min();
             }
         }
         // Children, grouped by parent; filled in ascending order, so each group is sorted.
