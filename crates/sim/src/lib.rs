@@ -193,8 +193,13 @@ fn check(config: &SimConfig, world: World, convergence_ms: Option<Millis>) -> Re
     if matches!(f, FaultMix::Partitions | FaultMix::All) && c.cuts == 0 {
         violations.push(Violation::FaultMissing("no link was cut"));
     }
-    if matches!(f, FaultMix::Crashes | FaultMix::All) && (c.crashes == 0 || c.restarts == 0) {
-        violations.push(Violation::FaultMissing("no node crashed and restarted"));
+    if matches!(f, FaultMix::Crashes | FaultMix::All) {
+        if c.crashes == 0 || c.restarts == 0 {
+            violations.push(Violation::FaultMissing("no node crashed and restarted"));
+        }
+        if c.lost_unpersisted == 0 {
+            violations.push(Violation::FaultMissing("no crash lost an op that was not yet durable"));
+        }
     }
     if f == FaultMix::All && clock_ahead_reports == 0 {
         violations.push(Violation::FaultMissing(

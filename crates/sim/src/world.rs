@@ -59,6 +59,8 @@ struct Node {
     /// Crash faults in force (overlapping crashes nest).
     down: u32,
     timer: Option<Millis>,
+    /// A crash fault is due: it strikes once the node has something not yet durable.
+    crash_armed: bool,
     skew_ms: i64,
     /// The applied vector as seen through `Applied` outputs: checks causal order.
     seen_applied: VersionVector,
@@ -99,8 +101,9 @@ pub(crate) struct World {
     lossy: Option<Lossy>,
     /// Every write a client made, by dot (a dot lost in a crash may be reused: last wins).
     pub(crate) writes: BTreeMap<Dot, ClientWrite>,
-    /// Acknowledged writes, with what they were when acknowledged.
-    pub(crate) acked: BTreeMap<Dot, ClientWrite>,
+    /// Acknowledged writes, with what they were when acknowledged. A list, not a map: a dot
+    /// acknowledged twice means the first write was lost and its seq reused.
+    pub(crate) acked: Vec<(Dot, ClientWrite)>,
     pub(crate) counters: Counters,
     pub(crate) violations: Vec<Violation>,
     writes_issued: u64,
@@ -138,6 +141,7 @@ impl World {
                     incarnation: 0,
                     down: 0,
                     timer: None,
+                    crash_armed: false,
                     skew_ms,
                     seen_applied: VersionVector::new(),
                 },
@@ -178,7 +182,7 @@ impl World {
             links,
             lossy,
             writes: BTreeMap::new(),
-            acked: BTreeMap::new(),
+            acked: Vec::new(),
             counters: Counters::default(),
             violations: Vec::new(),
             writes_issued: 0,
@@ -310,6 +314,12 @@ impl World {
             Err(_) => self.counters.writes_refused += 1,
         }
         self.drain(node);
+        // An armed crash strikes between a write's acceptance and its fsync.
+        if self.nodes.get(&node).is_some_and(|n| {
+            n.crash_armed && n.replica.as_ref().is_some_and(|r| r.unpersisted() > 0)
+        }) {
+            self.kill(node);
+        }
     }
 
     /// Executes every output of `node`, in order, and rearms its timer.
@@ -327,7 +337,7 @@ impl World {
             match output {
                 Output::Persist { batch, ops } => {
                     let incarnation = n.incarnation;
-                    let fsync = self.rng.random_range(1..=3);
+                    let fsync = self.rng.random_range(2..=10);
                     let done = n.disk.busy_until.max(self.now) + fsync;
                     n.disk.busy_until = done;
                     self.push(
@@ -343,7 +353,7 @@ impl World {
                 Output::Send { to, msg } => self.send(node, to, msg),
                 Output::Ack(dot) => {
                     if let Some(w) = self.writes.get(&dot) {
-                        self.acked.insert(dot, w.clone());
+                        self.acked.push((dot, w.clone()));
                     }
                 }
                 Output::Applied(op) => {
@@ -542,28 +552,38 @@ impl World {
         self.topology.neighbours(node).collect()
     }
 
+    /// A crash fault: the node dies at once if it holds ops that are not durable yet, else
+    /// right after its next client write is accepted (so the crash loses something), or at
+    /// its restart time if no write comes.
     fn crash(&mut self, node: ActorId) {
         let Some(n) = self.nodes.get_mut(&node) else {
             return;
         };
         n.down += 1;
-        if n.replica.is_none() {
-            return;
+        match &n.replica {
+            Some(r) if r.unpersisted() > 0 => self.kill(node),
+            Some(_) => n.crash_armed = true,
+            None => {}
         }
-        self.counters.crashes += 1;
-        for peer in self.neighbours(node) {
-            self.disconnect(node, peer);
-        }
+    }
+
+    /// The process dies: whatever was accepted but not yet durable is lost with it.
+    fn kill(&mut self, node: ActorId) {
         let Some(n) = self.nodes.get_mut(&node) else {
             return;
         };
-        if let Some(r) = n.replica.take() {
-            // Whatever was accepted but not yet durable is lost with the process.
-            self.counters.lost_unpersisted += r.unpersisted() as u64;
-        }
+        n.crash_armed = false;
+        let Some(r) = n.replica.take() else {
+            return;
+        };
+        self.counters.crashes += 1;
+        self.counters.lost_unpersisted += r.unpersisted() as u64;
         n.incarnation += 1;
         n.timer = None;
         n.disk.busy_until = 0;
+        for peer in self.neighbours(node) {
+            self.disconnect(node, peer);
+        }
     }
 
     fn restart(&mut self, node: ActorId) {
@@ -575,7 +595,16 @@ impl World {
             return;
         };
         n.down = n.down.saturating_sub(1);
-        if n.down > 0 || n.replica.is_some() {
+        if n.down > 0 {
+            return;
+        }
+        if n.crash_armed {
+            self.kill(node);
+        }
+        let Some(n) = self.nodes.get_mut(&node) else {
+            return;
+        };
+        if n.replica.is_some() {
             return;
         }
         match Replica::recover(node, topology, config, now, wall, n.disk.ops.iter().cloned()) {
