@@ -11,11 +11,13 @@
 
 #![warn(missing_docs)]
 
+mod clock;
 mod config;
 mod link;
 mod log;
 mod matrix;
 mod op;
+mod output;
 mod replica;
 mod stats;
 pub mod topology;
@@ -25,6 +27,7 @@ pub use link::{LinkState, LinkStatus};
 pub use log::{LogGap, OpLog};
 pub use matrix::{LinkView, MatrixClock};
 pub use op::{LinkAdvert, Message, Op, PROTOCOL_VERSION, Row};
-pub use replica::{Millis, NewError, Output, PeerError, Replica, WriteError};
+pub use output::{NewError, Output, PeerError, WriteError};
+pub use replica::{Millis, Replica};
 pub use stats::Stats;
 pub use topology::{Role, Routes, Topology};

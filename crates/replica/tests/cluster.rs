@@ -21,10 +21,27 @@ struct Cluster {
     cut: Vec<(ActorId, ActorId)>,
 }
 
+macro_rules! topology_file {
+    ($name:literal) => {
+        (
+            include_str!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../topologies/",
+                $name,
+                ".toml"
+            )),
+            concat!("topologies/", $name, ".toml"),
+        )
+    };
+}
+
 fn topology(name: &str) -> Arc<Topology> {
-    let path = format!("{}/../../topologies/{name}.toml", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).unwrap();
-    Arc::new(Topology::parse(&text, &path).unwrap())
+    let (text, path) = match name {
+        "mesh-3" => topology_file!("mesh-3"),
+        "ring-5" => topology_file!("ring-5"),
+        other => panic!("no topology {other} in these tests"),
+    };
+    Arc::new(Topology::parse(text, path).unwrap())
 }
 
 impl Cluster {
@@ -72,9 +89,11 @@ impl Cluster {
         let now = self.now;
         while let Some(out) = self.replicas.get_mut(&id).unwrap().poll_output() {
             match out {
-                Output::Persist { batch, .. } => {
-                    self.replicas.get_mut(&id).unwrap().handle_persisted(now, batch)
-                }
+                Output::Persist { batch, .. } => self
+                    .replicas
+                    .get_mut(&id)
+                    .unwrap()
+                    .handle_persisted(now, batch),
                 Output::Send { to, msg } => {
                     if !self.cut.contains(&(id, to)) && !self.cut.contains(&(to, id)) {
                         self.wire.push_back((id, to, msg));
@@ -118,7 +137,12 @@ impl Cluster {
         self.settle();
     }
 
-    fn write(&mut self, id: u32, key: &str, command: Command) -> Result<meridian_crdt::Dot, WriteError> {
+    fn write(
+        &mut self,
+        id: u32,
+        key: &str,
+        command: Command,
+    ) -> Result<meridian_crdt::Dot, WriteError> {
         let now = self.now;
         let r = self.replicas.get_mut(&ActorId(id)).unwrap();
         let dot = r.write(now, 1_000 + now, Bytes::from(key.to_string()), command);
@@ -128,7 +152,10 @@ impl Cluster {
     }
 
     fn digests(&self) -> Vec<String> {
-        self.replicas.values().map(|r| r.digest().to_string()).collect()
+        self.replicas
+            .values()
+            .map(|r| r.digest().to_string())
+            .collect()
     }
 
     fn duplicates(&self) -> u64 {
@@ -139,10 +166,17 @@ impl Cluster {
 #[test]
 fn a_write_reaches_every_node_of_a_mesh_once() {
     let mut c = Cluster::new("mesh-3");
-    let dot = c.write(1, "k", Command::Set(Bytes::from_static(b"v"))).unwrap();
+    let dot = c
+        .write(1, "k", Command::Set(Bytes::from_static(b"v")))
+        .unwrap();
     assert_eq!(c.acks, vec![dot]);
     for r in c.replicas.values() {
-        assert_eq!(r.keyspace().get(b"k"), Some(Value::Str(Bytes::from_static(b"v"))), "node {}", r.id());
+        assert_eq!(
+            r.keyspace().get(b"k"),
+            Some(Value::Str(Bytes::from_static(b"v"))),
+            "node {}",
+            r.id()
+        );
     }
     assert_eq!(c.duplicates(), 0);
     c.tick(60);
@@ -155,7 +189,8 @@ fn ring_of_five_delivers_each_op_once() {
     let mut c = Cluster::new("ring-5");
     for round in 0..20u32 {
         for id in 1..=5 {
-            c.write(id, &format!("c{}", round % 3), Command::IncrBy(1)).unwrap();
+            c.write(id, &format!("c{}", round % 3), Command::IncrBy(1))
+                .unwrap();
         }
         c.tick(60);
     }

@@ -1,0 +1,119 @@
+//! What leaves the replica: outputs for the driver and the errors of each input.
+
+use std::sync::Arc;
+
+use meridian_crdt::{ActorId, Dot, PrepareError};
+use thiserror::Error;
+
+use crate::op::{Message, Op, PROTOCOL_VERSION};
+
+/// An effect for the driver to carry out, in order.
+#[derive(Debug, Clone)]
+pub enum Output {
+    /// Write these ops durably (one transaction, one fsync), then call
+    /// [`Replica::handle_persisted`] with `batch`.
+    Persist {
+        /// Identifies the batch in `handle_persisted`.
+        batch: u64,
+        /// The ops, in acceptance order.
+        ops: Vec<Arc<Op>>,
+    },
+    /// Send a message to a neighbour.
+    Send {
+        /// The neighbour.
+        to: ActorId,
+        /// What to send.
+        msg: Message,
+    },
+    /// A local write is durable: acknowledge it to the client.
+    Ack(Dot),
+    /// An op was applied to the keyspace (local or remote): the change feed.
+    Applied(Arc<Op>),
+    /// The link to a neighbour must be closed: it broke the protocol.
+    CloseLink {
+        /// The neighbour.
+        peer: ActorId,
+        /// Why.
+        error: PeerError,
+    },
+}
+
+/// A local write that was refused. The state did not change.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum WriteError {
+    /// This node is a read-only or delayed replica.
+    #[error("READONLY You can't write against a read only replica.")]
+    ReadOnly,
+    /// The command does not fit the key's current value.
+    #[error(transparent)]
+    Prepare(#[from] PrepareError),
+}
+
+/// A neighbour broke the protocol. The link is closed; the state did not change beyond the
+/// valid messages before the bad one.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum PeerError {
+    /// The peer is not in our topology file.
+    #[error("node {0} is not in the topology file")]
+    UnknownNode(ActorId),
+    /// The peer is a node of the topology but not our neighbour.
+    #[error("node {0} is not linked to this node in the topology file")]
+    NotANeighbour(ActorId),
+    /// The peer's Hello names another cluster.
+    #[error("peer belongs to cluster {theirs:?}, this node to {ours:?}")]
+    WrongCluster {
+        /// Our cluster name.
+        ours: String,
+        /// Theirs.
+        theirs: String,
+    },
+    /// The peer speaks another protocol version.
+    #[error("peer speaks protocol {theirs}, this node {PROTOCOL_VERSION}")]
+    WrongProtocol {
+        /// Their version.
+        theirs: u32,
+    },
+    /// The peer's Hello claims to be another node than the link's.
+    #[error("peer introduced itself as node {claimed}, expected node {expected}")]
+    WrongIdentity {
+        /// Who the link is to.
+        expected: ActorId,
+        /// Who the Hello says.
+        claimed: ActorId,
+    },
+    /// A message other than Hello arrived before the handshake.
+    #[error("{0} message before the handshake")]
+    BeforeHello(&'static str),
+    /// A frame held more ops than the limit.
+    #[error("frame holds {count} ops, the limit is {limit}")]
+    TooManyOps {
+        /// Ops in the frame.
+        count: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// An op that cannot be valid.
+    #[error("invalid op {origin}:{seq}: {reason}")]
+    InvalidOp {
+        /// Its origin.
+        origin: ActorId,
+        /// Its seq.
+        seq: u64,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+}
+
+/// The replica could not be created.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum NewError {
+    /// `me` is not a node of the topology.
+    #[error("node {0} is not in the topology file")]
+    NotInTopology(ActorId),
+    /// The config is inconsistent.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// A recovered log has a gap.
+    #[error("recovered log: {0}")]
+    Log(#[from] crate::log::LogGap),
+}

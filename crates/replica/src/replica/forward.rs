@@ -1,0 +1,207 @@
+//! Forwarding along per-origin trees, gossip of the matrix clock and link state, and repair
+//! of neighbours that stall.
+
+use std::sync::Arc;
+
+use meridian_crdt::ActorId;
+
+use super::Replica;
+use crate::link::LinkState;
+use crate::op::{LinkAdvert, Message, Op, Row};
+use crate::output::{Output, PeerError};
+use crate::replica::Millis;
+use crate::topology::Routes;
+
+impl Replica {
+    /// Publishes our set of up links and recomputes the trees.
+    pub(super) fn advertise_links(&mut self) {
+        self.advert_version += 1;
+        let up = self
+            .links
+            .iter()
+            .filter(|(_, l)| l.state == LinkState::Up)
+            .map(|(p, _)| *p)
+            .collect();
+        self.view.observe(&LinkAdvert {
+            node: self.me,
+            version: self.advert_version,
+            up,
+        });
+        self.recompute_routes();
+        self.flood_adverts();
+    }
+
+    pub(super) fn recompute_routes(&mut self) {
+        let view = &self.view;
+        self.routes = Routes::new(&self.topology, |a, b| view.is_up(a, b));
+    }
+
+    pub(super) fn handle_gossip(
+        &mut self,
+        from: ActorId,
+        rows: Vec<(ActorId, Row)>,
+        adverts: Vec<LinkAdvert>,
+    ) {
+        for (node, row) in &rows {
+            if self.topology.node(*node).is_none()
+                || self.check_vector(&row.received).is_err()
+                || self.check_vector(&row.applied).is_err()
+            {
+                self.close(
+                    from,
+                    PeerError::InvalidOp {
+                        origin: *node,
+                        seq: 0,
+                        reason: "gossip row names a node that is not in the topology",
+                    },
+                );
+                return;
+            }
+            if *node == self.me {
+                continue;
+            }
+            self.matrix.observe(*node, row);
+            if *node == from
+                && let Some(link) = self.links.get_mut(&from)
+            {
+                link.reported(&row.received);
+            }
+        }
+        let mut changed = false;
+        for advert in &adverts {
+            if advert.node != self.me && self.topology.node(advert.node).is_some() {
+                changed |= self.view.observe(advert);
+            }
+        }
+        if changed {
+            self.recompute_routes();
+            self.flood_adverts();
+        }
+        self.pump_all();
+    }
+
+    /// Link state is flooded as soon as it changes, so that trees agree again quickly: while
+    /// two nodes disagree, an op may be sent twice (and dropped as a duplicate) or late
+    /// (and repaired).
+    pub(super) fn flood_adverts(&mut self) {
+        let version = self.view.changes();
+        let stale: Vec<ActorId> = self
+            .links
+            .iter()
+            .filter(|(_, l)| l.state == LinkState::Up && l.adverts_sent != version)
+            .map(|(p, _)| *p)
+            .collect();
+        for peer in stale {
+            self.send_gossip(peer, false);
+        }
+    }
+
+    pub(super) fn gossip_and_repair(&mut self, now: Millis) {
+        let peers: Vec<ActorId> = self
+            .links
+            .iter()
+            .filter(|(_, l)| l.state == LinkState::Up)
+            .map(|(p, _)| *p)
+            .collect();
+        for peer in peers {
+            self.send_gossip(peer, false);
+            let me = self.me;
+            let repair_after = self.config.repair_after_ms;
+            let routes = &self.routes;
+            let received = &self.received;
+            if let Some(link) = self.links.get_mut(&peer) {
+                let resends = link.check_stalls(now, repair_after, received, |origin| {
+                    routes.parent(origin, peer) == Some(me)
+                });
+                self.stats.repairs += resends;
+            }
+            self.pump(peer);
+        }
+    }
+
+    pub(super) fn send_gossip(&mut self, peer: ActorId, everything: bool) {
+        let view_version = self.view.changes();
+        let Some(link) = self.links.get_mut(&peer) else {
+            return;
+        };
+        let since = if everything { 0 } else { link.gossip_sent };
+        let (rows, version) = self.matrix.changed_since(since);
+        link.gossip_sent = version;
+        let adverts = if everything || link.adverts_sent != view_version {
+            link.adverts_sent = view_version;
+            self.view.adverts()
+        } else {
+            Vec::new()
+        };
+        // Our own row always goes: it is the acknowledgement the peer's send window waits on.
+        let mut rows = rows;
+        if !rows.iter().any(|(n, _)| *n == self.me)
+            && let Some(own) = self.matrix.row(self.me)
+        {
+            rows.push((self.me, own.clone()));
+        }
+        self.stats.gossip_sent += 1;
+        self.outputs.push_back(Output::Send {
+            to: peer,
+            msg: Message::Gossip {
+                rows,
+                links: adverts,
+            },
+        });
+    }
+
+    pub(super) fn pump_all(&mut self) {
+        let peers: Vec<ActorId> = self.links.keys().copied().collect();
+        for peer in peers {
+            self.pump(peer);
+        }
+    }
+
+    /// Sends `peer` every op it should get from us: of the origins whose tree makes us its
+    /// parent, and of origins we are repairing for it, within the send window.
+    pub(super) fn pump(&mut self, peer: ActorId) {
+        let Some(link) = self.links.get_mut(&peer) else {
+            return;
+        };
+        if link.state != LinkState::Up {
+            return;
+        }
+        let window = self.config.send_window.get() as u64;
+        let batch_max = self.config.max_batch_ops.get();
+        let mut batch: Vec<Arc<Op>> = Vec::new();
+        for (origin, have) in self.received.iter() {
+            let feeds =
+                self.routes.parent(origin, peer) == Some(self.me) || link.is_repairing(origin);
+            if !feeds || origin == peer {
+                continue;
+            }
+            let mut next = link.sent.get(origin) + 1;
+            while next <= have {
+                let in_flight = link.in_flight();
+                if in_flight >= window {
+                    break;
+                }
+                let to = have.min(next + (window - in_flight) - 1);
+                for op in self.log.range(origin, next, to) {
+                    batch.push(Arc::clone(op));
+                    if batch.len() >= batch_max {
+                        self.stats.ops_sent += batch.len() as u64;
+                        self.outputs.push_back(Output::Send {
+                            to: peer,
+                            msg: Message::Ops(std::mem::take(&mut batch)),
+                        });
+                    }
+                }
+                link.sent.set(origin, to);
+                next = to + 1;
+            }
+        }
+        if !batch.is_empty() {
+            self.stats.ops_sent += batch.len() as u64;
+            self.outputs.push_back(Output::Send {
+                to: peer,
+                msg: Message::Ops(batch),
+            });
+        }
+    }
+}

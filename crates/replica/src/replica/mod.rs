@@ -1,0 +1,543 @@
+//! The replica state machine.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use meridian_crdt::{ActorId, Command, Digest, Dot, Keyspace, OpMeta, VersionVector};
+
+use crate::clock::HlcClock;
+use crate::config::Config;
+use crate::link::{Link, LinkState, LinkStatus};
+use crate::log::OpLog;
+use crate::matrix::{LinkView, MatrixClock};
+use crate::op::{Message, Op, PROTOCOL_VERSION, Row};
+use crate::output::{NewError, Output, PeerError, WriteError};
+use crate::stats::Stats;
+
+mod forward;
+mod receive;
+use crate::topology::{Role, Routes, Topology};
+
+/// Milliseconds on the driver's monotonic clock (virtual time in the simulator).
+pub type Millis = u64;
+
+/// One region's replica of the whole keyspace, without IO.
+///
+/// Inputs are `handle_*` methods, commands are plain methods ([`Replica::write`]), outputs are
+/// drained with [`Replica::poll_output`] and the next timer with [`Replica::poll_timeout`].
+/// A driver calls, in a loop: any input or command, then `poll_output` until it returns
+/// `None`, executing each output in order, then waits until the earliest of `poll_timeout`
+/// and the next input, and calls [`Replica::handle_timeout`] when the timer fires.
+///
+/// Outputs come in the order the driver must execute them: an op is handed out in
+/// [`Output::Persist`]; only after the driver reports it durable with
+/// [`Replica::handle_persisted`] is it sent to neighbours ([`Output::Send`]) and, if it was
+/// a local write, acknowledged ([`Output::Ack`]).
+#[derive(Debug)]
+pub struct Replica {
+    me: ActorId,
+    role: Role,
+    delay_ms: Millis,
+    config: Config,
+    topology: Arc<Topology>,
+    keyspace: Keyspace,
+    clock: HlcClock,
+    log: OpLog,
+    /// Ops taken into the persistence pipeline (staged, persisting or durable), contiguous.
+    accepted: VersionVector,
+    /// Ops durable in the log, contiguous.
+    received: VersionVector,
+    /// Ops applied to the keyspace, contiguous and causally closed.
+    applied: VersionVector,
+    next_seq: u64,
+    staged: Vec<Staged>,
+    persisting: VecDeque<Batch>,
+    next_batch: u64,
+    /// Ops that arrived ahead of a gap in their origin's sequence.
+    out_of_order: BTreeMap<Dot, Arc<Op>>,
+    /// Durable, not yet applied: when each became durable (delayed replicas wait on it).
+    durable_at: BTreeMap<ActorId, VecDeque<Millis>>,
+    links: BTreeMap<ActorId, Link>,
+    view: LinkView,
+    advert_version: u64,
+    routes: Routes,
+    matrix: MatrixClock,
+    outputs: VecDeque<Output>,
+    next_gossip: Option<Millis>,
+    stats: Stats,
+}
+
+#[derive(Debug)]
+struct Batch {
+    id: u64,
+    staged: Vec<Staged>,
+    durable: bool,
+}
+
+#[derive(Debug)]
+struct Staged {
+    op: Arc<Op>,
+    /// The neighbour it came from; `None` for a local write.
+    from: Option<ActorId>,
+}
+
+impl Replica {
+    /// A replica with empty state. `wall` is the wall clock in milliseconds since the Unix epoch.
+    pub fn new(
+        me: ActorId,
+        topology: Arc<Topology>,
+        config: Config,
+        wall: u64,
+    ) -> Result<Replica, NewError> {
+        config.validate()?;
+        let spec = topology.node(me).ok_or(NewError::NotInTopology(me))?;
+        let role = spec.role;
+        let delay_ms = spec
+            .delay
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+            .unwrap_or(0);
+        let view = LinkView::default();
+        let routes = Routes::new(&topology, |a, b| view.is_up(a, b));
+        let clock = HlcClock::new(wall, config.max_clock_ahead_ms);
+        let links = topology
+            .neighbours(me)
+            .map(|peer| (peer, Link::new()))
+            .collect();
+        let mut replica = Replica {
+            me,
+            role,
+            delay_ms,
+            config,
+            matrix: MatrixClock::new(topology.ids()),
+            topology,
+            keyspace: Keyspace::new(),
+            clock,
+            log: OpLog::new(),
+            accepted: VersionVector::new(),
+            received: VersionVector::new(),
+            applied: VersionVector::new(),
+            next_seq: 1,
+            staged: Vec::new(),
+            persisting: VecDeque::new(),
+            next_batch: 1,
+            out_of_order: BTreeMap::new(),
+            durable_at: BTreeMap::new(),
+            links,
+            view,
+            advert_version: 0,
+            routes,
+            outputs: VecDeque::new(),
+            next_gossip: None,
+            stats: Stats::default(),
+        };
+        // Until links come up, this node advertises none of them.
+        replica.advertise_links();
+        Ok(replica)
+    }
+
+    /// A replica rebuilt from its durable log after a restart: every op is re-applied in
+    /// causal order. Ops must come in seq order per origin, each origin from seq 1.
+    pub fn recover(
+        me: ActorId,
+        topology: Arc<Topology>,
+        config: Config,
+        now: Millis,
+        wall: u64,
+        ops: impl IntoIterator<Item = Arc<Op>>,
+    ) -> Result<Replica, NewError> {
+        let mut replica = Replica::new(me, topology, config, wall)?;
+        for op in ops {
+            let origin = op.origin;
+            let seq = op.seq;
+            replica.log.append(op)?;
+            replica.received.set(origin, seq);
+            replica.accepted.set(origin, seq);
+            replica.durable_at.entry(origin).or_default().push_back(now);
+        }
+        replica.next_seq = replica.received.get(me) + 1;
+        replica.try_apply(now);
+        replica.update_own_row();
+        // Recovery re-applies history: that is not news for a change feed.
+        replica.outputs.retain(|o| !matches!(o, Output::Applied(_)));
+        Ok(replica)
+    }
+
+    // ----- commands -----
+
+    /// Accepts a local write. The op is applied at once (reads see it) and acknowledged with
+    /// [`Output::Ack`] once durable. Errors leave the state unchanged.
+    pub fn write(
+        &mut self,
+        now: Millis,
+        wall: u64,
+        key: Bytes,
+        command: Command,
+    ) -> Result<Dot, WriteError> {
+        if self.role != Role::Leader {
+            return Err(WriteError::ReadOnly);
+        }
+        let payload = self.keyspace.prepare(&key, command, &self.applied)?;
+        let hlc = self.clock.now(wall);
+        let op = Arc::new(Op {
+            origin: self.me,
+            seq: self.next_seq,
+            hlc,
+            deps: self.applied.clone(),
+            key,
+            payload,
+        });
+        self.next_seq += 1;
+        let dot = op.dot();
+        self.apply(&op);
+        self.accepted.set(self.me, op.seq);
+        self.stats.local_writes += 1;
+        self.staged.push(Staged { op, from: None });
+        self.ensure_gossip_timer(now);
+        Ok(dot)
+    }
+
+    // ----- inputs -----
+
+    /// The transport connected to `peer`: start the handshake.
+    pub fn handle_link_up(&mut self, now: Millis, peer: ActorId) {
+        let Some(link) = self.links.get_mut(&peer) else {
+            self.outputs.push_back(Output::CloseLink {
+                peer,
+                error: PeerError::NotANeighbour(peer),
+            });
+            return;
+        };
+        if link.state == LinkState::Down {
+            link.state = LinkState::Handshaking;
+        }
+        self.outputs.push_back(Output::Send {
+            to: peer,
+            msg: Message::Hello {
+                cluster: self.topology.cluster.clone(),
+                node: self.me,
+                protocol: PROTOCOL_VERSION,
+                received: self.received.clone(),
+            },
+        });
+        self.ensure_gossip_timer(now);
+    }
+
+    /// The transport lost `peer`.
+    pub fn handle_link_down(&mut self, _now: Millis, peer: ActorId) {
+        let Some(link) = self.links.get_mut(&peer) else {
+            return;
+        };
+        let was_up = link.state == LinkState::Up;
+        link.reset();
+        if was_up {
+            self.advertise_links();
+            self.pump_all();
+        }
+    }
+
+    /// A message arrived from neighbour `from`.
+    pub fn handle_message(&mut self, now: Millis, wall: u64, from: ActorId, msg: Message) {
+        if !self.links.contains_key(&from) {
+            let error = if self.topology.node(from).is_some() {
+                PeerError::NotANeighbour(from)
+            } else {
+                PeerError::UnknownNode(from)
+            };
+            self.close(from, error);
+            return;
+        }
+        let kind = msg.kind();
+        match msg {
+            Message::Hello {
+                cluster,
+                node,
+                protocol,
+                received,
+            } => self.handle_hello(now, from, cluster, node, protocol, received),
+            _ if self
+                .links
+                .get(&from)
+                .is_none_or(|l| l.state != LinkState::Up) =>
+            {
+                self.close(from, PeerError::BeforeHello(kind));
+            }
+            Message::Ops(ops) => self.handle_ops(now, wall, from, ops),
+            Message::Gossip { rows, links } => self.handle_gossip(from, rows, links),
+        }
+    }
+
+    /// The driver made batch `batch` durable. Batches take effect in the order they were
+    /// handed out: one reported early waits for those before it.
+    pub fn handle_persisted(&mut self, now: Millis, batch: u64) {
+        if let Some(entry) = self.persisting.iter_mut().find(|b| b.id == batch) {
+            entry.durable = true;
+        }
+        while self.persisting.front().is_some_and(|b| b.durable) {
+            if let Some(b) = self.persisting.pop_front() {
+                self.made_durable(now, b.staged);
+            }
+        }
+    }
+
+    fn made_durable(&mut self, now: Millis, staged: Vec<Staged>) {
+        let mut acks = Vec::new();
+        for Staged { op, from } in staged {
+            let origin = op.origin;
+            let seq = op.seq;
+            if self.log.append(Arc::clone(&op)).is_err() {
+                // Accepted ops are contiguous per origin, so this cannot happen; never lose
+                // the op silently if it does.
+                self.stats.internal_errors += 1;
+                continue;
+            }
+            self.received.set(origin, seq);
+            if from.is_none() {
+                acks.push(op.dot());
+            } else {
+                self.durable_at.entry(origin).or_default().push_back(now);
+            }
+        }
+        self.try_apply(now);
+        self.update_own_row();
+        self.pump_all();
+        self.outputs.extend(acks.into_iter().map(Output::Ack));
+    }
+
+    /// A timer fired: gossip, repair, delayed application.
+    pub fn handle_timeout(&mut self, now: Millis) {
+        self.try_apply(now);
+        if self.next_gossip.is_some_and(|t| t <= now) {
+            self.next_gossip = Some(now + self.config.gossip_interval_ms);
+            self.update_own_row();
+            self.gossip_and_repair(now);
+        }
+    }
+
+    // ----- outputs -----
+
+    /// The next effect to carry out, in order.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        if !self.staged.is_empty() {
+            let batch = self.next_batch;
+            self.next_batch += 1;
+            let staged = std::mem::take(&mut self.staged);
+            let ops = staged.iter().map(|s| Arc::clone(&s.op)).collect();
+            self.persisting.push_back(Batch {
+                id: batch,
+                staged,
+                durable: false,
+            });
+            self.outputs.push_back(Output::Persist { batch, ops });
+        }
+        self.outputs.pop_front()
+    }
+
+    /// When [`Replica::handle_timeout`] should next be called.
+    pub fn poll_timeout(&self) -> Option<Millis> {
+        let delayed = if self.delay_ms > 0 {
+            self.durable_at
+                .values()
+                .filter_map(|q| q.front())
+                .min()
+                .map(|t| t + self.delay_ms)
+        } else {
+            None
+        };
+        match (self.next_gossip, delayed) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    // ----- reads and introspection -----
+
+    /// This node's actor id.
+    pub fn id(&self) -> ActorId {
+        self.me
+    }
+
+    /// This node's role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The state, as applied.
+    pub fn keyspace(&self) -> &Keyspace {
+        &self.keyspace
+    }
+
+    /// Digest of the applied state.
+    pub fn digest(&self) -> Digest {
+        self.keyspace.digest()
+    }
+
+    /// Ops applied to the state: the causal token of everything a read can see.
+    pub fn applied(&self) -> &VersionVector {
+        &self.applied
+    }
+
+    /// Ops held durably in the log.
+    pub fn received(&self) -> &VersionVector {
+        &self.received
+    }
+
+    /// The durable log.
+    pub fn log(&self) -> &OpLog {
+        &self.log
+    }
+
+    /// Counters since start.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// The matrix clock: newest rows known of every node.
+    pub fn matrix(&self) -> &MatrixClock {
+        &self.matrix
+    }
+
+    /// Per-origin forwarding trees over the links believed up.
+    pub fn routes(&self) -> &Routes {
+        &self.routes
+    }
+
+    /// Ops waiting to be applied: durable but blocked on causality or a delay, or arrived
+    /// ahead of a gap.
+    pub fn causal_depth(&self) -> u64 {
+        let durable: u64 = self
+            .received
+            .iter()
+            .map(|(o, r)| r.saturating_sub(self.applied.get(o)))
+            .sum();
+        durable + self.out_of_order.len() as u64
+    }
+
+    /// Ops accepted (local or received) that are not durable yet: what a crash would lose.
+    pub fn unpersisted(&self) -> usize {
+        self.staged.len()
+            + self
+                .persisting
+                .iter()
+                .map(|b| b.staged.len())
+                .sum::<usize>()
+    }
+
+    /// Whether nothing is staged or being persisted.
+    pub fn is_quiescent(&self) -> bool {
+        self.staged.is_empty() && self.persisting.is_empty() && self.outputs.is_empty()
+    }
+
+    /// State of every link.
+    pub fn links(&self) -> impl Iterator<Item = (ActorId, LinkStatus)> + '_ {
+        self.links.iter().map(|(peer, link)| {
+            let behind = self
+                .matrix
+                .row(*peer)
+                .map(|r| lag(&self.received, &r.received))
+                .unwrap_or(0);
+            (*peer, link.status(behind, self.config.send_window.get()))
+        })
+    }
+
+    /// Ops this node holds that `peer` is not known to hold durably.
+    pub fn lag(&self, peer: ActorId) -> Option<u64> {
+        self.matrix
+            .row(peer)
+            .map(|r| lag(&self.received, &r.received))
+    }
+
+    // ----- internals -----
+
+    fn close(&mut self, peer: ActorId, error: PeerError) {
+        self.stats.protocol_errors += 1;
+        if let Some(link) = self.links.get_mut(&peer) {
+            let was_up = link.state == LinkState::Up;
+            link.reset();
+            if was_up {
+                self.advertise_links();
+                self.pump_all();
+            }
+        }
+        self.outputs.push_back(Output::CloseLink { peer, error });
+    }
+
+    fn ensure_gossip_timer(&mut self, now: Millis) {
+        if self.next_gossip.is_none() {
+            self.next_gossip = Some(now + self.config.gossip_interval_ms);
+        }
+    }
+
+    fn apply(&mut self, op: &Arc<Op>) {
+        let applied = self.keyspace.apply(
+            &op.key,
+            OpMeta {
+                dot: op.dot(),
+                hlc: op.hlc,
+                deps: &op.deps,
+            },
+            &op.payload,
+        );
+        self.stats.count_conflicts(&applied.conflicts);
+        self.applied.set(op.origin, op.seq);
+        self.outputs.push_back(Output::Applied(Arc::clone(op)));
+    }
+
+    /// Applies every durable op whose causal dependencies are met (and whose delay, on a
+    /// delayed replica, has passed).
+    fn try_apply(&mut self, now: Millis) {
+        self.note_depth();
+        loop {
+            let mut progress = false;
+            let origins: Vec<ActorId> = self
+                .received
+                .iter()
+                .filter(|(o, r)| *r > self.applied.get(*o))
+                .map(|(o, _)| o)
+                .collect();
+            for origin in origins {
+                while self.received.get(origin) > self.applied.get(origin) {
+                    let seq = self.applied.get(origin) + 1;
+                    if let Some(at) = self.durable_at.get(&origin).and_then(|q| q.front())
+                        && at + self.delay_ms > now
+                    {
+                        break;
+                    }
+                    let Some(op) = self.log.get(origin, seq).cloned() else {
+                        break;
+                    };
+                    if !self.applied.dominates(&op.deps) {
+                        break;
+                    }
+                    if let Some(q) = self.durable_at.get_mut(&origin) {
+                        q.pop_front();
+                    }
+                    self.apply(&op);
+                    progress = true;
+                }
+            }
+            if !progress {
+                break;
+            }
+        }
+    }
+
+    fn note_depth(&mut self) {
+        let depth = self.causal_depth();
+        self.stats.max_causal_depth = self.stats.max_causal_depth.max(depth);
+    }
+
+    fn update_own_row(&mut self) {
+        let row = Row {
+            received: self.received.clone(),
+            applied: self.applied.clone(),
+        };
+        self.matrix.observe(self.me, &row);
+    }
+}
+
+fn lag(mine: &VersionVector, theirs: &VersionVector) -> u64 {
+    mine.iter()
+        .map(|(o, s)| s.saturating_sub(theirs.get(o)))
+        .sum()
+}
