@@ -68,7 +68,9 @@ impl FromStr for FaultMix {
         FaultMix::ALL
             .into_iter()
             .find(|m| m.to_string() == s)
-            .ok_or_else(|| format!("unknown fault mix {s:?}: use none, lossy, partitions, crashes or all"))
+            .ok_or_else(|| {
+                format!("unknown fault mix {s:?}: use none, lossy, partitions, crashes or all")
+            })
     }
 }
 
@@ -95,6 +97,7 @@ pub(crate) fn schedule(
     rng: &mut impl Rng,
     mix: FaultMix,
     nodes: &[ActorId],
+    leaders: &[ActorId],
     links: &[(ActorId, ActorId)],
     end: Millis,
 ) -> Vec<(Millis, Fault)> {
@@ -118,8 +121,14 @@ pub(crate) fn schedule(
         }
     }
     if mix.crashes() {
-        for _ in 0..rng.random_range(1..=2) {
-            let node = nodes[rng.random_range(0..nodes.len())];
+        for i in 0..rng.random_range(1..=2) {
+            // The first victim takes client writes, so its crash surely loses one in flight.
+            let pool = if i == 0 && !leaders.is_empty() {
+                leaders
+            } else {
+                nodes
+            };
+            let node = pool[rng.random_range(0..pool.len())];
             let at = rng.random_range(0..end * 2 / 3);
             let until = (at + rng.random_range(50..3_000)).min(end);
             faults.push((at, Fault::Crash(node)));

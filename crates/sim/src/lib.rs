@@ -198,7 +198,9 @@ fn check(config: &SimConfig, world: World, convergence_ms: Option<Millis>) -> Re
             violations.push(Violation::FaultMissing("no node crashed and restarted"));
         }
         if c.lost_unpersisted == 0 {
-            violations.push(Violation::FaultMissing("no crash lost an op that was not yet durable"));
+            violations.push(Violation::FaultMissing(
+                "no crash lost an op that was not yet durable",
+            ));
         }
     }
     if f == FaultMix::All && clock_ahead_reports == 0 {

@@ -116,9 +116,15 @@ impl fmt::Display for Violation {
             Violation::ProtocolError { node, peer, error } => {
                 write!(f, "node {node} closed its link to {peer}: {error}")
             }
-            Violation::Recovery { node, error } => write!(f, "node {node} failed to recover: {error}"),
+            Violation::Recovery { node, error } => {
+                write!(f, "node {node} failed to recover: {error}")
+            }
             Violation::NotConverged => f.write_str("did not converge within the settle limit"),
-            Violation::Diverged { first, node, digest } => {
+            Violation::Diverged {
+                first,
+                node,
+                digest,
+            } => {
                 write!(f, "node {node} has digest {digest}, another {first}")
             }
             Violation::LostAck { dot, node } => write!(
@@ -131,8 +137,13 @@ impl fmt::Display for Violation {
                 node,
                 expected,
                 got,
-            } => write!(f, "key {key} at node {node}: model expects {expected}, replica holds {got}"),
-            Violation::FaultMissing(what) => write!(f, "the scenario's fault never happened: {what}"),
+            } => write!(
+                f,
+                "key {key} at node {node}: model expects {expected}, replica holds {got}"
+            ),
+            Violation::FaultMissing(what) => {
+                write!(f, "the scenario's fault never happened: {what}")
+            }
             Violation::SteadyStateDuplicates(n) => {
                 write!(f, "{n} ops received twice on a perfect network")
             }

@@ -221,7 +221,8 @@ impl World {
             self.push(at, Event::Write(node));
         }
         let ids: Vec<ActorId> = self.nodes.keys().copied().collect();
-        for (at, fault) in faults::schedule(&mut self.rng, self.mix, &ids, &links, window) {
+        for (at, fault) in faults::schedule(&mut self.rng, self.mix, &ids, &leaders, &links, window)
+        {
             self.push(at, Event::Fault(fault));
         }
     }
@@ -314,12 +315,6 @@ impl World {
             Err(_) => self.counters.writes_refused += 1,
         }
         self.drain(node);
-        // An armed crash strikes between a write's acceptance and its fsync.
-        if self.nodes.get(&node).is_some_and(|n| {
-            n.crash_armed && n.replica.as_ref().is_some_and(|r| r.unpersisted() > 0)
-        }) {
-            self.kill(node);
-        }
     }
 
     /// Executes every output of `node`, in order, and rearms its timer.
@@ -375,6 +370,13 @@ impl World {
                     });
                 }
             }
+        }
+        // An armed crash strikes between an op's acceptance and its fsync.
+        if self.nodes.get(&node).is_some_and(|n| {
+            n.crash_armed && n.replica.as_ref().is_some_and(|r| r.unpersisted() > 0)
+        }) {
+            self.kill(node);
+            return;
         }
         self.arm_timer(node);
     }
@@ -522,7 +524,11 @@ impl World {
     /// Reconnects after the transport's handshake round trip.
     fn reconnect_later(&mut self, a: ActorId, b: ActorId) {
         let (key, _) = Self::link_key(a, b);
-        let rtt = self.links.get(&key).map_or(DEFAULT_LATENCY_MS, |l| l.latency_ms) * 2;
+        let rtt = self
+            .links
+            .get(&key)
+            .map_or(DEFAULT_LATENCY_MS, |l| l.latency_ms)
+            * 2;
         self.push(self.now + rtt, Event::Connect(a, b));
     }
 
@@ -553,8 +559,8 @@ impl World {
     }
 
     /// A crash fault: the node dies at once if it holds ops that are not durable yet, else
-    /// right after its next client write is accepted (so the crash loses something), or at
-    /// its restart time if no write comes.
+    /// right after it next accepts something (a client write is sent to a leader at once), so
+    /// that the crash loses an op; or at its restart time if nothing comes.
     fn crash(&mut self, node: ActorId) {
         let Some(n) = self.nodes.get_mut(&node) else {
             return;
@@ -562,7 +568,13 @@ impl World {
         n.down += 1;
         match &n.replica {
             Some(r) if r.unpersisted() > 0 => self.kill(node),
-            Some(_) => n.crash_armed = true,
+            Some(r) => {
+                n.crash_armed = true;
+                if r.role() == Role::Leader {
+                    // A client is writing at that moment.
+                    self.push(self.now, Event::Write(node));
+                }
+            }
             None => {}
         }
     }
@@ -607,7 +619,14 @@ impl World {
         if n.replica.is_some() {
             return;
         }
-        match Replica::recover(node, topology, config, now, wall, n.disk.ops.iter().cloned()) {
+        match Replica::recover(
+            node,
+            topology,
+            config,
+            now,
+            wall,
+            n.disk.ops.iter().cloned(),
+        ) {
             Ok(r) => {
                 n.seen_applied = r.applied().clone();
                 n.replica = Some(r);
@@ -653,9 +672,9 @@ impl World {
             }
         }
         self.nodes.values().all(|n| {
-            n.replica.as_ref().is_some_and(|r| {
-                r.is_quiescent() && *r.received() == all && *r.applied() == all
-            })
+            n.replica
+                .as_ref()
+                .is_some_and(|r| r.is_quiescent() && *r.received() == all && *r.applied() == all)
         })
     }
 

@@ -1,0 +1,855 @@
+//! Replication benchmarks: simulator throughput, steady-state cost per op on every shipped
+//! topology, and the cost of catching up after a partition.
+//!
+//! `cargo bench -p meridian-sim --bench replication` runs everything (a few minutes on two
+//! cores); `-- --quick` runs fewer seeds and smaller data sets (well under a minute). Every
+//! figure is printed beside its reference or goal; BENCHMARKS.md at the repository root
+//! records a run.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command as Process;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use meridian_crdt::{ActorId, Command};
+use meridian_replica::{Config, Message, Millis, Output, Replica, Topology};
+use meridian_sim::{FaultMix, SimConfig};
+
+/// Wall clock handed to replicas at virtual time 0, in ms since the Unix epoch.
+const WALL_EPOCH: u64 = 1_767_225_600_000;
+
+/// How much work each section does.
+#[derive(Debug, Clone)]
+struct Plan {
+    quick: bool,
+    /// Seeds per topology and fault mix in the throughput section.
+    throughput_seeds: u64,
+    /// Client writes per throughput run.
+    throughput_ops: usize,
+    /// Seeds per topology in the steady-state section.
+    steady_seeds: u64,
+    /// Client writes per steady-state run.
+    steady_ops: usize,
+    /// Ops written while the peer is cut off.
+    missed: Vec<usize>,
+    /// Keys written and replicated before the cut.
+    dataset: Vec<usize>,
+    /// Ops written while cut off, for the data-set series.
+    dataset_missed: usize,
+}
+
+impl Plan {
+    fn new(quick: bool) -> Plan {
+        if quick {
+            Plan {
+                quick,
+                throughput_seeds: 3,
+                throughput_ops: 1_000,
+                steady_seeds: 4,
+                steady_ops: 1_000,
+                missed: vec![1_000, 10_000, 100_000],
+                dataset: vec![10_000, 100_000],
+                dataset_missed: 1_000,
+            }
+        } else {
+            Plan {
+                quick,
+                throughput_seeds: 20,
+                throughput_ops: 1_000,
+                steady_seeds: 20,
+                steady_ops: 1_000,
+                missed: vec![1_000, 10_000, 100_000],
+                dataset: vec![10_000, 100_000, 1_000_000],
+                dataset_missed: 1_000,
+            }
+        }
+    }
+}
+
+fn main() {
+    // `cargo bench` also passes `--bench`; only `--quick` means anything here.
+    let quick = std::env::args().any(|a| a == "--quick");
+    let plan = Plan::new(quick);
+    let started = Instant::now();
+    print_machine(&plan);
+    let topologies = shipped_topologies();
+    throughput(&plan, &topologies);
+    steady_state(&plan, &topologies);
+    catch_up_missed(&plan);
+    catch_up_dataset(&plan);
+    catch_up_mesh(&plan);
+    println!(
+        "\nTotal wall time: {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+// ----- machine -----
+
+fn print_machine(plan: &Plan) {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".to_string());
+    let commit = Process::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".to_string());
+    println!("Meridian replication benchmarks");
+    println!(
+        "mode: {}",
+        if plan.quick {
+            "quick (--quick)"
+        } else {
+            "full"
+        }
+    );
+    println!("cores (nproc): {cores}");
+    println!("cpu: {cpu}");
+    println!("commit: {commit}");
+    println!(
+        "profile: {}",
+        if cfg!(debug_assertions) {
+            "debug (figures not representative)"
+        } else {
+            "release"
+        }
+    );
+}
+
+// ----- tables -----
+
+/// A plain text table: first column left-aligned, the others right-aligned.
+struct Table {
+    title: String,
+    header: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    fn new(title: &str, header: &[&str]) -> Table {
+        Table {
+            title: title.to_string(),
+            header: header.iter().map(|h| h.to_string()).collect(),
+            rows: Vec::new(),
+        }
+    }
+
+    fn row(&mut self, cells: Vec<String>) {
+        self.rows.push(cells);
+    }
+
+    fn print(&self) {
+        let columns = self.header.len();
+        let mut widths: Vec<usize> = self.header.iter().map(|h| h.chars().count()).collect();
+        for row in &self.rows {
+            for (i, cell) in row.iter().enumerate().take(columns) {
+                widths[i] = widths[i].max(cell.chars().count());
+            }
+        }
+        let line = |cells: &[String]| {
+            let mut out = String::new();
+            for (i, cell) in cells.iter().enumerate() {
+                let pad = widths[i].saturating_sub(cell.chars().count());
+                if i > 0 {
+                    out.push_str("  ");
+                }
+                if i == 0 {
+                    out.push_str(cell);
+                    out.push_str(&" ".repeat(pad));
+                } else {
+                    out.push_str(&" ".repeat(pad));
+                    out.push_str(cell);
+                }
+            }
+            out.trim_end().to_string()
+        };
+        println!("\n{}\n", self.title);
+        println!("{}", line(&self.header));
+        let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+        println!("{}", line(&rule));
+        for row in &self.rows {
+            println!("{}", line(row));
+        }
+    }
+}
+
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn ratio(a: u64, b: u64) -> f64 {
+    if b == 0 { 0.0 } else { a as f64 / b as f64 }
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.2}", d.as_secs_f64())
+}
+
+// ----- topologies -----
+
+fn topologies_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../topologies")
+}
+
+fn shipped_topologies() -> Vec<(String, Arc<Topology>)> {
+    let dir = topologies_dir();
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(&path)
+                .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+            let shown = path.display().to_string();
+            let topology = Topology::parse(&text, &shown)
+                .unwrap_or_else(|e| panic!("{shown} does not parse: {e}"));
+            let name = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or(shown);
+            (name, Arc::new(topology))
+        })
+        .collect()
+}
+
+// ----- 1. simulator throughput -----
+
+fn throughput(plan: &Plan, topologies: &[(String, Arc<Topology>)]) {
+    let mut table = Table::new(
+        &format!(
+            "1. Simulated op deliveries per wall second (single thread; {} seeds x {} writes per row;\n   deliveries = writes x (nodes - 1); no goal is set, the fault-free run is the reference)",
+            plan.throughput_seeds, plan.throughput_ops
+        ),
+        &[
+            "topology",
+            "nodes",
+            "faults",
+            "runs ok",
+            "writes",
+            "deliveries",
+            "wall s",
+            "deliveries/s",
+            "vs none",
+        ],
+    );
+    let mut failures = Vec::new();
+    for (name, topology) in topologies {
+        let mut reference = None;
+        for faults in [FaultMix::None, FaultMix::All] {
+            let mut writes = 0;
+            let mut ok = 0;
+            let start = Instant::now();
+            for seed in 0..plan.throughput_seeds {
+                let mut config = SimConfig::new(Arc::clone(topology), seed, faults);
+                config.ops = plan.throughput_ops;
+                let report = meridian_sim::run(&config);
+                writes += report.counters.writes;
+                ok += u64::from(report.ok());
+                note_failure(&mut failures, name, &report);
+            }
+            let wall = start.elapsed();
+            let nodes = topology.nodes.len() as u64;
+            let deliveries = writes * (nodes - 1);
+            let rate = deliveries as f64 / wall.as_secs_f64();
+            let versus = match reference {
+                None => {
+                    reference = Some(rate);
+                    "1.00x".to_string()
+                }
+                Some(r) => format!("{:.2}x", rate / r),
+            };
+            table.row(vec![
+                name.clone(),
+                nodes.to_string(),
+                faults.to_string(),
+                format!("{ok}/{}", plan.throughput_seeds),
+                thousands(writes),
+                thousands(deliveries),
+                secs(wall),
+                thousands(rate as u64),
+                versus,
+            ]);
+        }
+    }
+    table.print();
+    print_failures(&failures);
+}
+
+/// Remembers the first violation of a run whose checkers failed.
+fn note_failure(failures: &mut Vec<String>, topology: &str, report: &meridian_sim::Report) {
+    if let Some(v) = report.violations.first() {
+        failures.push(format!(
+            "{topology} faults={} seed={}: {v} ({} violations)",
+            report.faults,
+            report.seed,
+            report.violations.len()
+        ));
+    }
+}
+
+fn print_failures(failures: &[String]) {
+    for f in failures {
+        println!("   checker failure: {f}");
+    }
+}
+
+// ----- 2. steady state per topology -----
+
+fn steady_state(plan: &Plan, topologies: &[(String, Arc<Topology>)]) {
+    let mut table = Table::new(
+        &format!(
+            "2. Steady state, no faults ({} seeds x {} writes per topology; per accepted write)",
+            plan.steady_seeds, plan.steady_ops
+        ),
+        &[
+            "topology",
+            "nodes",
+            "runs ok",
+            "msgs/op",
+            "bytes/op",
+            "Ops-frame bytes/op",
+            "ops carried/op",
+            "goal",
+            "dup/op",
+            "goal",
+            "max causal depth",
+        ],
+    );
+    let mut failures = Vec::new();
+    for (name, topology) in topologies {
+        let mut writes = 0;
+        let mut messages = 0;
+        let mut bytes = 0;
+        let mut op_frame_bytes = 0;
+        let mut ops_carried = 0;
+        let mut duplicates = 0;
+        let mut depth = 0;
+        let mut ok = 0;
+        for seed in 0..plan.steady_seeds {
+            let mut config = SimConfig::new(Arc::clone(topology), seed, FaultMix::None);
+            config.ops = plan.steady_ops;
+            let report = meridian_sim::run(&config);
+            let c = &report.counters;
+            writes += c.writes;
+            messages += c.messages;
+            bytes += c.bytes;
+            op_frame_bytes += c.op_frame_bytes;
+            ops_carried += c.ops_carried;
+            duplicates += report.duplicates;
+            depth = depth.max(report.max_causal_depth);
+            ok += u64::from(report.ok());
+            note_failure(&mut failures, name, &report);
+        }
+        let nodes = topology.nodes.len();
+        table.row(vec![
+            name.clone(),
+            nodes.to_string(),
+            format!("{ok}/{}", plan.steady_seeds),
+            format!("{:.2}", ratio(messages, writes)),
+            format!("{:.0}", ratio(bytes, writes)),
+            format!("{:.0}", ratio(op_frame_bytes, writes)),
+            format!("{:.3}", ratio(ops_carried, writes)),
+            format!("{}", nodes - 1),
+            format!("{:.4}", ratio(duplicates, writes)),
+            "0".to_string(),
+            depth.to_string(),
+        ]);
+    }
+    table.print();
+    print_failures(&failures);
+    println!(
+        "   ops carried/op: op copies put on the wire per write; tree forwarding needs exactly nodes - 1."
+    );
+}
+
+// ----- 3. catch-up, driven through the Replica API -----
+
+/// Replicas driven synchronously: zero latency, every persist completed at once, messages
+/// delivered in send order. Counts what is sent while `counting`.
+struct Driver {
+    topology: Arc<Topology>,
+    replicas: BTreeMap<ActorId, Replica>,
+    wire: VecDeque<(ActorId, ActorId, Message)>,
+    now: Millis,
+    gossip_ms: Millis,
+    /// Links down (both directions), as `(lower, higher)`.
+    down: Vec<(ActorId, ActorId)>,
+    counting: bool,
+    tally: Tally,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Tally {
+    messages: u64,
+    bytes: u64,
+    op_frames: u64,
+    op_frame_bytes: u64,
+    ops_carried: u64,
+}
+
+/// Two nodes on one machine; `A` takes the writes, `B` is the one cut off.
+const PAIR: &str = r#"
+cluster = "bench"
+shape = "chain"
+
+[[node]]
+name = "a"
+id = 1
+role = "leader"
+quic = "127.0.0.1:17401"
+resp = "127.0.0.1:16401"
+admin = "127.0.0.1:19401"
+
+[[node]]
+name = "b"
+id = 2
+role = "leader"
+quic = "127.0.0.1:17402"
+resp = "127.0.0.1:16402"
+admin = "127.0.0.1:19402"
+"#;
+
+/// Three nodes, every pair linked; `C` is the one cut off.
+const MESH: &str = r#"
+cluster = "bench"
+shape = "mesh"
+
+[[node]]
+name = "a"
+id = 1
+role = "leader"
+quic = "127.0.0.1:17401"
+resp = "127.0.0.1:16401"
+admin = "127.0.0.1:19401"
+
+[[node]]
+name = "b"
+id = 2
+role = "leader"
+quic = "127.0.0.1:17402"
+resp = "127.0.0.1:16402"
+admin = "127.0.0.1:19402"
+
+[[node]]
+name = "c"
+id = 3
+role = "leader"
+quic = "127.0.0.1:17403"
+resp = "127.0.0.1:16403"
+admin = "127.0.0.1:19403"
+"#;
+
+const A: ActorId = ActorId(1);
+const B: ActorId = ActorId(2);
+const C: ActorId = ActorId(3);
+
+/// Ops written between two deliveries and gossip rounds while writing in bulk.
+const CHUNK: usize = 4_096;
+
+fn pair(a: ActorId, b: ActorId) -> (ActorId, ActorId) {
+    if a < b { (a, b) } else { (b, a) }
+}
+
+impl Driver {
+    fn new(text: &str) -> Driver {
+        let topology = Arc::new(Topology::parse(text, "inline").expect("inline topology parses"));
+        let config = Config::lan();
+        let gossip_ms = config.gossip_interval_ms;
+        let replicas = topology
+            .ids()
+            .map(|id| {
+                let r = Replica::new(id, Arc::clone(&topology), config.clone(), WALL_EPOCH)
+                    .expect("replica starts");
+                (id, r)
+            })
+            .collect();
+        let mut d = Driver {
+            topology: Arc::clone(&topology),
+            replicas,
+            wire: VecDeque::new(),
+            now: 0,
+            gossip_ms,
+            down: Vec::new(),
+            counting: false,
+            tally: Tally::default(),
+        };
+        for link in &topology.links {
+            d.link_up(link.a, link.b);
+        }
+        d.tick();
+        d.settle();
+        d
+    }
+
+    fn peers(&self, id: ActorId) -> Vec<ActorId> {
+        self.topology
+            .links
+            .iter()
+            .filter_map(|l| {
+                if l.a == id {
+                    Some(l.b)
+                } else if l.b == id {
+                    Some(l.a)
+                } else {
+                    None
+                }
+            })
+            .collect()
+    }
+
+    fn replica(&mut self, id: ActorId) -> &mut Replica {
+        self.replicas.get_mut(&id).expect("node exists")
+    }
+
+    fn link_up(&mut self, a: ActorId, b: ActorId) {
+        self.down.retain(|l| *l != pair(a, b));
+        let now = self.now;
+        self.replica(a).handle_link_up(now, b);
+        self.replica(b).handle_link_up(now, a);
+        self.drain(a);
+        self.drain(b);
+    }
+
+    fn link_down(&mut self, a: ActorId, b: ActorId) {
+        self.down.push(pair(a, b));
+        let now = self.now;
+        self.replica(a).handle_link_down(now, b);
+        self.replica(b).handle_link_down(now, a);
+        self.drain(a);
+        self.drain(b);
+    }
+
+    fn drain(&mut self, id: ActorId) {
+        let now = self.now;
+        loop {
+            let Some(out) = self.replica(id).poll_output() else {
+                break;
+            };
+            match out {
+                Output::Persist { batch, .. } => self.replica(id).handle_persisted(now, batch),
+                Output::Send { to, msg } => {
+                    if self.down.contains(&pair(id, to)) {
+                        continue;
+                    }
+                    if self.counting {
+                        let len = rmp_serde::to_vec(&msg).expect("messages encode").len() as u64;
+                        self.tally.messages += 1;
+                        self.tally.bytes += len;
+                        if let Message::Ops(ops) = &msg {
+                            self.tally.op_frames += 1;
+                            self.tally.op_frame_bytes += len;
+                            self.tally.ops_carried += ops.len() as u64;
+                        }
+                    }
+                    self.wire.push_back((id, to, msg));
+                }
+                Output::Ack(_) | Output::Applied(_) => {}
+                Output::CloseLink { peer, error } => {
+                    panic!("node {id} closed its link to {peer}: {error}")
+                }
+            }
+        }
+    }
+
+    /// Delivers messages until the wire is empty.
+    fn settle(&mut self) {
+        while let Some((from, to, msg)) = self.wire.pop_front() {
+            let now = self.now;
+            self.replica(to)
+                .handle_message(now, WALL_EPOCH + now, from, msg);
+            self.drain(to);
+        }
+    }
+
+    /// Advances time by one gossip interval, fires due timers and settles.
+    fn tick(&mut self) {
+        self.now += self.gossip_ms;
+        let now = self.now;
+        let ids: Vec<ActorId> = self.replicas.keys().copied().collect();
+        for id in ids {
+            let r = self.replica(id);
+            if r.poll_timeout().is_some_and(|t| t <= now) {
+                r.handle_timeout(now);
+            }
+            self.drain(id);
+        }
+        self.settle();
+    }
+
+    fn write(&mut self, at: ActorId, key: Bytes, value: Bytes) {
+        let now = self.now;
+        self.replica(at)
+            .write(now, WALL_EPOCH + now, key, Command::Set(value))
+            .expect("the write is accepted");
+        self.drain(at);
+    }
+
+    /// Whether `b` has received and applied everything `a` has.
+    fn caught_up(&self, a: ActorId, b: ActorId) -> bool {
+        let (ra, rb) = (&self.replicas[&a], &self.replicas[&b]);
+        ra.received() == rb.received() && ra.applied() == rb.applied()
+    }
+
+    /// Ticks until `b` holds what `a` holds; returns the ticks taken.
+    fn tick_until_caught_up(&mut self, a: ActorId, b: ActorId) -> u64 {
+        self.settle();
+        let mut ticks = 0;
+        while !self.caught_up(a, b) {
+            ticks += 1;
+            assert!(ticks < 1_000_000, "node {b} never caught up with node {a}");
+            self.tick();
+        }
+        ticks
+    }
+}
+
+/// A 16-byte key.
+fn key(i: usize) -> Bytes {
+    Bytes::from(format!("key:{i:012}"))
+}
+
+/// A 100-byte value.
+fn value(i: usize) -> Bytes {
+    let mut v = String::with_capacity(100);
+    let _ = write!(v, "value:{i:012}:");
+    while v.len() < 100 {
+        v.push('x');
+    }
+    Bytes::from(v)
+}
+
+/// Writes keys `0..count` at `A` while connected to `B`, ticking so that acks open the window.
+fn prepopulate(d: &mut Driver, count: usize) {
+    let mut i = 0;
+    while i < count {
+        let end = (i + CHUNK).min(count);
+        for k in i..end {
+            d.write(A, key(k), value(k));
+        }
+        d.settle();
+        d.tick();
+        i = end;
+    }
+    d.tick_until_caught_up(A, B);
+}
+
+/// What one catch-up measured.
+struct CatchUp {
+    tally: Tally,
+    /// Encoded size of the missed ops themselves, summed: the floor for catch-up bytes.
+    floor: u64,
+    ticks: u64,
+    duplicates: u64,
+    wall: Duration,
+}
+
+/// Cuts `lagging` off from all its neighbours, lets `write` run, heals and measures until
+/// `lagging` has received and applied what `A` holds.
+fn measure_catch_up(d: &mut Driver, lagging: ActorId, write: impl FnOnce(&mut Driver)) -> CatchUp {
+    let peers: Vec<ActorId> = d.peers(lagging);
+    for &p in &peers {
+        d.link_down(lagging, p);
+    }
+    write(d);
+    d.settle();
+    let floor = missed_bytes(&d.replicas[&A], &d.replicas[&lagging]);
+    let duplicates_before = d.replicas[&lagging].stats().duplicates;
+    d.tally = Tally::default();
+    d.counting = true;
+    let start = Instant::now();
+    for &p in &peers {
+        d.link_up(lagging, p);
+    }
+    let ticks = d.tick_until_caught_up(A, lagging);
+    let wall = start.elapsed();
+    d.counting = false;
+    CatchUp {
+        tally: d.tally.clone(),
+        floor,
+        ticks,
+        duplicates: d.replicas[&lagging].stats().duplicates - duplicates_before,
+        wall,
+    }
+}
+
+/// Encoded size of the ops `ahead` holds and `behind` lacks.
+fn missed_bytes(ahead: &Replica, behind: &Replica) -> u64 {
+    let mut total = 0;
+    for (origin, last) in ahead.received().iter() {
+        for op in ahead
+            .log()
+            .range(origin, behind.received().get(origin) + 1, last)
+        {
+            total += rmp_serde::to_vec(op.as_ref()).expect("ops encode").len() as u64;
+        }
+    }
+    total
+}
+
+fn catch_up_missed(plan: &Plan) {
+    let mut table = Table::new(
+        "3a. Catch-up after missing M ops (2-node chain, zero latency, 16 B keys, 100 B values, distinct keys;\n    goal: bytes proportional to M, i.e. bytes/missed op flat;\n    floor = mean encoded size of the missed ops themselves)",
+        &[
+            "missed ops M",
+            "messages",
+            "bytes",
+            "bytes/missed op",
+            "Ops-frame bytes/op",
+            "floor/op",
+            "overhead",
+            "gossip rounds",
+            "dups",
+            "catch-up wall s",
+        ],
+    );
+    for &missed in &plan.missed {
+        let mut d = Driver::new(PAIR);
+        let result = measure_catch_up(&mut d, B, |d| {
+            for i in 0..missed {
+                d.write(A, key(i), value(i));
+            }
+        });
+        let floor = ratio(result.floor, missed as u64);
+        let t = &result.tally;
+        let per_op = ratio(t.bytes, missed as u64);
+        table.row(vec![
+            thousands(missed as u64),
+            thousands(t.messages),
+            thousands(t.bytes),
+            format!("{per_op:.1}"),
+            format!("{:.1}", ratio(t.op_frame_bytes, missed as u64)),
+            format!("{floor:.1}"),
+            format!("{:+.1}%", (per_op / floor - 1.0) * 100.0),
+            result.ticks.to_string(),
+            result.duplicates.to_string(),
+            secs(result.wall),
+        ]);
+    }
+    table.print();
+}
+
+fn catch_up_dataset(plan: &Plan) {
+    let missed = plan.dataset_missed;
+    let mut table = Table::new(
+        &format!(
+            "3b. Catch-up after missing {missed} ops, by data-set size D (keys written and replicated before the cut;\n    the missed ops overwrite {missed} of them; goal: catch-up bytes flat in D)"
+        ),
+        &[
+            "data set D",
+            "messages",
+            "bytes",
+            "bytes/missed op",
+            "vs smallest D",
+            "gossip rounds",
+            "dups",
+            "setup wall s",
+            "catch-up wall s",
+        ],
+    );
+    let mut reference = None;
+    for &size in &plan.dataset {
+        let setup = Instant::now();
+        let mut d = Driver::new(PAIR);
+        prepopulate(&mut d, size);
+        let setup = setup.elapsed();
+        let stride = (size / missed).max(1);
+        let result = measure_catch_up(&mut d, B, |d| {
+            for i in 0..missed {
+                let k = (i * stride) % size;
+                d.write(A, key(k), value(size + i));
+            }
+        });
+        let t = &result.tally;
+        let versus = match reference {
+            None => {
+                reference = Some(t.bytes);
+                "1.00x".to_string()
+            }
+            Some(r) => format!("{:.2}x", ratio(t.bytes, r)),
+        };
+        table.row(vec![
+            thousands(size as u64),
+            thousands(t.messages),
+            thousands(t.bytes),
+            format!("{:.1}", ratio(t.bytes, missed as u64)),
+            versus,
+            result.ticks.to_string(),
+            result.duplicates.to_string(),
+            secs(setup),
+            secs(result.wall),
+        ]);
+    }
+    table.print();
+}
+
+fn catch_up_mesh(plan: &Plan) {
+    let mut table = Table::new(
+        "3c. Catch-up in a 3-node mesh: C cut off from A and B, which write M ops between them (alternately,\n    so each op depends on the other's last); goal as in 3a, and no duplicates though C has two sources",
+        &[
+            "missed ops M",
+            "messages",
+            "bytes",
+            "bytes/missed op",
+            "floor/op",
+            "overhead",
+            "gossip rounds",
+            "dups",
+            "catch-up wall s",
+        ],
+    );
+    for &missed in &plan.missed {
+        let mut d = Driver::new(MESH);
+        let result = measure_catch_up(&mut d, C, |d| {
+            for i in 0..missed {
+                let at = if i % 2 == 0 { A } else { B };
+                d.write(at, key(i), value(i));
+                // Deliver at once, so the next write at the other node depends on this one.
+                d.settle();
+                if (i + 1) % CHUNK == 0 {
+                    d.tick();
+                }
+            }
+        });
+        let floor = ratio(result.floor, missed as u64);
+        let t = &result.tally;
+        let per_op = ratio(t.bytes, missed as u64);
+        table.row(vec![
+            thousands(missed as u64),
+            thousands(t.messages),
+            thousands(t.bytes),
+            format!("{per_op:.1}"),
+            format!("{floor:.1}"),
+            format!("{:+.1}%", (per_op / floor - 1.0) * 100.0),
+            result.ticks.to_string(),
+            result.duplicates.to_string(),
+            secs(result.wall),
+        ]);
+    }
+    table.print();
+}
