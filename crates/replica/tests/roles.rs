@@ -1,0 +1,356 @@
+//! Node roles and the driver contract, on `topologies/primary-replica.toml`: read replicas and
+//! the delayed replica refuse writes, replicas follow the leader, the delayed replica stores at
+//! once and applies late, outputs come persist-send-ack, and a restart never reuses a seq.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use meridian_crdt::{ActorId, Command, Dot, Value};
+use meridian_replica::{Config, Message, Output, Replica, WriteError};
+use support::*;
+
+fn value(r: &Replica, k: &str) -> Option<Value> {
+    r.keyspace().get(k.as_bytes())
+}
+
+fn str_value(v: &str) -> Option<Value> {
+    Some(Value::Str(Bytes::from(v.to_string())))
+}
+
+#[test]
+fn read_replicas_and_the_delayed_replica_refuse_local_writes() {
+    let mut c = Cluster::new(primary_replica());
+    c.write(DUBLIN, "k", set("from-dublin")).unwrap();
+    c.advance(STOCKHOLM_DELAY_MS + 1);
+    for id in [OREGON, SAO_PAULO, STOCKHOLM] {
+        let before = snapshot(c.node(id));
+        let writes_before = c.node(id).stats().local_writes;
+        let now = c.now;
+        let r = c.node_mut(id);
+        assert_eq!(
+            r.write(now, wall(now), key("k"), set("local")),
+            Err(WriteError::ReadOnly),
+            "node {id}"
+        );
+        assert_eq!(
+            r.write(now, wall(now), key("fresh"), Command::IncrBy(1)),
+            Err(WriteError::ReadOnly),
+            "node {id}"
+        );
+        assert!(
+            drain(r).is_empty(),
+            "a refused write has no effect to carry out"
+        );
+        assert_eq!(snapshot(r), before, "node {id}");
+        assert_eq!(r.stats().local_writes, writes_before);
+        assert_eq!(value(r, "k"), str_value("from-dublin"), "node {id}");
+        assert_eq!(value(r, "fresh"), None);
+    }
+    assert!(
+        WriteError::ReadOnly.to_string().starts_with("READONLY"),
+        "clients see Redis' READONLY error"
+    );
+}
+
+#[test]
+fn replicas_receive_and_apply_the_leaders_writes() {
+    let mut c = Cluster::new(primary_replica());
+    let d1 = c.write(DUBLIN, "k", set("v1")).unwrap();
+    let d2 = c.write(DUBLIN, "n", Command::IncrBy(5)).unwrap();
+    let d3 = c.write(DUBLIN, "k", set("v2")).unwrap();
+    assert_eq!(c.acks, vec![d1, d2, d3]);
+    for id in [OREGON, SAO_PAULO] {
+        let r = c.node(id);
+        assert_eq!(value(r, "k"), str_value("v2"), "node {id}");
+        assert_eq!(value(r, "n"), Some(Value::Int(5)), "node {id}");
+        assert_eq!(r.applied().get(DUBLIN), 3, "node {id}");
+        assert_eq!(r.digest(), c.node(DUBLIN).digest(), "node {id}");
+        assert_eq!(c.applied_dots(id), vec![d1, d2, d3], "node {id}");
+    }
+    assert_eq!(c.node(STOCKHOLM).received().get(DUBLIN), 3);
+    c.advance(STOCKHOLM_DELAY_MS);
+    assert_eq!(c.node(STOCKHOLM).digest(), c.node(DUBLIN).digest());
+    let dups: u64 = c.replicas.values().map(|r| r.stats().duplicates).sum();
+    assert_eq!(dups, 0);
+}
+
+#[test]
+fn the_delayed_replica_persists_at_once_and_applies_after_its_delay() {
+    let mut c = Cluster::new(primary_replica());
+    c.manual_persist.insert(STOCKHOLM);
+    let start = 1_000;
+    c.advance_to(start);
+
+    let dot = c.write(DUBLIN, "k", set("v1")).unwrap();
+    // The op reached Stockholm and waits in its Persist batch.
+    assert_eq!(c.node(STOCKHOLM).received().get(DUBLIN), 0);
+    assert_eq!(c.node(STOCKHOLM).unpersisted(), 1);
+    let digest_before = c.node(STOCKHOLM).digest();
+
+    c.persist(STOCKHOLM);
+    let persisted_at = c.now;
+    let s = c.node(STOCKHOLM);
+    assert_eq!(
+        s.received().get(DUBLIN),
+        1,
+        "durable as soon as the batch is"
+    );
+    assert_eq!(s.applied().get(DUBLIN), 0, "not applied before the delay");
+    assert_eq!(s.digest(), digest_before);
+    assert_eq!(s.causal_depth(), 1);
+
+    c.advance_to(persisted_at + STOCKHOLM_DELAY_MS - 1);
+    c.persist(STOCKHOLM);
+    let s = c.node(STOCKHOLM);
+    assert_eq!(s.applied().get(DUBLIN), 0, "one millisecond early");
+    assert_eq!(value(s, "k"), None);
+    assert_eq!(s.digest(), digest_before);
+    assert!(c.applied_dots(STOCKHOLM).is_empty());
+
+    c.advance_to(persisted_at + STOCKHOLM_DELAY_MS);
+    let s = c.node(STOCKHOLM);
+    assert_eq!(s.applied().get(DUBLIN), 1, "applied exactly at the delay");
+    assert_eq!(value(s, "k"), str_value("v1"));
+    assert_eq!(
+        c.applied[&STOCKHOLM],
+        vec![(persisted_at + STOCKHOLM_DELAY_MS, dot)]
+    );
+}
+
+#[test]
+fn the_delayed_replica_applies_each_op_its_delay_after_it_became_durable_in_order() {
+    let mut c = Cluster::new(primary_replica());
+    c.manual_persist.insert(STOCKHOLM);
+    let mut expected = Vec::new();
+    for (i, at) in [1_000u64, 4_000, 4_000, 9_500].into_iter().enumerate() {
+        c.advance_to(at);
+        let dot = c.write(DUBLIN, "k", set(&format!("v{i}"))).unwrap();
+        c.persist(STOCKHOLM);
+        assert_eq!(c.node(STOCKHOLM).received().get(DUBLIN), dot.seq);
+        expected.push((at + STOCKHOLM_DELAY_MS, dot));
+    }
+    assert_eq!(c.node(STOCKHOLM).applied().get(DUBLIN), 0);
+
+    // Step through time with the replica's own timers, checking before and at each deadline.
+    let mut deadlines: Vec<u64> = expected.iter().map(|(due, _)| *due).collect();
+    deadlines.dedup();
+    for due in deadlines {
+        let due_before = expected.iter().filter(|(d, _)| *d < due).count() as u64;
+        let due_by_then = expected.iter().filter(|(d, _)| *d <= due).count() as u64;
+        c.advance_to(due - 1);
+        c.persist(STOCKHOLM);
+        assert_eq!(
+            c.node(STOCKHOLM).applied().get(DUBLIN),
+            due_before,
+            "1 ms before {due}"
+        );
+        c.advance_to(due);
+        c.persist(STOCKHOLM);
+        assert_eq!(
+            c.node(STOCKHOLM).applied().get(DUBLIN),
+            due_by_then,
+            "at {due}"
+        );
+    }
+    assert_eq!(
+        c.applied[&STOCKHOLM], expected,
+        "in order, each at its time"
+    );
+    assert_eq!(c.node(STOCKHOLM).digest(), c.node(DUBLIN).digest());
+}
+
+/// Persist, then send, then acknowledge: a Send carrying an op that is not yet durable could
+/// leave a neighbour holding an op its origin loses in a crash (and reuses the seq of).
+#[test]
+fn a_local_write_is_persisted_before_it_is_sent_and_acknowledged_after() {
+    let topology = primary_replica();
+    let mut dublin = Replica::new(DUBLIN, Arc::clone(&topology), Config::lan(), wall(0)).unwrap();
+    for peer in [OREGON, SAO_PAULO, STOCKHOLM] {
+        handshake(&mut dublin, &topology, peer, 0);
+    }
+
+    let dot = dublin.write(10, wall(10), key("k"), set("v")).unwrap();
+    let before = drain(&mut dublin);
+    let carries = |o: &Output| matches!(o, Output::Send { msg: Message::Ops(ops), .. } if ops.iter().any(|op| op.dot() == dot));
+    let batch = before
+        .iter()
+        .find_map(|o| match o {
+            Output::Persist { batch, ops } if ops.iter().any(|op| op.dot() == dot) => Some(*batch),
+            _ => None,
+        })
+        .expect("the write is handed out to persist");
+    assert!(
+        !before.iter().any(carries),
+        "sent before durable: {before:?}"
+    );
+    assert!(
+        !before.iter().any(|o| matches!(o, Output::Ack(_))),
+        "acked before durable"
+    );
+
+    // Timers before the batch is durable must not leak it either.
+    dublin.handle_timeout(10 + Config::lan().gossip_interval_ms * 10);
+    let timers = drain(&mut dublin);
+    assert!(
+        !timers.iter().any(carries),
+        "sent by a timer before durable"
+    );
+
+    dublin.handle_persisted(20, batch);
+    let after = drain(&mut dublin);
+    let sends: Vec<usize> = after
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| carries(o))
+        .map(|(i, _)| i)
+        .collect();
+    let mut to: Vec<ActorId> = sends
+        .iter()
+        .map(|&i| match &after[i] {
+            Output::Send { to, .. } => *to,
+            _ => unreachable!(),
+        })
+        .collect();
+    to.sort();
+    assert_eq!(
+        to,
+        vec![OREGON, SAO_PAULO, STOCKHOLM],
+        "the hub sends to every replica"
+    );
+    let ack = after
+        .iter()
+        .position(|o| matches!(o, Output::Ack(d) if *d == dot))
+        .expect("acknowledged once durable");
+    assert!(
+        sends.iter().all(|&s| s < ack),
+        "ack after the sends: {after:?}"
+    );
+}
+
+#[test]
+fn a_restarted_replica_recovers_its_state_and_never_reuses_a_seq() {
+    let topology = mesh_3();
+    let mut c = Cluster::new(Arc::clone(&topology));
+    let me = ActorId(1);
+    for i in 0..5u32 {
+        c.write(ActorId(1 + i % 3), "n", Command::IncrBy(1))
+            .unwrap();
+        c.write(ActorId(1), &format!("k{i}"), set("v")).unwrap();
+    }
+    c.advance(200);
+    let before = snapshot(c.node(me));
+    let last = c.node(me).received().get(me);
+    assert_eq!(last, 7);
+
+    let recovered = Replica::recover(
+        me,
+        Arc::clone(&topology),
+        Config::lan(),
+        c.now,
+        wall(c.now),
+        c.durable[&me].clone(),
+    )
+    .unwrap();
+    assert_eq!(recovered.digest(), before.digest);
+    assert_eq!(recovered.applied(), &before.applied);
+    assert_eq!(recovered.received(), &before.received);
+    let feed_before = c.applied_dots(me).len();
+    c.replace(me, recovered);
+    assert_eq!(
+        c.applied_dots(me).len(),
+        feed_before,
+        "recovery re-applies history without feeding the change feed"
+    );
+
+    let now = c.now;
+    let dot = c
+        .node_mut(me)
+        .write(now, wall(now), key("after"), set("restart"))
+        .unwrap();
+    assert_eq!(dot, Dot::new(me, last + 1));
+}
+
+/// A node fsyncs its log lazily, crashes, and loses its last own ops; but it had sent them
+/// (the peers hold them durably), so they are part of history. If it wrote again from its own
+/// log alone it would reuse seq 4 for a different write, which every peer drops as a duplicate:
+/// that write is acknowledged and lost, and the regions diverge. The node must learn its own
+/// history from its peers on the handshake before writing again.
+#[test]
+#[ignore = "missing: a peer never sends a node its own ops back (pump skips origin == peer), \
+            so a node that lost its latest own ops reuses their seqs"]
+fn a_node_that_lost_its_latest_own_ops_learns_them_from_a_peer_before_writing_again() {
+    let topology = mesh_3();
+    let mut c = Cluster::new(Arc::clone(&topology));
+    let me = ActorId(1);
+    for i in 0..5 {
+        c.write(me, &format!("k{i}"), set("v")).unwrap();
+    }
+    assert_eq!(c.node(ActorId(2)).received().get(me), 5);
+
+    // The crash lost own ops 4 and 5 (never fsynced) that the peers already hold.
+    let kept: Vec<_> = c.durable[&me]
+        .iter()
+        .filter(|op| op.seq <= 3)
+        .cloned()
+        .collect();
+    let recovered = Replica::recover(
+        me,
+        Arc::clone(&topology),
+        Config::lan(),
+        c.now,
+        wall(c.now),
+        kept,
+    )
+    .unwrap();
+    c.replace(me, recovered);
+    c.link_up(me, ActorId(2));
+    c.link_up(me, ActorId(3));
+    c.settle();
+    c.advance(1_000);
+
+    assert_eq!(
+        c.node(me).received().get(me),
+        5,
+        "own history learnt from the peers"
+    );
+    let now = c.now;
+    let dot = c
+        .node_mut(me)
+        .write(now, wall(now), key("after"), set("restart"))
+        .unwrap();
+    assert_eq!(dot, Dot::new(me, 6), "seq 4 and 5 are taken");
+    c.drain(me);
+    c.settle();
+    let digests: Vec<_> = c.replicas.values().map(|r| r.digest()).collect();
+    assert!(digests.windows(2).all(|w| w[0] == w[1]));
+}
+
+/// The receiving half of the same promise: when a peer does hand a node its own ops (catch-up
+/// of history it lost), the node takes them and continues its sequence above them.
+#[test]
+fn own_ops_received_from_a_peer_move_the_next_seq_above_them() {
+    let topology = mesh_3();
+    let me = ActorId(1);
+    let history = ops_of(&topology, me, 5);
+    let mut r = Replica::recover(
+        me,
+        Arc::clone(&topology),
+        Config::lan(),
+        0,
+        wall(0),
+        history[..3].to_vec(),
+    )
+    .unwrap();
+    handshake(&mut r, &topology, ActorId(2), 0);
+    r.handle_message(1, wall(1), ActorId(2), Message::Ops(history[3..].to_vec()));
+    let out = drain_persisting(&mut r, 1);
+    assert!(close_errors(&out).is_empty(), "{out:?}");
+    assert_eq!(r.received().get(me), 5);
+    assert_eq!(r.applied().get(me), 5);
+    let dot = r.write(2, wall(2), key("after"), set("v")).unwrap();
+    assert_eq!(dot, Dot::new(me, 6));
+}
