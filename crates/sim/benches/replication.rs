@@ -538,6 +538,9 @@ impl Driver {
 
     fn link_down(&mut self, a: ActorId, b: ActorId) {
         self.down.push(pair(a, b));
+        // The connection is gone, and what was in flight on it with it.
+        self.wire
+            .retain(|(from, to, _)| pair(*from, *to) != pair(a, b));
         let now = self.now;
         self.replica(a).handle_link_down(now, b);
         self.replica(b).handle_link_down(now, a);
@@ -672,6 +675,24 @@ struct CatchUp {
 /// Cuts `lagging` off from all its neighbours, lets `write` run, heals and measures until
 /// `lagging` has received and applied what `A` holds.
 fn measure_catch_up(d: &mut Driver, lagging: ActorId, write: impl FnOnce(&mut Driver)) -> CatchUp {
+    measure_catch_up_with(d, lagging, Heal::AtOnce, write)
+}
+
+/// How the cut node's links come back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Heal {
+    /// Every link up at the same instant, as when a partition heals.
+    AtOnce,
+    /// One link up and its traffic delivered before the next comes up.
+    OneByOne,
+}
+
+fn measure_catch_up_with(
+    d: &mut Driver,
+    lagging: ActorId,
+    heal: Heal,
+    write: impl FnOnce(&mut Driver),
+) -> CatchUp {
     let peers: Vec<ActorId> = d.peers(lagging);
     for &p in &peers {
         d.link_down(lagging, p);
@@ -685,6 +706,9 @@ fn measure_catch_up(d: &mut Driver, lagging: ActorId, write: impl FnOnce(&mut Dr
     let start = Instant::now();
     for &p in &peers {
         d.link_up(lagging, p);
+        if heal == Heal::OneByOne {
+            d.settle();
+        }
     }
     let ticks = d.tick_until_caught_up(A, lagging);
     let wall = start.elapsed();
@@ -810,9 +834,10 @@ fn catch_up_dataset(plan: &Plan) {
 
 fn catch_up_mesh(plan: &Plan) {
     let mut table = Table::new(
-        "3c. Catch-up in a 3-node mesh: C cut off from A and B, which write M ops between them (alternately,\n    so each op depends on the other's last); goal as in 3a, and no duplicates though C has two sources",
+        "3c. Catch-up in a 3-node mesh: C cut off from A and B, which write M ops between them (alternately,\n    so each op depends on the other's last); goal as in 3a, and no duplicates though C has two sources;\n    heal \"at once\": both links up at one instant; \"one by one\": C-A up and settled before C-B)",
         &[
             "missed ops M",
+            "heal",
             "messages",
             "bytes",
             "bytes/missed op",
@@ -823,9 +848,13 @@ fn catch_up_mesh(plan: &Plan) {
             "catch-up wall s",
         ],
     );
-    for &missed in &plan.missed {
+    for (&missed, heal) in plan
+        .missed
+        .iter()
+        .flat_map(|m| [(m, Heal::AtOnce), (m, Heal::OneByOne)])
+    {
         let mut d = Driver::new(MESH);
-        let result = measure_catch_up(&mut d, C, |d| {
+        let result = measure_catch_up_with(&mut d, C, heal, |d| {
             for i in 0..missed {
                 let at = if i % 2 == 0 { A } else { B };
                 d.write(at, key(i), value(i));
@@ -841,6 +870,11 @@ fn catch_up_mesh(plan: &Plan) {
         let per_op = ratio(t.bytes, missed as u64);
         table.row(vec![
             thousands(missed as u64),
+            match heal {
+                Heal::AtOnce => "at once",
+                Heal::OneByOne => "one by one",
+            }
+            .to_string(),
             thousands(t.messages),
             thousands(t.bytes),
             format!("{per_op:.1}"),
