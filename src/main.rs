@@ -10,7 +10,11 @@ use meridian::replica::Topology;
 use meridian::sim::{FaultMix, Report, SimConfig};
 
 #[derive(Debug, Parser)]
-#[command(name = "meridian", version, about = "A multi-leader, geo-replicated key-value store on CRDTs")]
+#[command(
+    name = "meridian",
+    version,
+    about = "A multi-leader, geo-replicated key-value store on CRDTs"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -109,7 +113,11 @@ fn sim(args: &SimArgs) -> anyhow::Result<ExitCode> {
         sum(&|r| r.bytes_per_op()),
         sum(&|r| ratio(r.counters.op_frames, r.counters.writes)),
         sum(&|r| r.duplicates_per_op()),
-        reports.iter().map(|r| r.max_causal_depth).max().unwrap_or(0),
+        reports
+            .iter()
+            .map(|r| r.max_causal_depth)
+            .max()
+            .unwrap_or(0),
         pct(0.5),
         pct(0.99),
         converge.last().copied().unwrap_or(0),
@@ -122,7 +130,10 @@ fn sim(args: &SimArgs) -> anyhow::Result<ExitCode> {
     let diverged = reports.iter().filter(|r| r.diverged()).count();
     let lost: u64 = reports.iter().map(|r| r.lost_acked).sum();
     let failed = reports.iter().filter(|r| !r.ok()).count();
-    println!("seeds={} diverged={diverged} lost_acked={lost}", reports.len());
+    println!(
+        "seeds={} diverged={diverged} lost_acked={lost}",
+        reports.len()
+    );
     Ok(if failed == 0 {
         ExitCode::SUCCESS
     } else {
