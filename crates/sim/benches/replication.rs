@@ -51,13 +51,13 @@ impl Plan {
                 steady_seeds: 4,
                 steady_ops: 1_000,
                 missed: vec![1_000, 10_000, 100_000],
-                dataset: vec![10_000, 100_000],
+                dataset: vec![10_000, 100_000, 1_000_000],
                 dataset_missed: 1_000,
             }
         } else {
             Plan {
                 quick,
-                throughput_seeds: 20,
+                throughput_seeds: 50,
                 throughput_ops: 1_000,
                 steady_seeds: 20,
                 steady_ops: 1_000,
@@ -107,6 +107,27 @@ fn print_machine(plan: &Plan) {
         .ok()
         .filter(|o| o.status.success())
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .map(|c| {
+            let clean = Process::new("git")
+                .args([
+                    "diff",
+                    "--quiet",
+                    "HEAD",
+                    "--",
+                    "crates",
+                    "src",
+                    "Cargo.toml",
+                    "Cargo.lock",
+                ])
+                .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
+                .status()
+                .is_ok_and(|s| s.success());
+            if clean {
+                c
+            } else {
+                format!("{c} (with uncommitted changes to the code)")
+            }
+        })
         .unwrap_or_else(|| "unknown".to_string());
     println!("Meridian replication benchmarks");
     println!(
@@ -334,6 +355,7 @@ fn steady_state(plan: &Plan, topologies: &[(String, Arc<Topology>)]) {
             "msgs/op",
             "bytes/op",
             "Ops-frame bytes/op",
+            "bytes/carried op",
             "ops carried/op",
             "goal",
             "dup/op",
@@ -374,6 +396,7 @@ fn steady_state(plan: &Plan, topologies: &[(String, Arc<Topology>)]) {
             format!("{:.2}", ratio(messages, writes)),
             format!("{:.0}", ratio(bytes, writes)),
             format!("{:.0}", ratio(op_frame_bytes, writes)),
+            format!("{:.1}", ratio(op_frame_bytes, ops_carried)),
             format!("{:.3}", ratio(ops_carried, writes)),
             format!("{}", nodes - 1),
             format!("{:.4}", ratio(duplicates, writes)),
@@ -789,6 +812,8 @@ fn catch_up_dataset(plan: &Plan) {
             "messages",
             "bytes",
             "bytes/missed op",
+            "floor/op",
+            "overhead",
             "vs smallest D",
             "gossip rounds",
             "dups",
@@ -822,6 +847,8 @@ fn catch_up_dataset(plan: &Plan) {
             thousands(t.messages),
             thousands(t.bytes),
             format!("{:.1}", ratio(t.bytes, missed as u64)),
+            format!("{:.1}", ratio(result.floor, missed as u64)),
+            format!("{:+.1}%", (ratio(t.bytes, result.floor) - 1.0) * 100.0),
             versus,
             result.ticks.to_string(),
             result.duplicates.to_string(),
