@@ -13,6 +13,10 @@ pub struct Config {
     /// parent in that origin's tree resends from the log. Any other neighbour steps in after
     /// twice this.
     pub repair_after_ms: u64,
+    /// After a handshake, how long a link waits before serving ops, so that the link-state
+    /// adverts of other links coming up at the same moment arrive first and the backlog is
+    /// served once, by one neighbour per origin.
+    pub link_settle_ms: u64,
     /// Most ops in one [`crate::Message::Ops`] frame.
     pub max_batch_ops: NonZeroUsize,
     /// Most ops sent on one link and not yet acknowledged by the peer's gossip. Beyond it the
@@ -53,6 +57,7 @@ impl Config {
         Config {
             gossip_interval_ms: 50,
             repair_after_ms: 200,
+            link_settle_ms: 100,
             max_batch_ops: NonZeroUsize::new(512).expect("non-zero"),
             send_window: NonZeroUsize::new(16 * 1024).expect("non-zero"),
             max_out_of_order: 64 * 1024,
@@ -66,6 +71,7 @@ impl Config {
         Config {
             gossip_interval_ms: 100,
             repair_after_ms: 1_000,
+            link_settle_ms: 200,
             ..Config::lan()
         }
     }

@@ -26,7 +26,7 @@ pub use config::{Config, ConfigError, Limits};
 pub use link::{LinkState, LinkStatus};
 pub use log::{LogGap, OpLog};
 pub use matrix::{LinkView, MatrixClock};
-pub use op::{LinkAdvert, Message, Op, PROTOCOL_VERSION, Row};
+pub use op::{LinkAdvert, MAX_SEQ, Message, Op, PROTOCOL_VERSION, Row};
 pub use output::{NewError, Output, PeerError, WriteError};
 pub use replica::{Millis, Replica};
 pub use stats::Stats;

@@ -47,6 +47,10 @@ pub(crate) struct Link {
     pub(crate) gossip_sent: u64,
     /// Link-view version of the last adverts sent.
     pub(crate) adverts_sent: u64,
+    /// After a handshake, ops wait until this time so that the link-state adverts of links
+    /// coming up together reach us first: otherwise two neighbours that each still think the
+    /// other's link is down would both serve the whole backlog.
+    pub(crate) settling: Option<Millis>,
 }
 
 impl Link {
@@ -59,6 +63,7 @@ impl Link {
             repairing: BTreeSet::new(),
             gossip_sent: 0,
             adverts_sent: 0,
+            settling: None,
         }
     }
 
@@ -67,10 +72,11 @@ impl Link {
         *self = Link::new();
     }
 
-    /// Handshake done: the peer holds `received`.
-    pub(crate) fn up(&mut self, received: VersionVector) {
+    /// Handshake done: the peer holds `received`; ops flow from `settle_until` on.
+    pub(crate) fn up(&mut self, received: VersionVector, settle_until: Millis) {
         self.reset();
         self.state = LinkState::Up;
+        self.settling = Some(settle_until);
         self.sent = received.clone();
         self.reported = received;
     }
@@ -91,6 +97,11 @@ impl Link {
         if seq > self.sent.get(origin) {
             self.sent.set(origin, seq);
         }
+    }
+
+    /// What the peer is known to hold of `origin`.
+    pub(crate) fn reported_of(&self, origin: ActorId) -> u64 {
+        self.reported.get(origin)
     }
 
     pub(crate) fn is_repairing(&self, origin: ActorId) -> bool {

@@ -9,6 +9,11 @@ use serde::{Deserialize, Serialize};
 /// Protocol version spoken in [`Message::Hello`]. A peer with another version is refused.
 pub const PROTOCOL_VERSION: u32 = 1;
 
+/// The largest sequence number a peer may name: far beyond any real history (a node writing a
+/// million ops a second for a hundred thousand years stays below it), and far enough from
+/// `u64::MAX` that no counter arithmetic on it can overflow.
+pub const MAX_SEQ: u64 = 1 << 62;
+
 /// One write, as it travels between regions.
 ///
 /// Invariants kept by the origin: `seq` counts the origin's operations 1, 2, 3 … without

@@ -11,7 +11,7 @@ use crate::op::{Message, Op, PROTOCOL_VERSION};
 #[derive(Debug, Clone)]
 pub enum Output {
     /// Write these ops durably (one transaction, one fsync), then call
-    /// [`Replica::handle_persisted`] with `batch`.
+    /// [`crate::Replica::handle_persisted`] with `batch`.
     Persist {
         /// Identifies the batch in `handle_persisted`.
         batch: u64,

@@ -68,6 +68,8 @@ impl Cluster {
             c.link_up(link.a, link.b);
         }
         c.settle();
+        // Past the links' settle time: ops flow.
+        c.tick(Config::lan().link_settle_ms);
         c
     }
 

@@ -280,8 +280,6 @@ fn a_restarted_replica_recovers_its_state_and_never_reuses_a_seq() {
 /// that write is acknowledged and lost, and the regions diverge. The node must learn its own
 /// history from its peers on the handshake before writing again.
 #[test]
-#[ignore = "missing: a peer never sends a node its own ops back (pump skips origin == peer), \
-            so a node that lost its latest own ops reuses their seqs"]
 fn a_node_that_lost_its_latest_own_ops_learns_them_from_a_peer_before_writing_again() {
     let topology = mesh_3();
     let mut c = Cluster::new(Arc::clone(&topology));

@@ -525,7 +525,11 @@ impl Driver {
         for link in &topology.links {
             d.link_up(link.a, link.b);
         }
-        d.tick();
+        // Past the links' settle time (and one gossip round): ops flow.
+        let settle_ms = Config::lan().link_settle_ms;
+        while d.now <= settle_ms {
+            d.tick();
+        }
         d.settle();
         d
     }

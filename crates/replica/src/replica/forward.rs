@@ -163,25 +163,30 @@ impl Replica {
         let Some(link) = self.links.get_mut(&peer) else {
             return;
         };
-        if link.state != LinkState::Up {
+        if link.state != LinkState::Up || link.settling.is_some() {
             return;
         }
         let window = self.config.send_window.get() as u64;
         let batch_max = self.config.max_batch_ops.get();
         let mut batch: Vec<Arc<Op>> = Vec::new();
         for (origin, have) in self.received.iter() {
-            let feeds =
-                self.routes.parent(origin, peer) == Some(self.me) || link.is_repairing(origin);
-            if !feeds || origin == peer {
+            // A peer's own ops go back to it only when it lost some of them (a crash before
+            // its fsync, or a new store): it must learn them before it writes again.
+            let feeds = if origin == peer {
+                link.reported_of(origin) < have
+            } else {
+                self.routes.parent(origin, peer) == Some(self.me) || link.is_repairing(origin)
+            };
+            if !feeds {
                 continue;
             }
-            let mut next = link.sent.get(origin) + 1;
+            let mut next = link.sent.get(origin).saturating_add(1);
             while next <= have {
                 let in_flight = link.in_flight();
                 if in_flight >= window {
                     break;
                 }
-                let to = have.min(next + (window - in_flight) - 1);
+                let to = have.min(next.saturating_add(window - in_flight - 1));
                 for op in self.log.range(origin, next, to) {
                     batch.push(Arc::clone(op));
                     if batch.len() >= batch_max {
@@ -193,7 +198,7 @@ impl Replica {
                     }
                 }
                 link.sent.set(origin, to);
-                next = to + 1;
+                next = to.saturating_add(1);
             }
         }
         if !batch.is_empty() {

@@ -307,6 +307,18 @@ impl Replica {
     /// A timer fired: gossip, repair, delayed application.
     pub fn handle_timeout(&mut self, now: Millis) {
         self.try_apply(now);
+        let settled: Vec<ActorId> = self
+            .links
+            .iter_mut()
+            .filter(|(_, l)| l.settling.is_some_and(|t| t <= now))
+            .map(|(peer, l)| {
+                l.settling = None;
+                *peer
+            })
+            .collect();
+        for peer in settled {
+            self.pump(peer);
+        }
         if self.next_gossip.is_some_and(|t| t <= now) {
             self.next_gossip = Some(now + self.config.gossip_interval_ms);
             self.update_own_row();
@@ -344,10 +356,11 @@ impl Replica {
         } else {
             None
         };
-        match (self.next_gossip, delayed) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let settling = self.links.values().filter_map(|l| l.settling).min();
+        [self.next_gossip, delayed, settling]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     // ----- reads and introspection -----

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use meridian_crdt::{ActorId, Dot, VersionVector};
 
 use super::{Replica, Staged};
-use crate::op::{Op, PROTOCOL_VERSION, Row};
+use crate::op::{MAX_SEQ, Op, PROTOCOL_VERSION, Row};
 use crate::output::PeerError;
 use crate::replica::Millis;
 use crate::topology::Role;
@@ -59,7 +59,7 @@ impl Replica {
         let Some(link) = self.links.get_mut(&from) else {
             return;
         };
-        link.up(received.clone());
+        link.up(received.clone(), now + self.config.link_settle_ms);
         self.matrix.observe(
             from,
             &Row {
@@ -85,19 +85,23 @@ impl Replica {
             );
             return;
         }
+        // The whole frame is checked before any op of it is taken: a bad frame changes nothing.
+        if let Some((op, reason)) = ops
+            .iter()
+            .find_map(|op| self.check_op(op).err().map(|reason| (op, reason)))
+        {
+            let (origin, seq) = (op.origin, op.seq);
+            self.close(
+                from,
+                PeerError::InvalidOp {
+                    origin,
+                    seq,
+                    reason,
+                },
+            );
+            return;
+        }
         for op in ops {
-            if let Err(reason) = self.check_op(&op) {
-                let (origin, seq) = (op.origin, op.seq);
-                self.close(
-                    from,
-                    PeerError::InvalidOp {
-                        origin,
-                        seq,
-                        reason,
-                    },
-                );
-                return;
-            }
             if let Some(link) = self.links.get_mut(&from) {
                 // Persist-before-send: the peer holds this op durably, so it never needs it
                 // from us.
@@ -111,6 +115,9 @@ impl Replica {
         if vector.iter().any(|(a, _)| self.topology.node(a).is_none()) {
             return Err("version vector names a node that is not in the topology");
         }
+        if vector.iter().any(|(_, seq)| seq > MAX_SEQ) {
+            return Err("version vector holds a seq beyond the limit");
+        }
         Ok(())
     }
 
@@ -122,6 +129,9 @@ impl Replica {
         }
         if op.seq == 0 {
             return Err("seq 0 does not exist");
+        }
+        if op.seq > MAX_SEQ {
+            return Err("seq beyond the limit");
         }
         if op.deps.get(op.origin) != op.seq - 1 {
             return Err("deps do not follow the origin's previous op");

@@ -215,6 +215,8 @@ impl Cluster {
             c.link_up(link.a, link.b);
         }
         c.settle();
+        // Past the links' settle time: ops flow.
+        c.advance(Config::lan().link_settle_ms);
         c
     }
 
