@@ -12,7 +12,6 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::digest::Canon;
 use crate::dots::DotStore;
 use crate::{ActorId, Dot, Stamp, Tag, VersionVector};
 
@@ -141,18 +140,5 @@ impl Counter {
             c.floor_n = c.floor_n.max(o.floor_n);
         }
         self.presence.join(ctx, &other.presence, other_ctx);
-    }
-
-    pub(crate) fn encode(&self, c: &mut Canon) {
-        c.len(self.cells.len());
-        for (a, cell) in &self.cells {
-            c.u32(a.0);
-            c.u64(cell.p);
-            c.u64(cell.n);
-            c.u64(cell.floor_p);
-            c.u64(cell.floor_n);
-        }
-        self.presence.encode(c, |_, _| {});
-        self.bases.encode(c, |c, v| c.i64(*v));
     }
 }

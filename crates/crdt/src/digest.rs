@@ -1,8 +1,6 @@
-//! Canonical encoding of retained state and the digests built on it.
+//! Digests of canonical key state (the encoding itself lives in `codec`).
 
 use std::fmt;
-
-use crate::{Dot, Hlc};
 
 /// A 32-byte blake3 digest of canonical state (or the XOR of several).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -38,44 +36,6 @@ impl fmt::Display for Digest {
 impl fmt::Debug for Digest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Digest({})", self.to_hex())
-    }
-}
-
-/// Writes the canonical form: fixed-width big-endian integers, u64-length-prefixed byte
-/// strings, collections as a count followed by their items in `BTreeMap` order.
-#[derive(Debug, Default)]
-pub(crate) struct Canon {
-    pub(crate) buf: Vec<u8>,
-}
-
-impl Canon {
-    pub(crate) fn u8(&mut self, v: u8) {
-        self.buf.push(v);
-    }
-    pub(crate) fn u32(&mut self, v: u32) {
-        self.buf.extend_from_slice(&v.to_be_bytes());
-    }
-    pub(crate) fn u64(&mut self, v: u64) {
-        self.buf.extend_from_slice(&v.to_be_bytes());
-    }
-    pub(crate) fn i64(&mut self, v: i64) {
-        self.buf.extend_from_slice(&v.to_be_bytes());
-    }
-    pub(crate) fn len(&mut self, n: usize) {
-        self.u64(n as u64);
-    }
-    pub(crate) fn bytes(&mut self, b: &[u8]) {
-        self.len(b.len());
-        self.buf.extend_from_slice(b);
-    }
-    pub(crate) fn dot(&mut self, d: Dot) {
-        self.u32(d.actor.0);
-        self.u64(d.seq);
-    }
-    pub(crate) fn hlc(&mut self, h: Hlc) {
-        self.u32(h.epoch);
-        self.u64(h.time);
-        self.u32(h.count);
     }
 }
 

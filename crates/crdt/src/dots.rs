@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use crate::digest::Canon;
 use crate::{Dot, Hlc, Stamp, Tag, VersionVector};
 
 /// Entries keyed by dot, each with the HLC of its writer and a value.
@@ -70,15 +69,6 @@ impl<V: Clone> DotStore<V> {
             if !self.entries.contains_key(d) && !ctx.covers(*d) {
                 self.entries.insert(*d, e.clone());
             }
-        }
-    }
-
-    pub(crate) fn encode(&self, c: &mut Canon, mut value: impl FnMut(&mut Canon, &V)) {
-        c.len(self.entries.len());
-        for (d, (h, v)) in &self.entries {
-            c.dot(*d);
-            c.hlc(*h);
-            value(c, v);
         }
     }
 }

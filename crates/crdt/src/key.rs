@@ -5,14 +5,10 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 
 use crate::counter::CounterCut;
-use crate::digest::Canon;
 use crate::dots::DotStore;
 use crate::payload::{Clear, Payload};
 use crate::scalar::Scalar;
 use crate::{Conflict, ConflictKind, Dot, KeyType, OpMeta, Stamp, Value, VersionVector};
-
-/// Version of the canonical key encoding, hashed first.
-const CANON_VERSION: u8 = 1;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct KeyState {
@@ -274,23 +270,9 @@ impl KeyState {
         self.hash.retain(|_, s| s.is_retained());
     }
 
-    /// Canonical bytes of everything retained.
+    /// Canonical bytes of everything retained (also the storage encoding).
     pub(crate) fn encode(&self) -> Vec<u8> {
-        let mut c = Canon::default();
-        c.u8(CANON_VERSION);
-        self.scalar.encode(&mut c);
-        self.mv.encode(&mut c, |c, v| c.bytes(v));
-        c.len(self.set.len());
-        for (m, tags) in &self.set {
-            c.bytes(m);
-            tags.encode(&mut c, |_, _| {});
-        }
-        c.len(self.hash.len());
-        for (f, s) in &self.hash {
-            c.bytes(f);
-            s.encode(&mut c);
-        }
-        c.buf
+        crate::codec::encode_state(self)
     }
 }
 

@@ -6,6 +6,7 @@ use std::collections::btree_map::Entry as MapEntry;
 
 use bytes::Bytes;
 
+use crate::codec::{StateDecodeError, decode_state};
 use crate::digest::{Digest, key_hash};
 use crate::key::KeyState;
 use crate::payload::{Command, FieldWrite, Payload};
@@ -23,7 +24,13 @@ struct Slot {
 
 impl Slot {
     fn new(key: &[u8], state: KeyState) -> Self {
-        let hash = key_hash(key, &state.encode());
+        let canonical = state.encode();
+        Self::with_canonical(key, state, &canonical)
+    }
+
+    /// A slot for `state` whose canonical bytes (`state.encode()`) are already known.
+    fn with_canonical(key: &[u8], state: KeyState, canonical: &[u8]) -> Self {
+        let hash = key_hash(key, canonical);
         let live = state.key_type().is_some();
         Slot { state, hash, live }
     }
@@ -310,9 +317,50 @@ impl Keyspace {
         d
     }
 
-    /// The canonical bytes of a key's retained state (what its digest hashes).
+    /// The canonical bytes of a key's retained state (what its digest hashes). They are the
+    /// same bytes as `encode_key`'s.
     pub fn canonical_key_bytes(&self, key: &[u8]) -> Option<Vec<u8>> {
         Some(self.state(key)?.encode())
+    }
+
+    /// The key's full retained state (tombstones included) as storage bytes; `None` if the key
+    /// holds nothing retained. The bytes start with the format version
+    /// (`STATE_FORMAT_VERSION`) and are canonical: the key's digest is
+    /// `blake3(len(key) || key || bytes)`, and equal states give equal bytes.
+    pub fn encode_key(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.canonical_key_bytes(key)
+    }
+
+    /// Replaces the key's state with decoded `bytes` (as `encode_key` made them), keeping the
+    /// digest right. Errors leave the keyspace unchanged. The bytes come from the store or
+    /// from a peer's snapshot, and nothing in them can make this panic; the caller decides
+    /// which applied vector the loaded state belongs to.
+    pub fn load_key(&mut self, key: Bytes, bytes: &[u8]) -> Result<(), StateDecodeError> {
+        let state = decode_state(bytes)?;
+        // The decoder accepts only canonical encodings of retained states, so `bytes` are
+        // exactly `state.encode()` and need not be encoded again.
+        debug_assert!(state.is_retained());
+        debug_assert_eq!(state.encode(), bytes);
+        let slot = Slot::with_canonical(&key, state, bytes);
+        self.remove_key(&key);
+        self.digest.xor(&slot.hash);
+        self.live += usize::from(slot.live);
+        self.keys.insert(key, slot);
+        Ok(())
+    }
+
+    /// Removes a key's retained state entirely (used when a snapshot replaces state); keeps
+    /// the digest right. Absent keys are ignored.
+    pub fn remove_key(&mut self, key: &[u8]) {
+        if let Some(old) = self.keys.remove(key) {
+            self.digest.xor(&old.hash);
+            self.live -= usize::from(old.live);
+        }
+    }
+
+    /// Every key with retained state (tombstones included), sorted: for snapshots and stores.
+    pub fn retained_keys(&self) -> impl Iterator<Item = &Bytes> + '_ {
+        self.keys.keys()
     }
 }
 

@@ -8,13 +8,16 @@
 //! number of regions, not of clients. Counters add per-actor grow-only cells whose deletes
 //! raise floors. The same states join state-based (`Keyspace::merge`) given both sides'
 //! applied vectors, and hash canonically into an incrementally maintained digest, so replicas
-//! that applied the same ops have equal digests. See `docs/data-model.md` for the rules.
+//! that applied the same ops have equal digests. The canonical bytes the digest hashes are
+//! also the storage and snapshot encoding of a key (`Keyspace::encode_key`,
+//! `Keyspace::load_key`). See `docs/data-model.md` for the rules.
 //!
 //! The `crdts` crate serves as a test oracle: its `Orswot` fed the same histories must agree
 //! with our sets.
 
 #![warn(missing_docs)]
 
+mod codec;
 mod counter;
 mod digest;
 mod dots;
@@ -26,6 +29,7 @@ mod scalar;
 mod types;
 mod vv;
 
+pub use codec::{STATE_FORMAT_VERSION, StateDecodeError};
 pub use counter::CounterCut;
 pub use digest::Digest;
 pub use ids::{ActorId, Dot, Hlc, OpMeta, Stamp, Tag, hlc};

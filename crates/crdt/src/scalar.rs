@@ -4,7 +4,6 @@
 use bytes::Bytes;
 
 use crate::counter::{Counter, CounterCut};
-use crate::digest::Canon;
 use crate::dots::DotStore;
 use crate::{Dot, Stamp, Tag, VersionVector};
 
@@ -108,10 +107,5 @@ impl Scalar {
 
     pub(crate) fn register_newest(&self) -> Option<(Stamp, Dot)> {
         self.reg.newest().map(|(t, _)| (t.stamp(), t.dot))
-    }
-
-    pub(crate) fn encode(&self, c: &mut Canon) {
-        self.reg.encode(c, |c, v| c.bytes(v));
-        self.counter.encode(c);
     }
 }

@@ -1,0 +1,487 @@
+//! The one encoding of a key's retained state: canonical (the digest hashes it), compact and
+//! decodable (the durable store keeps it, and state snapshots carry it between regions).
+//!
+//! ```text
+//! state   = version:u8 (= 1)  flags:u8  [reg] [cells] [presence] [bases] [mv] [set] [hash]
+//! flags   : bit 0 reg, 1 cells, 2 presence, 3 bases (the key's scalar: LWW register and
+//!           counter), 4 mv, 5 set, 6 hash; bit 7 is never set. A bracketed part is present
+//!           exactly when its bit is set, and a present collection is never empty.
+//! reg, mv = count  (dot hlc bytes)*          dot store with byte-string values
+//! presence= count  (dot hlc)*                dot store without values
+//! bases   = count  (dot hlc zigzag-varint)*  dot store with i64 values
+//! cells   = count  (actor p n floor_p floor_n)*   no cell is all zeros
+//! set     = count  (member:bytes  tags:(count (dot hlc)*))*
+//! hash    = count  (field:bytes  flags:u8 (bits 0-3 only, non-zero)  [reg] [cells] [presence] [bases])*
+//! dot     = actor:varint seq:varint      hlc = epoch:varint time:varint count:varint
+//! bytes   = len:varint raw               count = varint, at least 1
+//! ```
+//!
+//! Integers are unsigned LEB128 varints, minimal; every collection lists its items in strictly
+//! increasing key order (`BTreeMap` order: dots by actor then seq, byte strings
+//! lexicographically). The decoder accepts exactly the bytes the encoder produces for some
+//! state a keyspace can hold, so decoding then encoding gives the input back.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+
+use crate::counter::Cell;
+use crate::dots::DotStore;
+use crate::key::KeyState;
+use crate::scalar::Scalar;
+use crate::{ActorId, Dot, Hlc};
+
+/// The format version, the first byte of every encoded key state.
+pub const STATE_FORMAT_VERSION: u8 = 1;
+
+const REG: u8 = 1 << 0;
+const CELLS: u8 = 1 << 1;
+const PRESENCE: u8 = 1 << 2;
+const BASES: u8 = 1 << 3;
+const SCALAR_BITS: u8 = REG | CELLS | PRESENCE | BASES;
+const MV: u8 = 1 << 4;
+const SET: u8 = 1 << 5;
+const HASH: u8 = 1 << 6;
+const KEY_BITS: u8 = SCALAR_BITS | MV | SET | HASH;
+
+/// Smallest encodings, to bound a claimed count by the input left.
+const MIN_DOT_HLC: usize = 2 + 3;
+const MIN_CELL: usize = 5;
+const MIN_MEMBER: usize = 1 + 1 + MIN_DOT_HLC;
+const MIN_FIELD: usize = 1 + 1 + 1 + MIN_DOT_HLC;
+
+/// Why bytes are not an encoded key state. Decoding never panics and never allocates more
+/// than the input's size.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StateDecodeError {
+    /// The input ended inside a value.
+    #[error("key state truncated: input ended inside {0}")]
+    Truncated(&'static str),
+    /// The first byte names a format this build does not read.
+    #[error("unknown key state format version {0} (this build reads version 1)")]
+    UnknownVersion(u8),
+    /// A slot flags byte has bits no slot uses.
+    #[error("bad tag in key state: {what} flags byte {found:#04x} has unknown bits")]
+    BadTag {
+        /// Which flags byte.
+        what: &'static str,
+        /// The byte found.
+        found: u8,
+    },
+    /// A count claims more entries than the remaining input could hold.
+    #[error(
+        "too many entries in key state: {count} {what} claimed, but the {remaining} bytes left hold at most {max}"
+    )]
+    TooManyEntries {
+        /// Which collection.
+        what: &'static str,
+        /// The count claimed.
+        count: u64,
+        /// Bytes left in the input.
+        remaining: usize,
+        /// The most entries those bytes could hold.
+        max: usize,
+    },
+    /// A byte string's length prefix runs past the end of the input.
+    #[error(
+        "length beyond limit in key state: {what} of {len} bytes claimed, but only {remaining} bytes are left"
+    )]
+    LengthBeyondLimit {
+        /// Which byte string.
+        what: &'static str,
+        /// The length claimed.
+        len: u64,
+        /// Bytes left in the input.
+        remaining: usize,
+    },
+    /// Well-formed, but not the canonical form of any state (non-minimal varint, items out of
+    /// order or repeated, an empty collection marked present, a value out of range, …).
+    #[error("key state is not canonical: {0}")]
+    NotCanonical(&'static str),
+    /// Bytes after the end of the state.
+    #[error("{0} trailing bytes after key state")]
+    TrailingBytes(usize),
+}
+
+type Result<T> = std::result::Result<T, StateDecodeError>;
+
+// ---------------------------------------------------------------------------------------------
+// Encoding
+
+#[derive(Debug, Default)]
+struct Enc {
+    buf: Vec<u8>,
+}
+
+impl Enc {
+    fn varint(&mut self, mut v: u64) {
+        loop {
+            let byte = (v & 0x7f) as u8;
+            v >>= 7;
+            if v == 0 {
+                self.buf.push(byte);
+                return;
+            }
+            self.buf.push(byte | 0x80);
+        }
+    }
+    fn len(&mut self, n: usize) {
+        self.varint(n as u64);
+    }
+    fn i64(&mut self, v: i64) {
+        self.varint(((v << 1) ^ (v >> 63)) as u64);
+    }
+    fn bytes(&mut self, b: &[u8]) {
+        self.len(b.len());
+        self.buf.extend_from_slice(b);
+    }
+    fn dot(&mut self, d: Dot) {
+        self.varint(u64::from(d.actor.0));
+        self.varint(d.seq);
+    }
+    fn hlc(&mut self, h: Hlc) {
+        self.varint(u64::from(h.epoch));
+        self.varint(h.time);
+        self.varint(u64::from(h.count));
+    }
+    fn dot_store<V>(&mut self, s: &DotStore<V>, mut value: impl FnMut(&mut Enc, &V)) {
+        self.len(s.entries.len());
+        for (d, (h, v)) in &s.entries {
+            self.dot(*d);
+            self.hlc(*h);
+            value(self, v);
+        }
+    }
+}
+
+fn scalar_flags(s: &Scalar) -> u8 {
+    let mut f = 0;
+    if !s.reg.is_empty() {
+        f |= REG;
+    }
+    if !s.counter.cells.is_empty() {
+        f |= CELLS;
+    }
+    if !s.counter.presence.is_empty() {
+        f |= PRESENCE;
+    }
+    if !s.counter.bases.is_empty() {
+        f |= BASES;
+    }
+    f
+}
+
+fn encode_scalar_body(e: &mut Enc, s: &Scalar) {
+    if !s.reg.is_empty() {
+        e.dot_store(&s.reg, |e, v| e.bytes(v));
+    }
+    let c = &s.counter;
+    if !c.cells.is_empty() {
+        e.len(c.cells.len());
+        for (a, cell) in &c.cells {
+            e.varint(u64::from(a.0));
+            e.varint(cell.p);
+            e.varint(cell.n);
+            e.varint(cell.floor_p);
+            e.varint(cell.floor_n);
+        }
+    }
+    if !c.presence.is_empty() {
+        e.dot_store(&c.presence, |_, _| {});
+    }
+    if !c.bases.is_empty() {
+        e.dot_store(&c.bases, |e, v| e.i64(*v));
+    }
+}
+
+/// The canonical, storable bytes of a key's state.
+pub(crate) fn encode_state(s: &KeyState) -> Vec<u8> {
+    let mut e = Enc::default();
+    e.buf.push(STATE_FORMAT_VERSION);
+    let mut flags = scalar_flags(&s.scalar);
+    if !s.mv.is_empty() {
+        flags |= MV;
+    }
+    if !s.set.is_empty() {
+        flags |= SET;
+    }
+    if !s.hash.is_empty() {
+        flags |= HASH;
+    }
+    e.buf.push(flags);
+    encode_scalar_body(&mut e, &s.scalar);
+    if !s.mv.is_empty() {
+        e.dot_store(&s.mv, |e, v| e.bytes(v));
+    }
+    if !s.set.is_empty() {
+        e.len(s.set.len());
+        for (m, tags) in &s.set {
+            e.bytes(m);
+            e.dot_store(tags, |_, _| {});
+        }
+    }
+    if !s.hash.is_empty() {
+        e.len(s.hash.len());
+        for (f, sc) in &s.hash {
+            e.bytes(f);
+            e.buf.push(scalar_flags(sc));
+            encode_scalar_body(&mut e, sc);
+        }
+    }
+    e.buf
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoding
+
+struct Dec<'a> {
+    b: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Dec<'a> {
+    fn remaining(&self) -> usize {
+        self.b.len().saturating_sub(self.pos)
+    }
+
+    fn u8(&mut self, what: &'static str) -> Result<u8> {
+        let v = *self
+            .b
+            .get(self.pos)
+            .ok_or(StateDecodeError::Truncated(what))?;
+        self.pos += 1;
+        Ok(v)
+    }
+
+    fn varint(&mut self, what: &'static str) -> Result<u64> {
+        let mut v: u64 = 0;
+        for i in 0..10u32 {
+            let byte = self.u8(what)?;
+            let bits = u64::from(byte & 0x7f);
+            if i == 9 && bits > 1 {
+                return Err(StateDecodeError::NotCanonical("varint overflows 64 bits"));
+            }
+            v |= bits << (7 * i);
+            if byte & 0x80 == 0 {
+                if i > 0 && bits == 0 {
+                    return Err(StateDecodeError::NotCanonical("varint not minimal"));
+                }
+                return Ok(v);
+            }
+        }
+        Err(StateDecodeError::NotCanonical("varint overflows 64 bits"))
+    }
+
+    fn u32(&mut self, what: &'static str) -> Result<u32> {
+        u32::try_from(self.varint(what)?)
+            .map_err(|_| StateDecodeError::NotCanonical("32-bit value out of range"))
+    }
+
+    fn i64(&mut self, what: &'static str) -> Result<i64> {
+        let z = self.varint(what)?;
+        Ok(((z >> 1) as i64) ^ -((z & 1) as i64))
+    }
+
+    fn bytes(&mut self, what: &'static str) -> Result<Bytes> {
+        let len = self.varint(what)?;
+        let remaining = self.remaining();
+        let n = usize::try_from(len)
+            .ok()
+            .filter(|&n| n <= remaining)
+            .ok_or(StateDecodeError::LengthBeyondLimit {
+                what,
+                len,
+                remaining,
+            })?;
+        let out = Bytes::copy_from_slice(&self.b[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(out)
+    }
+
+    /// A collection's count: at least 1, and no more than the input left could hold.
+    fn count(&mut self, what: &'static str, min_item: usize) -> Result<usize> {
+        let count = self.varint(what)?;
+        if count == 0 {
+            return Err(StateDecodeError::NotCanonical(
+                "empty collection marked present",
+            ));
+        }
+        let remaining = self.remaining();
+        let max = remaining / min_item.max(1);
+        match usize::try_from(count) {
+            Ok(n) if n <= max => Ok(n),
+            _ => Err(StateDecodeError::TooManyEntries {
+                what,
+                count,
+                remaining,
+                max,
+            }),
+        }
+    }
+
+    fn dot(&mut self) -> Result<Dot> {
+        let actor = ActorId(self.u32("a dot's actor")?);
+        let seq = self.varint("a dot's seq")?;
+        Ok(Dot { actor, seq })
+    }
+
+    fn hlc(&mut self) -> Result<Hlc> {
+        let epoch = self.u32("an hlc epoch")?;
+        let time = self.varint("an hlc time")?;
+        let count = self.u32("an hlc count")?;
+        Ok(Hlc { epoch, time, count })
+    }
+
+    fn dot_store<V>(
+        &mut self,
+        what: &'static str,
+        min_value: usize,
+        mut value: impl FnMut(&mut Self) -> Result<V>,
+    ) -> Result<DotStore<V>> {
+        let n = self.count(what, MIN_DOT_HLC + min_value)?;
+        let mut entries = BTreeMap::new();
+        let mut prev: Option<Dot> = None;
+        for _ in 0..n {
+            let d = self.dot()?;
+            if prev.is_some_and(|p| p >= d) {
+                return Err(StateDecodeError::NotCanonical("dots out of order"));
+            }
+            prev = Some(d);
+            let h = self.hlc()?;
+            let v = value(self)?;
+            entries.insert(d, (h, v));
+        }
+        Ok(DotStore { entries })
+    }
+
+    fn scalar_body(&mut self, flags: u8) -> Result<Scalar> {
+        let mut s = Scalar::default();
+        if flags & REG != 0 {
+            s.reg = self.dot_store("register entries", 1, |d| d.bytes("a register value"))?;
+        }
+        if flags & CELLS != 0 {
+            s.counter.cells = self.cells()?;
+        }
+        if flags & PRESENCE != 0 {
+            s.counter.presence = self.dot_store("counter presence", 0, |_| Ok(()))?;
+        }
+        if flags & BASES != 0 {
+            s.counter.bases = self.dot_store("counter bases", 1, |d| d.i64("a counter base"))?;
+        }
+        Ok(s)
+    }
+
+    fn cells(&mut self) -> Result<BTreeMap<ActorId, Cell>> {
+        let n = self.count("counter cells", MIN_CELL)?;
+        let mut cells = BTreeMap::new();
+        let mut prev: Option<ActorId> = None;
+        for _ in 0..n {
+            let a = ActorId(self.u32("a counter cell's actor")?);
+            if prev.is_some_and(|p| p >= a) {
+                return Err(StateDecodeError::NotCanonical("counter cells out of order"));
+            }
+            prev = Some(a);
+            let cell = Cell {
+                p: self.varint("a counter cell")?,
+                n: self.varint("a counter cell")?,
+                floor_p: self.varint("a counter cell")?,
+                floor_n: self.varint("a counter cell")?,
+            };
+            if cell == Cell::default() {
+                return Err(StateDecodeError::NotCanonical("all-zero counter cell"));
+            }
+            cells.insert(a, cell);
+        }
+        Ok(cells)
+    }
+
+    fn sorted_key(
+        &mut self,
+        what: &'static str,
+        prev: &mut Option<Bytes>,
+        order: &'static str,
+    ) -> Result<Bytes> {
+        let k = self.bytes(what)?;
+        if prev.as_ref().is_some_and(|p| *p >= k) {
+            return Err(StateDecodeError::NotCanonical(order));
+        }
+        *prev = Some(k.clone());
+        Ok(k)
+    }
+}
+
+/// Decodes `encode_state` output. Accepts exactly the canonical encodings of retained states.
+pub(crate) fn decode_state(b: &[u8]) -> Result<KeyState> {
+    let mut d = Dec { b, pos: 0 };
+    let version = d.u8("the format version")?;
+    if version != STATE_FORMAT_VERSION {
+        return Err(StateDecodeError::UnknownVersion(version));
+    }
+    let flags = d.u8("the slot flags")?;
+    if flags & !KEY_BITS != 0 {
+        return Err(StateDecodeError::BadTag {
+            what: "key slot",
+            found: flags,
+        });
+    }
+    if flags == 0 {
+        return Err(StateDecodeError::NotCanonical("key with nothing retained"));
+    }
+    let mut s = KeyState {
+        scalar: d.scalar_body(flags & SCALAR_BITS)?,
+        ..KeyState::default()
+    };
+    if flags & MV != 0 {
+        s.mv = d.dot_store("mv siblings", 1, |d| d.bytes("an mv value"))?;
+    }
+    if flags & SET != 0 {
+        let n = d.count("set members", MIN_MEMBER)?;
+        let mut prev = None;
+        for _ in 0..n {
+            let m = d.sorted_key("a set member", &mut prev, "set members out of order")?;
+            let tags = d.dot_store("a member's tags", 0, |_| Ok(()))?;
+            s.set.insert(m, tags);
+        }
+    }
+    if flags & HASH != 0 {
+        let n = d.count("hash fields", MIN_FIELD)?;
+        let mut prev = None;
+        for _ in 0..n {
+            let f = d.sorted_key("a hash field", &mut prev, "hash fields out of order")?;
+            let ff = d.u8("a hash field's flags")?;
+            if ff & !SCALAR_BITS != 0 {
+                return Err(StateDecodeError::BadTag {
+                    what: "hash field",
+                    found: ff,
+                });
+            }
+            if ff == 0 {
+                return Err(StateDecodeError::NotCanonical(
+                    "hash field with nothing retained",
+                ));
+            }
+            s.hash.insert(f, d.scalar_body(ff)?);
+        }
+    }
+    match d.remaining() {
+        0 => Ok(s),
+        n => Err(StateDecodeError::TrailingBytes(n)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn zigzag_round_trips_extremes() {
+        for v in [0, 1, -1, 63, -64, i64::MAX, i64::MIN] {
+            let mut e = Enc::default();
+            e.i64(v);
+            let mut d = Dec { b: &e.buf, pos: 0 };
+            assert_eq!(d.i64("x").unwrap(), v);
+            assert_eq!(d.remaining(), 0);
+        }
+    }
+}

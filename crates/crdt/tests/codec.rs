@@ -1,0 +1,473 @@
+//! The storage encoding of one key's state (`Keyspace::encode_key` / `load_key`): round trips
+//! over random histories, totality on garbage, and one test per decode error.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use bytes::Bytes;
+use common::{Cluster, Replica, command, merged, run, steps};
+use meridian_crdt::{Command, Keyspace, STATE_FORMAT_VERSION, StateDecodeError, Value};
+use proptest::prelude::*;
+
+/// Every key of `r` survives encode → load into a fresh keyspace unchanged, and the whole
+/// keyspace rebuilt from its keys is equal to the original.
+fn check_round_trip(r: &Replica) -> Result<(), TestCaseError> {
+    let ks = &r.ks;
+    let mut rebuilt = Keyspace::new();
+    let mut reloaded = ks.clone();
+    let keys: Vec<Bytes> = ks.retained_keys().cloned().collect();
+    prop_assert!(keys.windows(2).all(|w| w[0] < w[1]), "sorted");
+    prop_assert_eq!(keys.len(), ks.retained_len());
+    for key in &keys {
+        let bytes = ks.encode_key(key).unwrap();
+        prop_assert_eq!(bytes[0], STATE_FORMAT_VERSION);
+        prop_assert_eq!(Some(bytes.clone()), ks.canonical_key_bytes(key));
+
+        let mut fresh = Keyspace::new();
+        fresh.load_key(key.clone(), &bytes).unwrap();
+        prop_assert_eq!(fresh.key_digest(key), ks.key_digest(key));
+        prop_assert_eq!(fresh.digest(), ks.key_digest(key).unwrap());
+        prop_assert_eq!(fresh.get(key), ks.get(key));
+        prop_assert_eq!(fresh.key_type(key), ks.key_type(key));
+        prop_assert_eq!(fresh.mv_siblings(key), ks.mv_siblings(key));
+        prop_assert_eq!(fresh.contains(key), ks.contains(key));
+        prop_assert_eq!(fresh.encode_key(key), Some(bytes.clone()));
+
+        rebuilt.load_key(key.clone(), &bytes).unwrap();
+        // Loading over an existing state replaces it and keeps the digest right.
+        reloaded.load_key(key.clone(), &bytes).unwrap();
+        prop_assert_eq!(reloaded.digest(), reloaded.recompute_digest());
+    }
+    prop_assert_eq!(rebuilt.digest(), ks.digest());
+    prop_assert_eq!(rebuilt.digest(), rebuilt.recompute_digest());
+    prop_assert_eq!(rebuilt.len(), ks.len());
+    prop_assert_eq!(&rebuilt, ks);
+    prop_assert_eq!(&reloaded, ks);
+
+    // Removing every key, one at a time, keeps the digest right down to zero.
+    for key in &keys {
+        rebuilt.remove_key(key);
+        prop_assert_eq!(rebuilt.digest(), rebuilt.recompute_digest());
+        prop_assert!(rebuilt.encode_key(key).is_none());
+    }
+    prop_assert_eq!(rebuilt.digest(), meridian_crdt::Digest::ZERO);
+    prop_assert_eq!(rebuilt.retained_len(), 0);
+    Ok(())
+}
+
+/// Every encoded key state of the replicas (and snapshots) of a random history.
+fn encodings(n: usize, steps: &[common::Step]) -> Vec<Vec<u8>> {
+    let (_, snaps) = run(n, steps);
+    snaps
+        .iter()
+        .flat_map(|r| {
+            r.ks.retained_keys()
+                .map(|k| r.ks.encode_key(k).unwrap())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// Loads `bytes`; on success the state must re-encode to `bytes` with a right digest, on
+/// failure the keyspace must be unchanged.
+fn check_load(bytes: &[u8]) -> Result<(), TestCaseError> {
+    let key = Bytes::from_static(b"k");
+    let mut ks = Keyspace::new();
+    ks.load_key(Bytes::from_static(b"other"), &simple_set())
+        .unwrap();
+    let before = ks.clone();
+    match ks.load_key(key.clone(), bytes) {
+        Ok(()) => {
+            prop_assert_eq!(ks.encode_key(&key), Some(bytes.to_vec()));
+            prop_assert_eq!(ks.digest(), ks.recompute_digest());
+            let _ = ks.get(&key);
+            let _ = ks.key_type(&key);
+            let _ = ks.mv_siblings(&key);
+            ks.remove_key(&key);
+            prop_assert_eq!(&ks, &before);
+        }
+        Err(e) => {
+            prop_assert!(!e.to_string().is_empty());
+            prop_assert_eq!(&ks, &before);
+        }
+    }
+    Ok(())
+}
+
+#[derive(Clone, Debug)]
+enum Mutation {
+    Flip(prop::sample::Index, u8),
+    Set(prop::sample::Index, u8),
+    Truncate(prop::sample::Index),
+    Append(Vec<u8>),
+    Insert(prop::sample::Index, u8),
+    Remove(prop::sample::Index),
+}
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    prop_oneof![
+        3 => (any::<prop::sample::Index>(), 0u8..8).prop_map(|(i, b)| Mutation::Flip(i, b)),
+        2 => (any::<prop::sample::Index>(), any::<u8>()).prop_map(|(i, b)| Mutation::Set(i, b)),
+        1 => any::<prop::sample::Index>().prop_map(Mutation::Truncate),
+        1 => proptest::collection::vec(any::<u8>(), 1..4).prop_map(Mutation::Append),
+        1 => (any::<prop::sample::Index>(), any::<u8>()).prop_map(|(i, b)| Mutation::Insert(i, b)),
+        1 => any::<prop::sample::Index>().prop_map(Mutation::Remove),
+    ]
+}
+
+fn mutate(bytes: &mut Vec<u8>, m: &Mutation) {
+    if bytes.is_empty() {
+        if let Mutation::Append(b) = m {
+            bytes.extend_from_slice(b);
+        }
+        return;
+    }
+    let len = bytes.len();
+    match m {
+        Mutation::Flip(i, bit) => bytes[i.index(len)] ^= 1 << bit,
+        Mutation::Set(i, b) => bytes[i.index(len)] = *b,
+        Mutation::Truncate(i) => bytes.truncate(i.index(len)),
+        Mutation::Append(b) => bytes.extend_from_slice(b),
+        Mutation::Insert(i, b) => bytes.insert(i.index(len + 1), *b),
+        Mutation::Remove(i) => {
+            bytes.remove(i.index(len));
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn every_key_round_trips(n in 2usize..5, steps in steps(command())) {
+        let (_, snaps) = run(n, &steps);
+        for r in &snaps {
+            check_round_trip(r)?;
+        }
+    }
+
+    #[test]
+    fn merged_and_fully_delivered_states_round_trip(
+        n in 2usize..5,
+        steps in steps(command()),
+        picks in proptest::collection::vec(any::<prop::sample::Index>(), 2),
+        choices in proptest::collection::vec(any::<u8>(), 1..16),
+    ) {
+        let (mut c, snaps) = run(n, &steps);
+        check_round_trip(&merged(picks[0].get(&snaps), picks[1].get(&snaps)))?;
+        c.deliver_all(&choices);
+        check_round_trip(&c.replicas[0])?;
+    }
+
+    #[test]
+    fn mutated_encodings_never_panic(
+        n in 2usize..4,
+        steps in steps(command()),
+        pick in any::<prop::sample::Index>(),
+        mutations in proptest::collection::vec(mutation(), 1..4),
+    ) {
+        let all = encodings(n, &steps);
+        let mut bytes = if all.is_empty() { simple_set() } else { pick.get(&all).clone() };
+        for m in &mutations {
+            mutate(&mut bytes, m);
+        }
+        check_load(&bytes)?;
+    }
+
+    #[test]
+    fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+        check_load(&bytes)?;
+    }
+
+    #[test]
+    fn random_bytes_after_a_valid_header_never_panic(
+        flags in any::<u8>(),
+        rest in proptest::collection::vec(prop_oneof![4 => 0u8..4, 1 => any::<u8>()], 0..48),
+    ) {
+        let mut bytes = vec![STATE_FORMAT_VERSION, flags];
+        bytes.extend(rest);
+        check_load(&bytes)?;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fixed states and the exact layout.
+
+/// The encoding of a set `{"a"}` added by actor 1 at seq 1, hlc (5, 0).
+fn simple_set() -> Vec<u8> {
+    let mut c = Cluster::new(1);
+    c.write(0, "k", Command::SAdd(vec![Bytes::from_static(b"a")]), 5);
+    c.replicas[0].ks.encode_key(b"k").unwrap()
+}
+
+#[test]
+fn layout_is_compact_and_pinned() {
+    let mut c = Cluster::new(1);
+    c.write(0, "k", Command::Set(Bytes::from_static(b"v")), 5);
+    // version, flags (register), count 1, dot (actor 1, seq 1), hlc (epoch 0, time 5,
+    // count 0), value "v".
+    assert_eq!(
+        c.replicas[0].ks.encode_key(b"k").unwrap(),
+        [1, 0b0000_0001, 1, 1, 1, 0, 5, 0, 1, b'v']
+    );
+    // version, flags (set), 1 member "a", 1 tag: dot 1:1, hlc (0, 5, 0).
+    assert_eq!(simple_set(), [1, 0b0010_0000, 1, 1, b'a', 1, 1, 1, 0, 5, 0]);
+}
+
+#[test]
+fn counter_tombstones_type_clashes_and_siblings_round_trip() {
+    let mut c = Cluster::new(3);
+    // A counter deleted: a tombstone, retained but invisible.
+    c.write(0, "t", Command::IncrBy(7), 1);
+    c.write(0, "t", Command::IncrBy(-2), 2);
+    c.write(0, "t", Command::Del, 3);
+    // A type clash: a set and a hash created concurrently.
+    c.write(1, "clash", Command::SAdd(vec![Bytes::from_static(b"m")]), 4);
+    c.write(
+        2,
+        "clash",
+        Command::HSet(vec![(Bytes::from_static(b"f"), Bytes::from_static(b"1"))]),
+        4,
+    );
+    // MV siblings.
+    c.write(
+        1,
+        "mv",
+        Command::MvSet {
+            value: Bytes::from_static(b"x"),
+            ctx: None,
+        },
+        5,
+    );
+    c.write(
+        2,
+        "mv",
+        Command::MvSet {
+            value: Bytes::from_static(b"y"),
+            ctx: None,
+        },
+        6,
+    );
+    // A converted string with a hash counter field.
+    c.write(0, "n", Command::Set(Bytes::from_static(b"40")), 7);
+    c.write(0, "n", Command::IncrBy(2), 8);
+    c.write(
+        0,
+        "h",
+        Command::HIncrBy {
+            field: Bytes::from_static(b"f"),
+            by: -5,
+        },
+        9,
+    );
+    c.deliver_all(&[0, 1, 2]);
+    let r = &c.replicas[0];
+    assert!(r.ks.retained_keys().any(|k| k.as_ref() == b"t"));
+    assert!(!r.ks.contains(b"t"));
+    assert!(matches!(r.ks.get(b"mv"), Some(Value::Mv(v)) if v.len() == 2));
+    assert_eq!(r.ks.get(b"n"), Some(Value::Int(42)));
+    check_round_trip(r).unwrap();
+    for key in ["t", "clash", "mv", "n", "h"] {
+        let bytes = r.ks.encode_key(key.as_bytes()).unwrap();
+        let mut fresh = Keyspace::new();
+        fresh.load_key(Bytes::from(key), &bytes).unwrap();
+        assert_eq!(
+            fresh.key_digest(key.as_bytes()),
+            r.ks.key_digest(key.as_bytes())
+        );
+        assert_eq!(fresh.get(key.as_bytes()), r.ks.get(key.as_bytes()));
+    }
+    // Further ops apply to a loaded tombstone exactly as to the original.
+    let mut loaded = Keyspace::new();
+    for k in r.ks.retained_keys() {
+        loaded
+            .load_key(k.clone(), &r.ks.encode_key(k).unwrap())
+            .unwrap();
+    }
+    let mut c2 = c.clone();
+    c2.replicas[0].ks = loaded;
+    c.write(0, "t", Command::IncrBy(3), 10);
+    c2.write(0, "t", Command::IncrBy(3), 10);
+    assert_eq!(c.replicas[0].ks, c2.replicas[0].ks);
+    assert_eq!(c2.replicas[0].ks.get(b"t"), Some(Value::Int(3)));
+}
+
+#[test]
+fn absent_keys_encode_to_nothing_and_remove_is_a_no_op() {
+    let mut ks = Keyspace::new();
+    assert_eq!(ks.encode_key(b"nope"), None);
+    ks.remove_key(b"nope");
+    assert_eq!(ks, Keyspace::new());
+    assert_eq!(ks.retained_keys().count(), 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// One test per error.
+
+fn load(bytes: &[u8]) -> StateDecodeError {
+    let mut ks = Keyspace::new();
+    let e = ks.load_key(Bytes::from_static(b"k"), bytes).unwrap_err();
+    assert_eq!(ks, Keyspace::new(), "errors leave the keyspace unchanged");
+    e
+}
+
+#[test]
+fn error_truncated() {
+    let e = load(&[]);
+    assert_eq!(e, StateDecodeError::Truncated("the format version"));
+    assert!(e.to_string().contains("truncated"), "{e}");
+    assert!(matches!(load(&[1]), StateDecodeError::Truncated(_)));
+    let full = simple_set();
+    for cut in 1..full.len() {
+        assert!(
+            matches!(
+                load(&full[..cut]),
+                StateDecodeError::Truncated(_)
+                    | StateDecodeError::TooManyEntries { .. }
+                    | StateDecodeError::LengthBeyondLimit { .. }
+            ),
+            "cut at {cut}"
+        );
+    }
+    // Inside a varint: a set member's length that never ends.
+    assert_eq!(
+        load(&[1, 0x20, 1, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80]),
+        StateDecodeError::Truncated("a set member")
+    );
+}
+
+#[test]
+fn error_unknown_version() {
+    let mut b = simple_set();
+    b[0] = 2;
+    let e = load(&b);
+    assert_eq!(e, StateDecodeError::UnknownVersion(2));
+    assert!(
+        e.to_string().contains("unknown key state format version 2"),
+        "{e}"
+    );
+}
+
+#[test]
+fn error_bad_tag() {
+    let e = load(&[1, 0x80]);
+    assert!(matches!(e, StateDecodeError::BadTag { found: 0x80, .. }));
+    assert!(e.to_string().contains("bad tag"), "{e}");
+    // A hash field takes only scalar slots (bits 0-3): flags 0x10 (mv) is a bad tag there.
+    let e = load(&[1, 0x40, 1, 1, b'f', 0x10, 1, 1, 1, 0, 5, 0]);
+    assert!(
+        matches!(
+            e,
+            StateDecodeError::BadTag {
+                found: 0x10,
+                what: "hash field"
+            }
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn error_too_many_entries() {
+    // A register claiming 2^63 entries in a handful of bytes: refused before any loop.
+    let e = load(&[
+        1, 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 0, 0,
+    ]);
+    assert!(matches!(e, StateDecodeError::TooManyEntries { .. }), "{e}");
+    assert!(e.to_string().contains("too many entries"), "{e}");
+    // Two entries claimed, room for one at most.
+    let mut b = vec![1, 1, 2, 1, 1, 0, 5, 0, 1, b'v'];
+    assert!(matches!(
+        load(&b),
+        StateDecodeError::TooManyEntries { count: 2, .. }
+    ));
+    b[2] = 1;
+    Keyspace::new()
+        .load_key(Bytes::from_static(b"k"), &b)
+        .unwrap();
+}
+
+#[test]
+fn error_length_beyond_limit() {
+    // A register value claiming 2^40 bytes.
+    let e = load(&[
+        1, 1, 1, 1, 1, 0, 5, 0, 0x80, 0x80, 0x80, 0x80, 0x80, 0x20, b'v',
+    ]);
+    assert!(
+        matches!(e, StateDecodeError::LengthBeyondLimit { len, .. } if len == 1 << 40),
+        "{e}"
+    );
+    assert!(e.to_string().contains("length beyond limit"), "{e}");
+    // One byte too long.
+    let e = load(&[1, 1, 1, 1, 1, 0, 5, 0, 2, b'v']);
+    assert!(matches!(
+        e,
+        StateDecodeError::LengthBeyondLimit {
+            len: 2,
+            remaining: 1,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn error_not_canonical() {
+    let cases: &[(&[u8], &str)] = &[
+        // Nothing retained.
+        (&[1, 0], "nothing retained"),
+        // A register marked present but empty.
+        (&[1, 1, 0], "empty collection"),
+        // A non-minimal varint (seq 1 as 0x81 0x00).
+        (&[1, 1, 1, 1, 0x81, 0x00, 0, 5, 0, 1, b'v'], "not minimal"),
+        // A varint beyond 64 bits.
+        (
+            &[
+                1, 1, 1, 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02,
+            ],
+            "overflows",
+        ),
+        // An actor beyond u32.
+        (
+            &[1, 1, 1, 0x80, 0x80, 0x80, 0x80, 0x10, 1, 0, 5, 0, 1, b'v'],
+            "out of range",
+        ),
+        // Dots out of order: 1:2 then 1:1.
+        (
+            &[1, 1, 2, 1, 2, 0, 5, 0, 1, b'v', 1, 1, 0, 5, 0, 1, b'w'],
+            "out of order",
+        ),
+        // A repeated set member.
+        (
+            &[
+                1, 0x20, 2, 1, b'a', 1, 1, 1, 0, 5, 0, 1, b'a', 1, 2, 1, 0, 5, 0,
+            ],
+            "out of order",
+        ),
+        // An all-zero counter cell (actor 1).
+        (&[1, 0x02, 1, 1, 0, 0, 0, 0], "all-zero counter cell"),
+        // A hash field holding nothing.
+        (&[1, 0x40, 1, 1, b'f', 0, 0, 0, 0, 0, 0], "nothing retained"),
+    ];
+    for (bytes, what) in cases {
+        let e = load(bytes);
+        assert!(
+            matches!(e, StateDecodeError::NotCanonical(_)),
+            "{bytes:?}: {e}"
+        );
+        assert!(e.to_string().contains("not canonical"), "{e}");
+        assert!(
+            e.to_string().contains(what),
+            "{bytes:?}: {e} lacks {what:?}"
+        );
+    }
+}
+
+#[test]
+fn error_trailing_bytes() {
+    let mut b = simple_set();
+    b.extend_from_slice(&[0, 0]);
+    let e = load(&b);
+    assert_eq!(e, StateDecodeError::TrailingBytes(2));
+    assert!(e.to_string().contains("trailing bytes"), "{e}");
+}
