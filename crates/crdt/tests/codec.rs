@@ -7,7 +7,10 @@ mod common;
 
 use bytes::Bytes;
 use common::{Cluster, Replica, command, merged, run, steps};
-use meridian_crdt::{Command, Keyspace, STATE_FORMAT_VERSION, StateDecodeError, Value};
+use meridian_crdt::{
+    ActorId, Clear, Command, CounterCut, Dot, FieldWrite, Keyspace, OpMeta, Payload,
+    STATE_FORMAT_VERSION, StateDecodeError, Value, VersionVector, hlc,
+};
 use proptest::prelude::*;
 
 /// Every key of `r` survives encode → load into a fresh keyspace unchanged, and the whole
@@ -136,8 +139,78 @@ fn mutate(bytes: &mut Vec<u8>, m: &Mutation) {
     }
 }
 
+fn small_bytes() -> impl Strategy<Value = Bytes> + Clone {
+    proptest::collection::vec(0u8..3, 0..3).prop_map(Bytes::from)
+}
+
+fn cut() -> impl Strategy<Value = CounterCut> + Clone {
+    proptest::collection::vec((0u32..4, 0u64..4, 0u64..4), 0..3)
+        .prop_map(|v| CounterCut(v.into_iter().map(|(a, p, n)| (ActorId(a), p, n)).collect()))
+}
+
+fn clear() -> impl Strategy<Value = Clear> + Clone {
+    (
+        cut(),
+        proptest::collection::vec((small_bytes(), cut()), 0..3),
+    )
+        .prop_map(|(counter, fields)| Clear { counter, fields })
+}
+
+fn vv() -> impl Strategy<Value = VersionVector> + Clone {
+    proptest::collection::vec((0u32..4, 0u64..6), 0..4)
+        .prop_map(|e| e.into_iter().map(|(a, s)| (ActorId(a), s)).collect())
+}
+
+fn dot() -> impl Strategy<Value = Dot> + Clone {
+    (0u32..4, 0u64..6).prop_map(|(a, s)| Dot::new(ActorId(a), s))
+}
+
+/// Any payload, as a faulty or hostile peer could send it (unsorted, repeated, zero cells).
+fn forged_payload() -> impl Strategy<Value = Payload> {
+    let by = prop_oneof![-2i64..3, Just(i64::MAX), Just(i64::MIN)];
+    let list = proptest::collection::vec(small_bytes(), 0..3);
+    prop_oneof![
+        (small_bytes(), clear()).prop_map(|(value, clear)| Payload::Set { value, clear }),
+        (small_bytes(), proptest::option::of(vv()))
+            .prop_map(|(value, ctx)| Payload::MvSet { value, ctx }),
+        (by.clone(), proptest::option::of(dot()))
+            .prop_map(|(by, from)| Payload::IncrBy { by, from }),
+        list.clone().prop_map(Payload::SAdd),
+        list.prop_map(Payload::SRem),
+        proptest::collection::vec((small_bytes(), small_bytes(), cut()), 0..3).prop_map(|w| {
+            Payload::HSet(
+                w.into_iter()
+                    .map(|(field, value, cut)| FieldWrite { field, value, cut })
+                    .collect(),
+            )
+        }),
+        proptest::collection::vec((small_bytes(), cut()), 0..3).prop_map(Payload::HDel),
+        (small_bytes(), by, proptest::option::of(dot()))
+            .prop_map(|(field, by, from)| Payload::HIncrBy { field, by, from }),
+        clear().prop_map(Payload::Del),
+    ]
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    /// `apply` is total on forged payloads, so whatever state they leave must be storable:
+    /// a keyspace that cannot reload its own keys would lose them at restart.
+    #[test]
+    fn states_from_forged_payloads_round_trip(
+        ops in proptest::collection::vec(
+            (0usize..2, dot(), 0u64..4, vv(), forged_payload()),
+            0..24,
+        ),
+    ) {
+        let keys = [Bytes::from_static(b"a"), Bytes::from_static(b"")];
+        let mut ks = Keyspace::new();
+        for (k, dot, time, deps, payload) in &ops {
+            let meta = OpMeta { dot: *dot, hlc: hlc(*time, 0), deps };
+            ks.apply(&keys[*k], meta, payload);
+        }
+        check_round_trip(&Replica { ks, applied: VersionVector::new() })?;
+    }
 
     #[test]
     fn every_key_round_trips(n in 2usize..5, steps in steps(command())) {
