@@ -1,0 +1,233 @@
+//! The store in one redb file.
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use meridian_crdt::{ActorId, Dot};
+use redb::{
+    Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
+    WriteTransaction,
+};
+
+use crate::{
+    Batch, Cause, CommitError, LoadError, Loaded, OpenError, Store, Table, printable_key, record,
+};
+
+const LOG: TableDefinition<'_, (u32, u64), &[u8]> = TableDefinition::new("log");
+const STATE: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("state");
+const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("meta");
+
+/// The store in one redb file, with three tables: `log` (`(u32 origin, u64 seq) -> record`),
+/// `state` (`bytes -> record`) and `meta` (`str -> record`), every value in a
+/// [`record`] envelope.
+///
+/// Every write transaction has redb's quick repair on, so that reopening a large file after a
+/// crash loads the saved allocator state instead of walking the whole file. A commit with
+/// `sync` uses `Durability::Immediate` (fsynced when it returns); without, it uses
+/// `Durability::None`, which redb keeps in this process only: such commits are visible to
+/// [`Store::load`] at once, but redb does not write the header that makes them reachable on
+/// disk until the next `Immediate` commit ([`Store::sync`]) or a clean close, so a crash of
+/// the process, not only of the machine, loses them.
+pub struct RedbStore {
+    db: Database,
+    path: PathBuf,
+    poisoned: Option<CommitError>,
+    buf: Vec<u8>,
+}
+
+impl fmt::Debug for RedbStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedbStore")
+            .field("path", &self.path)
+            .field("poisoned", &self.poisoned)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedbStore {
+    /// Opens the store at `path`, creating the file and its tables if needed. After a crash,
+    /// redb repairs the file here (quickly, thanks to quick repair) back to the last durable
+    /// commit.
+    pub fn open(path: impl AsRef<Path>) -> Result<RedbStore, OpenError> {
+        let path = path.as_ref().to_path_buf();
+        let shown = || path.display().to_string();
+        let db = Database::create(&path).map_err(|e| OpenError::Open {
+            path: shown(),
+            cause: Cause::new(e),
+        })?;
+        let init = || -> Result<(), redb::Error> {
+            let mut txn = db.begin_write()?;
+            txn.set_quick_repair(true);
+            txn.open_table(LOG)?;
+            txn.open_table(STATE)?;
+            txn.open_table(META)?;
+            txn.commit()?;
+            Ok(())
+        };
+        init().map_err(|e| OpenError::Init {
+            path: shown(),
+            cause: Cause::new(e),
+        })?;
+        Ok(RedbStore {
+            db,
+            path,
+            poisoned: None,
+            buf: Vec::new(),
+        })
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn write(&mut self, batch: &Batch, sync: bool) -> Result<(), CommitError> {
+        let mut txn = self.db.begin_write().map_err(write_error)?;
+        let durability = if sync {
+            Durability::Immediate
+        } else {
+            Durability::None
+        };
+        txn.set_durability(durability)
+            .map_err(|e| write_error(redb::Error::from(e)))?;
+        txn.set_quick_repair(true);
+        fill(&txn, batch, &mut self.buf).map_err(write_error)?;
+        txn.commit().map_err(|e| {
+            let e = redb::Error::from(e);
+            if sync { fsync_error(e) } else { write_error(e) }
+        })
+    }
+
+    fn checked(
+        &mut self,
+        op: impl FnOnce(&mut Self) -> Result<(), CommitError>,
+    ) -> Result<(), CommitError> {
+        if let Some(first) = &self.poisoned {
+            return Err(CommitError::after(first));
+        }
+        let result = op(self);
+        if let Err(e) = &result {
+            self.poisoned = Some(e.clone());
+        }
+        result
+    }
+}
+
+/// Writes `batch` into `txn`: appends, then the truncation, then state and meta.
+fn fill(txn: &WriteTransaction, batch: &Batch, buf: &mut Vec<u8>) -> Result<(), redb::Error> {
+    fn put<'b>(buf: &'b mut Vec<u8>, payload: &[u8]) -> &'b [u8] {
+        buf.clear();
+        record::encode_into(payload, buf);
+        buf
+    }
+    if !batch.log.is_empty() || batch.truncate.is_some() {
+        let mut log = txn.open_table(LOG)?;
+        for (dot, op) in &batch.log {
+            log.insert((dot.actor.0, dot.seq), put(buf, op))?;
+        }
+        if let Some(upto) = &batch.truncate {
+            for (actor, seq) in upto.iter() {
+                log.retain_in((actor.0, 0u64)..=(actor.0, seq), |_, _| false)?;
+            }
+        }
+    }
+    if !batch.state.is_empty() {
+        let mut state = txn.open_table(STATE)?;
+        for (key, value) in &batch.state {
+            match value {
+                Some(v) => {
+                    state.insert(key.as_ref(), put(buf, v))?;
+                }
+                None => {
+                    state.remove(key.as_ref())?;
+                }
+            }
+        }
+    }
+    if !batch.meta.is_empty() {
+        let mut meta = txn.open_table(META)?;
+        for (name, value) in &batch.meta {
+            meta.insert(name.as_str(), put(buf, value))?;
+        }
+    }
+    Ok(())
+}
+
+fn is_disk_full(e: &redb::Error) -> bool {
+    matches!(e, redb::Error::Io(io) if io.kind() == io::ErrorKind::StorageFull)
+}
+
+fn write_error(e: impl Into<redb::Error>) -> CommitError {
+    let e = e.into();
+    if is_disk_full(&e) {
+        CommitError::DiskFull(Cause::new(e))
+    } else {
+        CommitError::Write(Cause::new(e))
+    }
+}
+
+fn fsync_error(e: redb::Error) -> CommitError {
+    if is_disk_full(&e) {
+        CommitError::DiskFull(Cause::new(e))
+    } else {
+        CommitError::Fsync(Cause::new(e))
+    }
+}
+
+fn read_error(e: impl Into<redb::Error>) -> LoadError {
+    LoadError::Read(Cause::new(e.into()))
+}
+
+fn corrupt(table: Table, key: String) -> impl FnOnce(record::RecordError) -> LoadError {
+    move |reason| LoadError::Corrupt { table, key, reason }
+}
+
+impl Store for RedbStore {
+    fn load(&self) -> Result<Loaded, LoadError> {
+        let txn = self.db.begin_read().map_err(read_error)?;
+        let mut out = Loaded::default();
+
+        let log = txn.open_table(LOG).map_err(read_error)?;
+        out.log.reserve(log.len().map_err(read_error)? as usize);
+        for item in log.iter().map_err(read_error)? {
+            let (k, v) = item.map_err(read_error)?;
+            let (origin, seq) = k.value();
+            let op = record::decode(v.value())
+                .map_err(corrupt(Table::Log, format!("{origin}:{seq}")))?;
+            out.log
+                .push((Dot::new(ActorId(origin), seq), Bytes::copy_from_slice(op)));
+        }
+
+        let state = txn.open_table(STATE).map_err(read_error)?;
+        out.state.reserve(state.len().map_err(read_error)? as usize);
+        for item in state.iter().map_err(read_error)? {
+            let (k, v) = item.map_err(read_error)?;
+            let key = k.value();
+            let value =
+                record::decode(v.value()).map_err(corrupt(Table::State, printable_key(key)))?;
+            out.state
+                .push((Bytes::copy_from_slice(key), Bytes::copy_from_slice(value)));
+        }
+
+        let meta = txn.open_table(META).map_err(read_error)?;
+        for item in meta.iter().map_err(read_error)? {
+            let (k, v) = item.map_err(read_error)?;
+            let name = k.value();
+            let value = record::decode(v.value())
+                .map_err(corrupt(Table::Meta, printable_key(name.as_bytes())))?;
+            out.meta
+                .insert(name.to_owned(), Bytes::copy_from_slice(value));
+        }
+        Ok(out)
+    }
+
+    fn commit(&mut self, batch: &Batch, sync: bool) -> Result<(), CommitError> {
+        self.checked(|s| s.write(batch, sync))
+    }
+
+    fn sync(&mut self) -> Result<(), CommitError> {
+        self.checked(|s| s.write(&Batch::default(), true))
+    }
+}
