@@ -14,6 +14,27 @@
 //!
 //! Within a batch, log appends apply first, then the log truncation, then state and meta
 //! writes in order (a later write to the same key wins).
+//!
+//! ```
+//! use bytes::Bytes;
+//! use meridian_crdt::{ActorId, Dot};
+//! use meridian_store::{Batch, FsyncPolicy, GroupCommit, RedbStore, Store};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("node.redb");
+//! let writer = GroupCommit::start(RedbStore::open(&path)?, FsyncPolicy::Always);
+//! let batch = Batch {
+//!     log: vec![(Dot::new(ActorId(1), 1), Bytes::from_static(b"op 1:1"))],
+//!     state: vec![(Bytes::from_static(b"greeting"), Some(Bytes::from_static(b"hello")))],
+//!     ..Batch::default()
+//! };
+//! writer.submit(batch).wait()?; // committed and fsynced
+//! writer.shutdown()?;
+//!
+//! let loaded = RedbStore::open(&path)?.load()?;
+//! assert_eq!(loaded.state[0].1, "hello");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 #![warn(missing_docs)]
 

@@ -1,5 +1,6 @@
 //! The store in one redb file.
 
+use std::cmp::Ordering;
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -124,7 +125,7 @@ fn fill(txn: &WriteTransaction, batch: &Batch, buf: &mut Vec<u8>) -> Result<(), 
     }
     if !batch.log.is_empty() || batch.truncate.is_some() {
         let mut log = txn.open_table(LOG)?;
-        for (dot, op) in &batch.log {
+        for (dot, op) in ascending(&batch.log, |a, b| a.0.cmp(&b.0)) {
             log.insert((dot.actor.0, dot.seq), put(buf, op))?;
         }
         if let Some(upto) = &batch.truncate {
@@ -135,7 +136,7 @@ fn fill(txn: &WriteTransaction, batch: &Batch, buf: &mut Vec<u8>) -> Result<(), 
     }
     if !batch.state.is_empty() {
         let mut state = txn.open_table(STATE)?;
-        for (key, value) in &batch.state {
+        for (key, value) in ascending(&batch.state, |a, b| a.0.cmp(&b.0)) {
             match value {
                 Some(v) => {
                     state.insert(key.as_ref(), put(buf, v))?;
@@ -153,6 +154,15 @@ fn fill(txn: &WriteTransaction, batch: &Batch, buf: &mut Vec<u8>) -> Result<(), 
         }
     }
     Ok(())
+}
+
+/// The entries in ascending key order, a later entry after an earlier one with the same key
+/// (so it still wins): redb inserts in key order faster, and a merged batch interleaves
+/// many writers' keys.
+fn ascending<T>(entries: &[T], cmp: impl Fn(&T, &T) -> Ordering) -> Vec<&T> {
+    let mut sorted: Vec<&T> = entries.iter().collect();
+    sorted.sort_by(|a, b| cmp(a, b)); // stable
+    sorted
 }
 
 fn is_disk_full(e: &redb::Error) -> bool {
