@@ -29,6 +29,12 @@ pub struct Config {
     /// A peer's HLC stamp further ahead of our wall clock than this is reported and not
     /// allowed to drag our clock forward (its op is still applied).
     pub max_clock_ahead_ms: u64,
+    /// Most ops kept in the log. Ops leave the log once every node holds them (stability);
+    /// beyond this many, applied ops leave it anyway, so that one dead region cannot fill the
+    /// disk of the others: a neighbour that needs them later gets a state snapshot.
+    pub retention_ops: usize,
+    /// Largest state snapshot chunk, in bytes of encoded key states.
+    pub snapshot_chunk_bytes: usize,
     /// Limits on what a peer may send.
     pub limits: Limits,
 }
@@ -40,6 +46,8 @@ pub struct Limits {
     pub max_key_bytes: usize,
     /// Most ops in one frame.
     pub max_ops_per_frame: usize,
+    /// Most bytes of key state accepted in one snapshot (all chunks together).
+    pub max_snapshot_bytes: u64,
 }
 
 impl Default for Limits {
@@ -47,6 +55,7 @@ impl Default for Limits {
         Limits {
             max_key_bytes: 64 * 1024,
             max_ops_per_frame: 16 * 1024,
+            max_snapshot_bytes: 64 << 30,
         }
     }
 }
@@ -62,6 +71,8 @@ impl Config {
             send_window: NonZeroUsize::new(16 * 1024).expect("non-zero"),
             max_out_of_order: 64 * 1024,
             max_clock_ahead_ms: 60_000,
+            retention_ops: 1_000_000,
+            snapshot_chunk_bytes: 4 << 20,
             limits: Limits::default(),
         }
     }
@@ -90,6 +101,9 @@ impl Config {
             return Err(ConfigError(
                 "limits.max_ops_per_frame must be at least max_batch_ops, or our own frames are refused",
             ));
+        }
+        if self.snapshot_chunk_bytes == 0 {
+            return Err(ConfigError("snapshot_chunk_bytes must be above 0"));
         }
         Ok(())
     }

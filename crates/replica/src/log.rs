@@ -102,14 +102,43 @@ impl OpLog {
             .flat_map(move |e| e.ops.iter().skip(skip).take(take))
     }
 
+    /// Forgets every op of `origin` up to `upto` and starts the origin's log after it: used
+    /// when a state snapshot or a restored store already covers them.
+    pub fn set_base(&mut self, origin: ActorId, upto: u64) {
+        let entry = self.origins.entry(origin).or_insert_with(|| OriginLog {
+            first: 1,
+            ops: VecDeque::new(),
+        });
+        while entry.first <= upto && !entry.ops.is_empty() {
+            entry.ops.pop_front();
+            entry.first += 1;
+            self.len -= 1;
+        }
+        if entry.ops.is_empty() && entry.first <= upto {
+            entry.first = upto + 1;
+        }
+    }
+
+    /// The lowest seq of `origin` the log can still serve: ops below it were truncated or
+    /// covered by a snapshot, so a peer that needs them needs a snapshot.
+    pub fn horizon(&self, origin: ActorId) -> u64 {
+        self.origins.get(&origin).map_or(1, |e| e.first)
+    }
+
+    /// Number of ops of `origin` held.
+    pub fn held(&self, origin: ActorId) -> usize {
+        self.origins.get(&origin).map_or(0, |e| e.ops.len())
+    }
+
     /// Lowest seq still held for `origin` (ops below were truncated), or `None` if none held.
     pub fn first(&self, origin: ActorId) -> Option<u64> {
         let entry = self.origins.get(&origin)?;
         (!entry.ops.is_empty()).then_some(entry.first)
     }
 
-    /// Drops every op covered by `stable`: held by every node, so nobody can need it again.
-    pub fn truncate(&mut self, stable: &VersionVector) -> usize {
+    /// Drops every op covered by `upto` (ops held by every node, or past the retention).
+    pub fn truncate(&mut self, upto: &VersionVector) -> usize {
+        let stable = upto;
         let mut dropped = 0;
         for (origin, entry) in &mut self.origins {
             let upto = stable.get(*origin);

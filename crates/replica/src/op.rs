@@ -78,6 +78,26 @@ pub struct LinkAdvert {
     pub up: Vec<ActorId>,
 }
 
+/// One piece of a state snapshot: what a neighbour sends instead of ops its log no longer
+/// holds. The receiver merges the whole snapshot state-based once the last chunk arrives,
+/// then takes the log tail after `applied`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotChunk {
+    /// Identifies one snapshot; a chunk of another id starts over.
+    pub id: u64,
+    /// Position of this chunk, from 0.
+    pub index: u32,
+    /// Whether this is the last chunk.
+    pub last: bool,
+    /// The sender's applied vector: everything the snapshot's state reflects.
+    pub applied: VersionVector,
+    /// The newest HLC stamp among the ops the state reflects (as far as the sender knows):
+    /// the receiver's clock observes it as it would the ops' own stamps.
+    pub newest: Option<Hlc>,
+    /// Keys with their whole state (`Keyspace::encode_key`), sorted, each key in one chunk.
+    pub entries: Vec<(Bytes, Bytes)>,
+}
+
 /// What neighbours say to each other.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Message {
@@ -94,6 +114,8 @@ pub enum Message {
     },
     /// A batch of operations, in origin-sequence order per origin.
     Ops(Vec<Arc<Op>>),
+    /// Part of a state snapshot, for a peer that needs ops below our log's horizon.
+    Snapshot(SnapshotChunk),
     /// Periodic anti-entropy and acknowledgement gossip: matrix-clock rows (the sender's own
     /// and the newest it knows of others) and link-state adverts.
     Gossip {
@@ -110,6 +132,7 @@ impl Message {
         match self {
             Message::Hello { .. } => "hello",
             Message::Ops(_) => "ops",
+            Message::Snapshot(_) => "snapshot",
             Message::Gossip { .. } => "gossip",
         }
     }

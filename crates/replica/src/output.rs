@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use meridian_crdt::{ActorId, Dot, PrepareError};
+use bytes::Bytes;
+use meridian_crdt::{ActorId, Dot, PrepareError, VersionVector};
 use thiserror::Error;
 
 use crate::op::{Message, Op, PROTOCOL_VERSION};
@@ -10,13 +11,21 @@ use crate::op::{Message, Op, PROTOCOL_VERSION};
 /// An effect for the driver to carry out, in order.
 #[derive(Debug, Clone)]
 pub enum Output {
-    /// Write these ops durably (one transaction, one fsync), then call
-    /// [`crate::Replica::handle_persisted`] with `batch`.
+    /// Write this batch durably in one transaction (and one fsync under a strict policy), then
+    /// call [`crate::Replica::handle_persisted`] with `batch`.
     Persist {
         /// Identifies the batch in `handle_persisted`.
         batch: u64,
-        /// The ops, in acceptance order.
+        /// Ops to append to the log, in acceptance order.
         ops: Vec<Arc<Op>>,
+        /// Keys whose state changed since the last batch, with their whole state
+        /// (`Keyspace::encode_key`), or `None` when the key now holds nothing.
+        state: Vec<(Bytes, Option<Vec<u8>>)>,
+        /// The applied vector the state corresponds to (store it beside the state).
+        applied: VersionVector,
+        /// Log entries covered by this vector can be removed: stable, past the retention,
+        /// or covered by a snapshot. Store it as the log's base.
+        truncate: Option<VersionVector>,
     },
     /// Send a message to a neighbour.
     Send {
@@ -29,6 +38,14 @@ pub enum Output {
     Ack(Dot),
     /// An op was applied to the keyspace (local or remote): the change feed.
     Applied(Arc<Op>),
+    /// A state snapshot from a neighbour was merged: the applied vector jumped to cover
+    /// `applied` without individual ops, and these keys changed (the change feed).
+    Merged {
+        /// The snapshot's vector, now covered by ours.
+        applied: VersionVector,
+        /// Keys whose value or metadata changed.
+        keys: Vec<Bytes>,
+    },
     /// The link to a neighbour must be closed: it broke the protocol.
     CloseLink {
         /// The neighbour.
@@ -41,6 +58,10 @@ pub enum Output {
 /// A local write that was refused. The state did not change.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum WriteError {
+    /// This node's store is new (or lost its latest writes) and it has not yet learnt from a
+    /// peer how far its own history goes; writing now could reuse a sequence number.
+    #[error("TRYAGAIN this region is recovering its own history from its peers")]
+    Recovering,
     /// This node is a read-only or delayed replica.
     #[error("READONLY You can't write against a read only replica.")]
     ReadOnly,
@@ -92,6 +113,9 @@ pub enum PeerError {
         /// The limit.
         limit: usize,
     },
+    /// A state snapshot that cannot be decoded or does not fit.
+    #[error("bad snapshot: {0}")]
+    BadSnapshot(String),
     /// An op that cannot be valid.
     #[error("invalid op {origin}:{seq}: {reason}")]
     InvalidOp {
@@ -113,6 +137,9 @@ pub enum NewError {
     /// The config is inconsistent.
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    /// A stored key state could not be decoded.
+    #[error("stored state: {0}")]
+    State(String),
     /// A recovered log has a gap.
     #[error("recovered log: {0}")]
     Log(#[from] crate::log::LogGap),

@@ -25,6 +25,12 @@ pub struct Stats {
     pub protocol_errors: u64,
     /// Invariant breaches that were contained (should stay 0).
     pub internal_errors: u64,
+    /// Ops dropped from the log: stable, or past the retention.
+    pub truncated: u64,
+    /// State snapshots sent to neighbours behind our log's horizon.
+    pub snapshots_sent: u64,
+    /// State snapshots received and merged.
+    pub snapshots_merged: u64,
     /// Most ops ever waiting in the causal buffer at once.
     pub max_causal_depth: u64,
     /// Conflicts met while applying: last-write-wins losers.

@@ -179,7 +179,9 @@ fn a_local_write_is_persisted_before_it_is_sent_and_acknowledged_after() {
     let batch = before
         .iter()
         .find_map(|o| match o {
-            Output::Persist { batch, ops } if ops.iter().any(|op| op.dot() == dot) => Some(*batch),
+            Output::Persist { batch, ops, .. } if ops.iter().any(|op| op.dot() == dot) => {
+                Some(*batch)
+            }
             _ => None,
         })
         .expect("the write is handed out to persist");

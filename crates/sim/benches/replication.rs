@@ -599,7 +599,7 @@ impl Driver {
                     }
                     self.wire.push_back((id, to, msg));
                 }
-                Output::Ack(_) | Output::Applied(_) => {}
+                Output::Ack(_) | Output::Applied(_) | Output::Merged { .. } => {}
                 Output::CloseLink { peer, error } => {
                     panic!("node {id} closed its link to {peer}: {error}")
                 }

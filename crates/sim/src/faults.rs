@@ -18,17 +18,21 @@ pub enum FaultMix {
     Partitions,
     /// Nodes crash (losing what was not persisted) and restart.
     Crashes,
+    /// One region away (all its links cut) for most of the run, longer than the others'
+    /// log retention: it must come back by state snapshot.
+    Away,
     /// All of the above, and clock skew.
     All,
 }
 
 impl FaultMix {
     /// Every mix, in order.
-    pub const ALL: [FaultMix; 5] = [
+    pub const ALL: [FaultMix; 6] = [
         FaultMix::None,
         FaultMix::Lossy,
         FaultMix::Partitions,
         FaultMix::Crashes,
+        FaultMix::Away,
         FaultMix::All,
     ];
 
@@ -44,6 +48,10 @@ impl FaultMix {
         matches!(self, FaultMix::Crashes | FaultMix::All)
     }
 
+    pub(crate) fn away(self) -> bool {
+        matches!(self, FaultMix::Away | FaultMix::All)
+    }
+
     pub(crate) fn skew(self) -> bool {
         matches!(self, FaultMix::All)
     }
@@ -56,6 +64,7 @@ impl fmt::Display for FaultMix {
             FaultMix::Lossy => "lossy",
             FaultMix::Partitions => "partitions",
             FaultMix::Crashes => "crashes",
+            FaultMix::Away => "away",
             FaultMix::All => "all",
         })
     }
@@ -69,7 +78,9 @@ impl FromStr for FaultMix {
             .into_iter()
             .find(|m| m.to_string() == s)
             .ok_or_else(|| {
-                format!("unknown fault mix {s:?}: use none, lossy, partitions, crashes or all")
+                format!(
+                    "unknown fault mix {s:?}: use none, lossy, partitions, crashes, away or all"
+                )
             })
     }
 }
@@ -118,6 +129,20 @@ pub(crate) fn schedule(
         for (a, b) in links.iter().filter(|(a, b)| *a == island || *b == island) {
             faults.push((at, Fault::Cut(*a, *b)));
             faults.push((until, Fault::Heal(*a, *b)));
+        }
+    }
+    if mix.away() {
+        // A region away from 20 % to 80 % of the window: far longer than the retention. Not
+        // the first leader: its clock is the skewed one, seen only through its ops.
+        let pool: Vec<ActorId> = nodes
+            .iter()
+            .copied()
+            .filter(|n| leaders.first() != Some(n))
+            .collect();
+        let away = pool[rng.random_range(0..pool.len())];
+        for (a, b) in links.iter().filter(|(a, b)| *a == away || *b == away) {
+            faults.push((end / 5, Fault::Cut(*a, *b)));
+            faults.push((end * 4 / 5, Fault::Heal(*a, *b)));
         }
     }
     if mix.crashes() {

@@ -52,12 +52,17 @@ pub struct SimConfig {
 impl SimConfig {
     /// Defaults for `topology`: 200 writes over 10 s, 2 minutes to converge.
     pub fn new(topology: Arc<Topology>, seed: u64, faults: FaultMix) -> SimConfig {
+        let mut replica = Config::wan();
+        if matches!(faults, FaultMix::Away | FaultMix::All) {
+            // A short log, so that a region away for long needs a snapshot.
+            replica.retention_ops = 10;
+        }
         SimConfig {
             topology,
             seed,
             faults,
             ops: 200,
-            replica: Config::wan(),
+            replica,
             window_ms: 10_000,
             settle_limit_ms: 120_000,
         }
@@ -105,6 +110,7 @@ fn check(config: &SimConfig, world: World, convergence_ms: Option<Millis>) -> Re
     let mut max_causal_depth = 0;
     let mut repairs = 0;
     let mut clock_ahead_reports = 0;
+    let mut snapshots_merged = 0;
     for (id, r) in &replicas {
         let digest = r.digest().to_string();
         if digest != first_digest {
@@ -119,6 +125,7 @@ fn check(config: &SimConfig, world: World, convergence_ms: Option<Millis>) -> Re
         max_causal_depth = max_causal_depth.max(stats.max_causal_depth);
         repairs += stats.repairs;
         clock_ahead_reports += stats.clock_ahead_reports;
+        snapshots_merged += stats.snapshots_merged;
     }
 
     // No acknowledged write lost: present at every node, and still the write that was acked.
@@ -128,11 +135,8 @@ fn check(config: &SimConfig, world: World, convergence_ms: Option<Millis>) -> Re
             .writes
             .get(dot)
             .is_none_or(|w| w.key != acked.key || w.command != acked.command);
+        let held = world.history.get(dot).is_some_and(|op| op.key == acked.key);
         for (id, r) in &replicas {
-            let held = r
-                .log()
-                .get(dot.actor, dot.seq)
-                .is_some_and(|op| op.key == acked.key);
             if replaced || !held || !r.applied().covers(*dot) {
                 lost_acked += 1;
                 violations.push(Violation::LostAck {
@@ -143,17 +147,18 @@ fn check(config: &SimConfig, world: World, convergence_ms: Option<Millis>) -> Re
         }
     }
 
-    // Every key's value against the model of its history.
+    // Every key's value against the model of its history: every op the nodes applied.
     if let Some((_, reference)) = replicas.first() {
         let mut by_key: BTreeMap<Bytes, Vec<Write<'_>>> = BTreeMap::new();
-        for (origin, last) in reference.received().iter() {
-            for op in reference.log().range(origin, 1, last) {
-                if let Some(w) = world.writes.get(&op.dot()) {
-                    by_key.entry(op.key.clone()).or_default().push(Write {
-                        op,
-                        command: &w.command,
-                    });
-                }
+        for (dot, op) in &world.history {
+            if !reference.applied().covers(*dot) {
+                continue;
+            }
+            if let Some(w) = world.writes.get(dot) {
+                by_key.entry(op.key.clone()).or_default().push(Write {
+                    op,
+                    command: &w.command,
+                });
             }
         }
         for (key, writes) in &by_key {
@@ -203,6 +208,11 @@ fn check(config: &SimConfig, world: World, convergence_ms: Option<Millis>) -> Re
             ));
         }
     }
+    if matches!(f, FaultMix::Away | FaultMix::All) && snapshots_merged == 0 {
+        violations.push(Violation::FaultMissing(
+            "no region came back by state snapshot",
+        ));
+    }
     if f == FaultMix::All && clock_ahead_reports == 0 {
         violations.push(Violation::FaultMissing(
             "no clock skew beyond the limit was seen",
@@ -219,6 +229,7 @@ fn check(config: &SimConfig, world: World, convergence_ms: Option<Millis>) -> Re
         max_causal_depth,
         repairs,
         clock_ahead_reports,
+        snapshots_merged,
         acked: world.acked.len() as u64,
         lost_acked,
         violations,

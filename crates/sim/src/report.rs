@@ -172,6 +172,8 @@ pub struct Report {
     pub repairs: u64,
     /// HLC stamps from too far ahead, summed over nodes.
     pub clock_ahead_reports: u64,
+    /// State snapshots merged, summed over nodes.
+    pub snapshots_merged: u64,
     /// Acknowledged writes.
     pub acked: u64,
     /// Acknowledged writes missing or replaced somewhere.
@@ -222,7 +224,7 @@ impl fmt::Display for Report {
         let c = &self.counters;
         write!(
             f,
-            "seed={} faults={} {} writes={} acked={} msgs/op={:.2} bytes/op={:.0} dup/op={:.3} max_causal={} converge_ms={} lost={} dup_net={} reordered={} cuts={} crashes={} lost_unpersisted={} digest={}",
+            "seed={} faults={} {} writes={} acked={} msgs/op={:.2} bytes/op={:.0} dup/op={:.3} max_causal={} converge_ms={} snapshots={} lost={} dup_net={} reordered={} cuts={} crashes={} lost_unpersisted={} digest={}",
             self.seed,
             self.faults,
             if self.ok() { "ok" } else { "FAIL" },
@@ -234,6 +236,7 @@ impl fmt::Display for Report {
             self.max_causal_depth,
             self.convergence_ms
                 .map_or_else(|| "never".to_string(), |m| m.to_string()),
+            self.snapshots_merged,
             c.lost,
             c.duplicated,
             c.reordered,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use meridian_crdt::{ActorId, Command, Dot, VersionVector};
-use meridian_replica::{Config, Message, Millis, Op, Output, Replica, Role, Topology};
+use meridian_replica::{Config, Message, Millis, Op, Output, Replica, Restored, Role, Topology};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -35,17 +35,29 @@ enum Event {
         node: ActorId,
         incarnation: u64,
         batch: u64,
-        ops: Vec<Arc<Op>>,
+        contents: DiskBatch,
     },
     Write(ActorId),
     Connect(ActorId, ActorId),
     Fault(Fault),
 }
 
-/// What the simulated disk of one node holds.
+/// One group commit, as the replica handed it out.
+#[derive(Debug)]
+struct DiskBatch {
+    ops: Vec<Arc<Op>>,
+    state: Vec<(Bytes, Option<Vec<u8>>)>,
+    applied: VersionVector,
+    truncate: Option<VersionVector>,
+}
+
+/// What the simulated disk of one node holds: the tables of the store.
 #[derive(Debug, Default)]
 struct Disk {
-    ops: Vec<Arc<Op>>,
+    log: BTreeMap<Dot, Arc<Op>>,
+    state: BTreeMap<Bytes, Vec<u8>>,
+    applied: VersionVector,
+    truncated: VersionVector,
     /// When the batch last handed to the disk completes: a store's writer thread commits
     /// batches one after the other.
     busy_until: Millis,
@@ -85,6 +97,41 @@ pub(crate) struct ClientWrite {
     pub(crate) command: Command,
 }
 
+impl Disk {
+    /// Applies one batch atomically, as the store's transaction would.
+    fn commit(&mut self, batch: DiskBatch) {
+        for op in batch.ops {
+            self.log.insert(op.dot(), op);
+        }
+        for (key, state) in batch.state {
+            match state {
+                Some(bytes) => self.state.insert(key, bytes),
+                None => self.state.remove(&key),
+            };
+        }
+        self.applied = batch.applied;
+        if let Some(truncated) = batch.truncate {
+            self.log.retain(|dot, _| dot.seq > truncated.get(dot.actor));
+            self.truncated = truncated;
+        }
+    }
+
+    /// What a restarted node reads back.
+    fn restored(&self) -> Restored {
+        Restored {
+            state: self
+                .state
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            applied: self.applied.clone(),
+            truncated: self.truncated.clone(),
+            ops: self.log.values().cloned().collect(),
+            history_complete: true,
+        }
+    }
+}
+
 /// One simulated cluster for one seed.
 #[derive(Debug)]
 pub(crate) struct World {
@@ -101,6 +148,9 @@ pub(crate) struct World {
     lossy: Option<Lossy>,
     /// Every write a client made, by dot (a dot lost in a crash may be reused: last wins).
     pub(crate) writes: BTreeMap<Dot, ClientWrite>,
+    /// Every op made durable anywhere, by dot: the history the model checks values against
+    /// (logs are truncated, so no replica keeps it all).
+    pub(crate) history: BTreeMap<Dot, Arc<Op>>,
     /// Acknowledged writes, with what they were when acknowledged. A list, not a map: a dot
     /// acknowledged twice means the first write was lost and its seq reused.
     pub(crate) acked: Vec<(Dot, ClientWrite)>,
@@ -167,7 +217,7 @@ impl World {
         let lossy = mix.lossy().then_some(Lossy {
             loss: 0.05,
             duplicate: 0.05,
-            jitter: 0.5,
+            jitter: 1.0,
         });
         World {
             topology,
@@ -183,6 +233,7 @@ impl World {
             lossy,
             writes: BTreeMap::new(),
             acked: Vec::new(),
+            history: BTreeMap::new(),
             counters: Counters::default(),
             violations: Vec::new(),
             writes_issued: 0,
@@ -272,7 +323,7 @@ impl World {
                 node,
                 incarnation,
                 batch,
-                ops,
+                contents,
             } => {
                 let now = self.now;
                 let Some(n) = self.nodes.get_mut(&node) else {
@@ -281,7 +332,10 @@ impl World {
                 if n.incarnation != incarnation {
                     return;
                 }
-                n.disk.ops.extend(ops);
+                for op in &contents.ops {
+                    self.history.insert(op.dot(), Arc::clone(op));
+                }
+                n.disk.commit(contents);
                 if let Some(r) = n.replica.as_mut() {
                     r.handle_persisted(now, batch);
                 }
@@ -330,7 +384,13 @@ impl World {
                 break;
             };
             match output {
-                Output::Persist { batch, ops } => {
+                Output::Persist {
+                    batch,
+                    ops,
+                    state,
+                    applied,
+                    truncate,
+                } => {
                     let incarnation = n.incarnation;
                     let fsync = self.rng.random_range(2..=10);
                     let done = n.disk.busy_until.max(self.now) + fsync;
@@ -341,7 +401,12 @@ impl World {
                             node,
                             incarnation,
                             batch,
-                            ops,
+                            contents: DiskBatch {
+                                ops,
+                                state,
+                                applied,
+                                truncate,
+                            },
                         },
                     );
                 }
@@ -362,6 +427,7 @@ impl World {
                     }
                     seen.set(op.origin, op.seq);
                 }
+                Output::Merged { applied, .. } => n.seen_applied.merge(&applied),
                 Output::CloseLink { peer, error } => {
                     self.violations.push(Violation::ProtocolError {
                         node,
@@ -619,14 +685,7 @@ impl World {
         if n.replica.is_some() {
             return;
         }
-        match Replica::recover(
-            node,
-            topology,
-            config,
-            now,
-            wall,
-            n.disk.ops.iter().cloned(),
-        ) {
+        match Replica::restore(node, topology, config, now, wall, n.disk.restored()) {
             Ok(r) => {
                 n.seen_applied = r.applied().clone();
                 n.replica = Some(r);

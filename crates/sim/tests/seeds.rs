@@ -78,31 +78,37 @@ matrix! {
     mesh_3_lossy: "mesh-3", FaultMix::Lossy;
     mesh_3_partitions: "mesh-3", FaultMix::Partitions;
     mesh_3_crashes: "mesh-3", FaultMix::Crashes;
+    mesh_3_away_past_retention: "mesh-3", FaultMix::Away;
     mesh_3_all_faults: "mesh-3", FaultMix::All;
     ring_5_steady_state: "ring-5", FaultMix::None;
     ring_5_lossy: "ring-5", FaultMix::Lossy;
     ring_5_partitions: "ring-5", FaultMix::Partitions;
     ring_5_crashes: "ring-5", FaultMix::Crashes;
+    ring_5_away_past_retention: "ring-5", FaultMix::Away;
     ring_5_all_faults: "ring-5", FaultMix::All;
     star_5_steady_state: "star-5", FaultMix::None;
     star_5_lossy: "star-5", FaultMix::Lossy;
     star_5_partitions: "star-5", FaultMix::Partitions;
     star_5_crashes: "star-5", FaultMix::Crashes;
+    star_5_away_past_retention: "star-5", FaultMix::Away;
     star_5_all_faults: "star-5", FaultMix::All;
     tree_7_steady_state: "tree-7", FaultMix::None;
     tree_7_lossy: "tree-7", FaultMix::Lossy;
     tree_7_partitions: "tree-7", FaultMix::Partitions;
     tree_7_crashes: "tree-7", FaultMix::Crashes;
+    tree_7_away_past_retention: "tree-7", FaultMix::Away;
     tree_7_all_faults: "tree-7", FaultMix::All;
     chain_4_steady_state: "chain-4", FaultMix::None;
     chain_4_lossy: "chain-4", FaultMix::Lossy;
     chain_4_partitions: "chain-4", FaultMix::Partitions;
     chain_4_crashes: "chain-4", FaultMix::Crashes;
+    chain_4_away_past_retention: "chain-4", FaultMix::Away;
     chain_4_all_faults: "chain-4", FaultMix::All;
     primary_replica_steady_state: "primary-replica", FaultMix::None;
     primary_replica_lossy: "primary-replica", FaultMix::Lossy;
     primary_replica_partitions: "primary-replica", FaultMix::Partitions;
     primary_replica_crashes: "primary-replica", FaultMix::Crashes;
+    primary_replica_away_past_retention: "primary-replica", FaultMix::Away;
     primary_replica_all_faults: "primary-replica", FaultMix::All;
 }
 

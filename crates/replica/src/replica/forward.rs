@@ -6,7 +6,7 @@ use std::sync::Arc;
 use meridian_crdt::ActorId;
 
 use super::Replica;
-use crate::link::LinkState;
+use crate::link::{Link, LinkState};
 use crate::op::{LinkAdvert, Message, Op, Row};
 use crate::output::{Output, PeerError};
 use crate::replica::Millis;
@@ -57,6 +57,8 @@ impl Replica {
                 );
                 return;
             }
+            let mine = row.received.get(self.me);
+            self.learn_own_history(mine, false);
             if *node == self.me {
                 continue;
             }
@@ -157,6 +159,17 @@ impl Replica {
         }
     }
 
+    /// Whether we serve `peer` the ops of `origin`: we are its parent in the origin's tree, or
+    /// we are repairing a stall; and a peer's own ops go back to it only when it lost some of
+    /// them (a crash before its fsync, or a new store): it must learn them before it writes.
+    pub(super) fn feeds(&self, link: &Link, origin: ActorId, peer: ActorId) -> bool {
+        if origin == peer {
+            link.reported_of(origin) < self.received.get(origin)
+        } else {
+            self.routes.parent(origin, peer) == Some(self.me) || link.is_repairing(origin)
+        }
+    }
+
     /// Sends `peer` every op it should get from us: of the origins whose tree makes us its
     /// parent, and of origins we are repairing for it, within the send window.
     pub(super) fn pump(&mut self, peer: ActorId) {
@@ -166,20 +179,24 @@ impl Replica {
         if link.state != LinkState::Up || link.settling.is_some() {
             return;
         }
+        if self.needs_snapshot(peer) {
+            self.send_snapshot(peer);
+        }
+        let fed: Vec<(ActorId, u64)> = match self.links.get(&peer) {
+            Some(link) => self
+                .received
+                .iter()
+                .filter(|(origin, _)| self.feeds(link, *origin, peer))
+                .collect(),
+            None => return,
+        };
+        let Some(link) = self.links.get_mut(&peer) else {
+            return;
+        };
         let window = self.config.send_window.get() as u64;
         let batch_max = self.config.max_batch_ops.get();
         let mut batch: Vec<Arc<Op>> = Vec::new();
-        for (origin, have) in self.received.iter() {
-            // A peer's own ops go back to it only when it lost some of them (a crash before
-            // its fsync, or a new store): it must learn them before it writes again.
-            let feeds = if origin == peer {
-                link.reported_of(origin) < have
-            } else {
-                self.routes.parent(origin, peer) == Some(self.me) || link.is_repairing(origin)
-            };
-            if !feeds {
-                continue;
-            }
+        for (origin, have) in fed {
             let mut next = link.sent.get(origin).saturating_add(1);
             while next <= have {
                 let in_flight = link.in_flight();

@@ -1,10 +1,10 @@
 //! The replica state machine.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use meridian_crdt::{ActorId, Command, Digest, Dot, Keyspace, OpMeta, VersionVector};
+use meridian_crdt::{ActorId, Command, Digest, Dot, Hlc, Keyspace, OpMeta, VersionVector};
 
 use crate::clock::HlcClock;
 use crate::config::Config;
@@ -17,6 +17,7 @@ use crate::stats::Stats;
 
 mod forward;
 mod receive;
+mod snapshot;
 use crate::topology::{Role, Routes, Topology};
 
 /// Milliseconds on the driver's monotonic clock (virtual time in the simulator).
@@ -66,12 +67,53 @@ pub struct Replica {
     outputs: VecDeque<Output>,
     next_gossip: Option<Millis>,
     stats: Stats,
+    /// Keys applied to since the last persist batch: their state goes in the next one.
+    dirty: BTreeSet<Bytes>,
+    /// The applied vector of the newest durable state.
+    durable_applied: VersionVector,
+    /// The log's base: ops covered by it were truncated (or covered by a snapshot).
+    truncated: VersionVector,
+    /// The base moved since the last batch.
+    truncate_pending: bool,
+    /// Snapshots being received, by peer.
+    snapshots_in: BTreeMap<ActorId, snapshot::Incoming>,
+    next_snapshot_id: u64,
+    /// The newest HLC stamp among the ops applied here since start.
+    newest_applied: Option<Hlc>,
+    /// While set, local writes wait: this node does not yet know how far its own history goes.
+    history_gate: Option<HistoryGate>,
+}
+
+/// What a node whose store is new (or may have lost its latest writes) learns before writing.
+#[derive(Debug, Default)]
+struct HistoryGate {
+    /// A neighbour's handshake has told us what it holds.
+    heard: bool,
+    /// The highest seq of ours any node is known to hold.
+    known: u64,
+}
+
+/// What a restarted node read back from its store.
+#[derive(Debug, Clone, Default)]
+pub struct Restored {
+    /// Every key's state, as `Keyspace::encode_key` made it.
+    pub state: Vec<(Bytes, Vec<u8>)>,
+    /// The applied vector stored with that state.
+    pub applied: VersionVector,
+    /// The log's base: ops covered by it are gone from the log.
+    pub truncated: VersionVector,
+    /// The log, in seq order per origin, starting right after `truncated`.
+    pub ops: Vec<Arc<Op>>,
+    /// Whether the store surely holds every op this node ever sent (fsync `always`, or a clean
+    /// shutdown). Otherwise the node learns its own history from a peer before writing.
+    pub history_complete: bool,
 }
 
 #[derive(Debug)]
 struct Batch {
     id: u64,
     staged: Vec<Staged>,
+    applied: VersionVector,
     durable: bool,
 }
 
@@ -130,14 +172,38 @@ impl Replica {
             outputs: VecDeque::new(),
             next_gossip: None,
             stats: Stats::default(),
+            dirty: BTreeSet::new(),
+            durable_applied: VersionVector::new(),
+            truncated: VersionVector::new(),
+            truncate_pending: false,
+            snapshots_in: BTreeMap::new(),
+            next_snapshot_id: 1,
+            history_gate: None,
+            newest_applied: None,
         };
         // Until links come up, this node advertises none of them.
         replica.advertise_links();
         Ok(replica)
     }
 
-    /// A replica rebuilt from its durable log after a restart: every op is re-applied in
-    /// causal order. Ops must come in seq order per origin, each origin from seq 1.
+    /// A node joining a cluster with a new store while its actor id may already have history
+    /// at its peers (a replaced disk, a reinstalled host). Local writes are refused with
+    /// [`WriteError::Recovering`] until a neighbour's handshake has told it how far its own
+    /// history goes and it holds all of it, so it never reuses a sequence number.
+    pub fn rejoin(
+        me: ActorId,
+        topology: Arc<Topology>,
+        config: Config,
+        wall: u64,
+    ) -> Result<Replica, NewError> {
+        let mut replica = Replica::new(me, topology, config, wall)?;
+        replica.close_history_gate();
+        Ok(replica)
+    }
+
+    /// A replica rebuilt from its durable log alone (no stored state) after a restart: every
+    /// op is re-applied in causal order. Ops must come in seq order per origin, each origin
+    /// from seq 1. Every op the node sent is assumed to be in `ops`.
     pub fn recover(
         me: ActorId,
         topology: Arc<Topology>,
@@ -146,21 +212,95 @@ impl Replica {
         wall: u64,
         ops: impl IntoIterator<Item = Arc<Op>>,
     ) -> Result<Replica, NewError> {
+        let restored = Restored {
+            ops: ops.into_iter().collect(),
+            history_complete: true,
+            ..Restored::default()
+        };
+        Replica::restore(me, topology, config, now, wall, restored)
+    }
+
+    /// A replica rebuilt from what its store held: the state, the vector it reflects, the log
+    /// base and the log after it. Ops beyond the state's vector are re-applied.
+    pub fn restore(
+        me: ActorId,
+        topology: Arc<Topology>,
+        config: Config,
+        now: Millis,
+        wall: u64,
+        restored: Restored,
+    ) -> Result<Replica, NewError> {
         let mut replica = Replica::new(me, topology, config, wall)?;
-        for op in ops {
+        for (key, bytes) in restored.state {
+            replica
+                .keyspace
+                .load_key(key, &bytes)
+                .map_err(|e| NewError::State(e.to_string()))?;
+        }
+        replica.applied = restored.applied.clone();
+        replica.durable_applied = restored.applied.clone();
+        replica.truncated = restored.truncated.clone();
+        for (origin, upto) in restored.truncated.iter() {
+            replica.log.set_base(origin, upto);
+        }
+        for op in restored.ops {
             let origin = op.origin;
             let seq = op.seq;
+            if seq < replica.log.horizon(origin) {
+                continue;
+            }
             replica.log.append(op)?;
-            replica.received.set(origin, seq);
-            replica.accepted.set(origin, seq);
-            replica.durable_at.entry(origin).or_default().push_back(now);
+            if seq > replica.applied.get(origin) {
+                replica.durable_at.entry(origin).or_default().push_back(now);
+            }
         }
+        for (origin, upto) in restored.applied.iter() {
+            let last = replica.log.horizon(origin) + replica.log.held(origin) as u64 - 1;
+            if last < upto {
+                // The state covers ops the log does not reach (a snapshot's): start after them.
+                replica.log.set_base(origin, upto);
+            }
+        }
+        let mut received = restored.applied.clone();
+        received.merge(&restored.truncated);
+        for origin in replica.topology.ids() {
+            let last = replica.log.horizon(origin) + replica.log.held(origin) as u64;
+            if last > 1 {
+                received.set(origin, received.get(origin).max(last - 1));
+            }
+        }
+        replica.received = received.clone();
+        replica.accepted = received;
         replica.next_seq = replica.received.get(me) + 1;
         replica.try_apply(now);
         replica.update_own_row();
-        // Recovery re-applies history: that is not news for a change feed.
+        // Recovery re-applies history: that is not news for a change feed, and the state it
+        // rebuilds from the log goes to the store with the next batch anyway.
         replica.outputs.retain(|o| !matches!(o, Output::Applied(_)));
+        if !restored.history_complete {
+            replica.close_history_gate();
+        }
         Ok(replica)
+    }
+
+    fn close_history_gate(&mut self) {
+        if self.topology.neighbours(self.me).next().is_some() && self.role == Role::Leader {
+            self.history_gate = Some(HistoryGate::default());
+        }
+    }
+
+    /// Learns that some node holds our own ops up to `seq`; opens the gate once a neighbour
+    /// has been heard and we hold everything of ours that anyone is known to hold.
+    pub(super) fn learn_own_history(&mut self, seq: u64, heard: bool) {
+        let Some(gate) = self.history_gate.as_mut() else {
+            return;
+        };
+        gate.known = gate.known.max(seq);
+        gate.heard |= heard;
+        if gate.heard && self.received.get(self.me) >= gate.known {
+            self.history_gate = None;
+            self.next_seq = self.next_seq.max(self.received.get(self.me) + 1);
+        }
     }
 
     // ----- commands -----
@@ -176,6 +316,9 @@ impl Replica {
     ) -> Result<Dot, WriteError> {
         if self.role != Role::Leader {
             return Err(WriteError::ReadOnly);
+        }
+        if self.history_gate.is_some() {
+            return Err(WriteError::Recovering);
         }
         let payload = self.keyspace.prepare(&key, command, &self.applied)?;
         let hlc = self.clock.now(wall);
@@ -263,6 +406,7 @@ impl Replica {
                 self.close(from, PeerError::BeforeHello(kind));
             }
             Message::Ops(ops) => self.handle_ops(now, wall, from, ops),
+            Message::Snapshot(chunk) => self.handle_snapshot(now, wall, from, chunk),
             Message::Gossip { rows, links } => self.handle_gossip(from, rows, links),
         }
     }
@@ -275,6 +419,7 @@ impl Replica {
         }
         while self.persisting.front().is_some_and(|b| b.durable) {
             if let Some(b) = self.persisting.pop_front() {
+                self.durable_applied.merge(&b.applied);
                 self.made_durable(now, b.staged);
             }
         }
@@ -285,6 +430,13 @@ impl Replica {
         for Staged { op, from } in staged {
             let origin = op.origin;
             let seq = op.seq;
+            if seq <= self.received.get(origin) {
+                // A snapshot covered it while it was being persisted.
+                if from.is_none() {
+                    acks.push(op.dot());
+                }
+                continue;
+            }
             if self.log.append(Arc::clone(&op)).is_err() {
                 // Accepted ops are contiguous per origin, so this cannot happen; never lose
                 // the op silently if it does.
@@ -298,6 +450,7 @@ impl Replica {
                 self.durable_at.entry(origin).or_default().push_back(now);
             }
         }
+        self.learn_own_history(0, false);
         self.try_apply(now);
         self.update_own_row();
         self.pump_all();
@@ -322,27 +475,65 @@ impl Replica {
         if self.next_gossip.is_some_and(|t| t <= now) {
             self.next_gossip = Some(now + self.config.gossip_interval_ms);
             self.update_own_row();
+            self.truncate_log();
             self.gossip_and_repair(now);
         }
+    }
+
+    /// Drops from the log the ops nobody can need: held by every node and applied into durable
+    /// state here. Past `retention_ops`, every op applied into durable state goes, stable or
+    /// not: a neighbour that needs one later gets a snapshot.
+    fn truncate_log(&mut self) {
+        let mut upto = self.matrix.stable_received().meet(&self.durable_applied);
+        if self.log.len() > self.config.retention_ops {
+            upto = self.durable_applied.clone();
+        }
+        if self.truncated.dominates(&upto) {
+            return;
+        }
+        self.truncated.merge(&upto);
+        let dropped = self.log.truncate(&self.truncated);
+        self.stats.truncated += dropped as u64;
+        self.truncate_pending = true;
     }
 
     // ----- outputs -----
 
     /// The next effect to carry out, in order.
     pub fn poll_output(&mut self) -> Option<Output> {
-        if !self.staged.is_empty() {
-            let batch = self.next_batch;
-            self.next_batch += 1;
-            let staged = std::mem::take(&mut self.staged);
-            let ops = staged.iter().map(|s| Arc::clone(&s.op)).collect();
-            self.persisting.push_back(Batch {
-                id: batch,
-                staged,
-                durable: false,
-            });
-            self.outputs.push_back(Output::Persist { batch, ops });
+        if !self.staged.is_empty() || !self.dirty.is_empty() || self.truncate_pending {
+            self.stage_batch();
         }
         self.outputs.pop_front()
+    }
+
+    /// Everything accepted or changed since the last batch goes into one: the group commit.
+    fn stage_batch(&mut self) {
+        let batch = self.next_batch;
+        self.next_batch += 1;
+        let staged = std::mem::take(&mut self.staged);
+        let ops = staged.iter().map(|s| Arc::clone(&s.op)).collect();
+        let state = std::mem::take(&mut self.dirty)
+            .into_iter()
+            .map(|key| {
+                let bytes = self.keyspace.encode_key(&key);
+                (key, bytes)
+            })
+            .collect();
+        let truncate = std::mem::take(&mut self.truncate_pending).then(|| self.truncated.clone());
+        self.persisting.push_back(Batch {
+            id: batch,
+            staged,
+            applied: self.applied.clone(),
+            durable: false,
+        });
+        self.outputs.push_back(Output::Persist {
+            batch,
+            ops,
+            state,
+            applied: self.applied.clone(),
+            truncate,
+        });
     }
 
     /// When [`Replica::handle_timeout`] should next be called.
@@ -493,6 +684,8 @@ impl Replica {
         );
         self.stats.count_conflicts(&applied.conflicts);
         self.applied.set(op.origin, op.seq);
+        self.dirty.insert(op.key.clone());
+        self.newest_applied = self.newest_applied.max(Some(op.hlc));
         self.outputs.push_back(Output::Applied(Arc::clone(op)));
     }
 

@@ -60,6 +60,7 @@ impl Replica {
             return;
         };
         link.up(received.clone(), now + self.config.link_settle_ms);
+        let mine = received.get(self.me);
         self.matrix.observe(
             from,
             &Row {
@@ -68,6 +69,7 @@ impl Replica {
             },
         );
         self.ensure_gossip_timer(now);
+        self.learn_own_history(mine, true);
         self.advertise_links();
         self.send_gossip(from, true);
         self.pump_all();
@@ -160,7 +162,12 @@ impl Replica {
             return;
         }
         self.accept(wall, from, op);
-        // Ops that waited on this gap.
+        self.drain_out_of_order(wall, from, origin);
+        let _ = now;
+    }
+
+    /// Takes the ops of `origin` that waited for the gap before them to close.
+    pub(super) fn drain_out_of_order(&mut self, wall: u64, from: ActorId, origin: ActorId) {
         loop {
             let next = Dot {
                 actor: origin,
@@ -171,13 +178,18 @@ impl Replica {
             };
             self.accept(wall, from, op);
         }
-        let _ = now;
+    }
+
+    /// Moves our clock past a remote stamp, unless it is too far ahead of our wall clock: then
+    /// it is counted and our clock left alone.
+    pub(super) fn observe_stamp(&mut self, wall: u64, stamp: &meridian_crdt::Hlc) {
+        if !self.clock.observe(wall, stamp) {
+            self.stats.clock_ahead_reports += 1;
+        }
     }
 
     pub(super) fn accept(&mut self, wall: u64, from: ActorId, op: Arc<Op>) {
-        if !self.clock.observe(wall, &op.hlc) {
-            self.stats.clock_ahead_reports += 1;
-        }
+        self.observe_stamp(wall, &op.hlc);
         if op.origin == self.me {
             // Our own history, held by a peer: never reuse these sequence numbers.
             self.next_seq = self.next_seq.max(op.seq + 1);

@@ -268,7 +268,7 @@ impl Cluster {
         let now = self.now;
         while let Some(out) = self.node_mut(id).poll_output() {
             match out {
-                Output::Persist { batch, ops } => {
+                Output::Persist { batch, ops, .. } => {
                     if self.manual_persist.contains(&id) {
                         self.pending_persist
                             .entry(id)
@@ -287,6 +287,7 @@ impl Cluster {
                 Output::Ack(dot) => self.acks.push(dot),
                 Output::Applied(op) => self.applied.entry(id).or_default().push((now, op.dot())),
                 Output::CloseLink { peer, error } => self.closed.push((id, peer, error)),
+                Output::Merged { .. } => {}
             }
         }
     }
