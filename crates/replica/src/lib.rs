@@ -26,7 +26,10 @@ pub use config::{Config, ConfigError, Limits};
 pub use link::{LinkState, LinkStatus};
 pub use log::{LogGap, OpLog};
 pub use matrix::{LinkView, MatrixClock};
-pub use op::{LinkAdvert, MAX_SEQ, Message, Op, PROTOCOL_VERSION, Row, SnapshotChunk};
+pub use op::{
+    LinkAdvert, MAX_SEQ, Message, OP_FORMAT_VERSION, Op, OpDecodeError, PROTOCOL_VERSION, Row,
+    SnapshotChunk,
+};
 pub use output::{NewError, Output, PeerError, WriteError};
 pub use replica::{Millis, Replica, Restored};
 pub use stats::Stats;

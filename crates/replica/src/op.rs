@@ -35,7 +35,43 @@ pub struct Op {
     pub payload: Payload,
 }
 
+/// Format version of [`Op::encode`].
+pub const OP_FORMAT_VERSION: u8 = 1;
+
+/// Stored or received op bytes that are not an op.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OpDecodeError {
+    /// No bytes at all.
+    #[error("empty op record")]
+    Empty,
+    /// Written by another format version.
+    #[error("op format version {0} is not known (this build reads {OP_FORMAT_VERSION})")]
+    UnknownVersion(u8),
+    /// The body does not decode.
+    #[error("op does not decode: {0}")]
+    Body(String),
+}
+
 impl Op {
+    /// The op as stored in the log: a format version byte, then the MessagePack body.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut bytes = vec![OP_FORMAT_VERSION];
+        // Encoding into a Vec cannot fail for these plain data types.
+        if rmp_serde::encode::write(&mut bytes, self).is_err() {
+            bytes.truncate(1);
+        }
+        bytes
+    }
+
+    /// Reads what [`Op::encode`] wrote. Never panics on any input.
+    pub fn decode(bytes: &[u8]) -> Result<Op, OpDecodeError> {
+        let (&version, body) = bytes.split_first().ok_or(OpDecodeError::Empty)?;
+        if version != OP_FORMAT_VERSION {
+            return Err(OpDecodeError::UnknownVersion(version));
+        }
+        rmp_serde::from_slice(body).map_err(|e| OpDecodeError::Body(e.to_string()))
+    }
+
     /// The op's globally unique identity.
     pub fn dot(&self) -> Dot {
         Dot {

@@ -62,6 +62,10 @@ pub enum WriteError {
     /// peer how far its own history goes; writing now could reuse a sequence number.
     #[error("TRYAGAIN this region is recovering its own history from its peers")]
     Recovering,
+    /// This node's store failed (a write, an fsync, a full disk): it accepts no write until
+    /// it is restarted on a working store. Reads go on.
+    #[error("MISCONF this region's store failed and accepts no writes: {0}")]
+    StoreFailed(String),
     /// This node is a read-only or delayed replica.
     #[error("READONLY You can't write against a read only replica.")]
     ReadOnly,

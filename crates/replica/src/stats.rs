@@ -31,6 +31,10 @@ pub struct Stats {
     pub snapshots_sent: u64,
     /// State snapshots received and merged.
     pub snapshots_merged: u64,
+    /// Persist batches the driver reported failed (the first one stops the node's writes).
+    pub store_failures: u64,
+    /// Ops from peers left with them because this node's store failed.
+    pub refused_store_failed: u64,
     /// Most ops ever waiting in the causal buffer at once.
     pub max_causal_depth: u64,
     /// Conflicts met while applying: last-write-wins losers.

@@ -78,6 +78,9 @@ pub struct Replica {
     /// Snapshots being received, by peer.
     snapshots_in: BTreeMap<ActorId, snapshot::Incoming>,
     next_snapshot_id: u64,
+    /// Set once the driver reported a failed persist: nothing is acknowledged or accepted
+    /// after it.
+    store_failed: Option<String>,
     /// The newest HLC stamp among the ops applied here since start.
     newest_applied: Option<Hlc>,
     /// While set, local writes wait: this node does not yet know how far its own history goes.
@@ -180,6 +183,7 @@ impl Replica {
             next_snapshot_id: 1,
             history_gate: None,
             newest_applied: None,
+            store_failed: None,
         };
         // Until links come up, this node advertises none of them.
         replica.advertise_links();
@@ -317,6 +321,9 @@ impl Replica {
         if self.role != Role::Leader {
             return Err(WriteError::ReadOnly);
         }
+        if let Some(reason) = &self.store_failed {
+            return Err(WriteError::StoreFailed(reason.clone()));
+        }
         if self.history_gate.is_some() {
             return Err(WriteError::Recovering);
         }
@@ -425,6 +432,27 @@ impl Replica {
         }
     }
 
+    /// The driver could not make batch `batch` durable: a write or an fsync failed, or the
+    /// disk is full. Nothing of it or of any later batch is acknowledged, forwarded or
+    /// reported as held; local writes are refused with [`WriteError::StoreFailed`] and ops
+    /// from peers are no longer taken (they keep them and resend after a restart); reads go
+    /// on from the state in memory, which may show writes that were never acknowledged.
+    pub fn handle_persist_failed(&mut self, _now: Millis, batch: u64, reason: String) {
+        if self.store_failed.is_none() {
+            self.stats.store_failures += 1;
+            self.store_failed = Some(format!("batch {batch}: {reason}"));
+        }
+        self.persisting.clear();
+        self.staged.clear();
+        self.dirty.clear();
+        self.truncate_pending = false;
+    }
+
+    /// Why this node's store failed, if it did.
+    pub fn store_failure(&self) -> Option<&str> {
+        self.store_failed.as_deref()
+    }
+
     fn made_durable(&mut self, now: Millis, staged: Vec<Staged>) {
         let mut acks = Vec::new();
         for Staged { op, from } in staged {
@@ -501,7 +529,8 @@ impl Replica {
 
     /// The next effect to carry out, in order.
     pub fn poll_output(&mut self) -> Option<Output> {
-        if !self.staged.is_empty() || !self.dirty.is_empty() || self.truncate_pending {
+        let pending = !self.staged.is_empty() || !self.dirty.is_empty() || self.truncate_pending;
+        if pending && self.store_failed.is_none() {
             self.stage_batch();
         }
         self.outputs.pop_front()

@@ -189,6 +189,11 @@ impl Replica {
     }
 
     pub(super) fn accept(&mut self, wall: u64, from: ActorId, op: Arc<Op>) {
+        if self.store_failed.is_some() {
+            // It could not be persisted: leave it with the peer.
+            self.stats.refused_store_failed += 1;
+            return;
+        }
         self.observe_stamp(wall, &op.hlc);
         if op.origin == self.me {
             // Our own history, held by a peer: never reuse these sequence numbers.
