@@ -50,6 +50,14 @@ fn main() {
 
     println!("# durable_writes{}", if quick { " --quick" } else { "" });
     println!("machine: {}", machine());
+    let commit = Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    println!("commit: {commit}");
+    let bench_started = Instant::now();
     println!(
         "{CLIENTS} clients; record = state put ({}-byte key, {VALUE_LEN}-byte value) + {OP_LEN}-byte log entry; \
          {} s per Meridian figure",
@@ -121,6 +129,7 @@ fn main() {
     } else {
         recovery();
     }
+    println!("\ntotal wall time: {:.0?}", bench_started.elapsed());
 }
 
 struct Run {
