@@ -39,7 +39,7 @@ struct SimArgs {
     /// The first seed.
     #[arg(long, default_value_t = 0)]
     first_seed: u64,
-    /// Faults to inject: none, lossy, partitions, crashes, away or all.
+    /// Faults to inject: none, lossy, partitions, crashes, disk, away or all.
     #[arg(long, default_value = "all")]
     faults: FaultMix,
     /// Client writes per run.

@@ -51,6 +51,9 @@ pub(crate) struct Link {
     /// coming up together reach us first: otherwise two neighbours that each still think the
     /// other's link is down would both serve the whole backlog.
     pub(crate) settling: Option<Millis>,
+    /// A snapshot waiting until the local writes it contains are durable (our own seq it
+    /// needs durable, and its chunks); nothing else is sent on the link meanwhile.
+    pub(crate) held_snapshot: Option<(u64, Vec<crate::op::Message>)>,
 }
 
 impl Link {
@@ -64,6 +67,7 @@ impl Link {
             gossip_sent: 0,
             adverts_sent: 0,
             settling: None,
+            held_snapshot: None,
         }
     }
 

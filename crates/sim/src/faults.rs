@@ -18,6 +18,9 @@ pub enum FaultMix {
     Partitions,
     /// Nodes crash (losing what was not persisted) and restart.
     Crashes,
+    /// A leader's store fails (a write, an fsync, a full disk): it must stop acknowledging
+    /// and accepting writes, keep serving reads, and come back after a restart.
+    Disk,
     /// One region away (all its links cut) for most of the run, longer than the others'
     /// log retention: it must come back by state snapshot.
     Away,
@@ -27,11 +30,12 @@ pub enum FaultMix {
 
 impl FaultMix {
     /// Every mix, in order.
-    pub const ALL: [FaultMix; 6] = [
+    pub const ALL: [FaultMix; 7] = [
         FaultMix::None,
         FaultMix::Lossy,
         FaultMix::Partitions,
         FaultMix::Crashes,
+        FaultMix::Disk,
         FaultMix::Away,
         FaultMix::All,
     ];
@@ -46,6 +50,10 @@ impl FaultMix {
 
     pub(crate) fn crashes(self) -> bool {
         matches!(self, FaultMix::Crashes | FaultMix::All)
+    }
+
+    pub(crate) fn disk(self) -> bool {
+        matches!(self, FaultMix::Disk | FaultMix::All)
     }
 
     pub(crate) fn away(self) -> bool {
@@ -64,6 +72,7 @@ impl fmt::Display for FaultMix {
             FaultMix::Lossy => "lossy",
             FaultMix::Partitions => "partitions",
             FaultMix::Crashes => "crashes",
+            FaultMix::Disk => "disk",
             FaultMix::Away => "away",
             FaultMix::All => "all",
         })
@@ -79,7 +88,7 @@ impl FromStr for FaultMix {
             .find(|m| m.to_string() == s)
             .ok_or_else(|| {
                 format!(
-                    "unknown fault mix {s:?}: use none, lossy, partitions, crashes, away or all"
+                    "unknown fault mix {s:?}: use none, lossy, partitions, crashes, disk, away or all"
                 )
             })
     }
@@ -101,6 +110,8 @@ pub(crate) enum Fault {
     Heal(ActorId, ActorId),
     Crash(ActorId),
     Restart(ActorId),
+    /// The node's store fails at its next few writes.
+    DiskFail(ActorId),
 }
 
 /// Draws the faults of one run, all ending by `end`.
@@ -113,6 +124,21 @@ pub(crate) fn schedule(
     end: Millis,
 ) -> Vec<(Millis, Fault)> {
     let mut faults = Vec::new();
+    // With clock skew, the first leader's clock is the skewed one and is seen only through its
+    // writes: crashes and store failures strike the others, where there are others.
+    let spared = |pool: &[ActorId]| -> Vec<ActorId> {
+        let others: Vec<ActorId> = pool
+            .iter()
+            .copied()
+            .filter(|n| !mix.skew() || leaders.first() != Some(n))
+            .collect();
+        if others.is_empty() {
+            pool.to_vec()
+        } else {
+            others
+        }
+    };
+    let (nodes_spared, leaders_spared) = (spared(nodes), spared(leaders));
     if mix.partitions() && !links.is_empty() {
         // A few single links cut and healed.
         for _ in 0..rng.random_range(1..=3) {
@@ -131,6 +157,13 @@ pub(crate) fn schedule(
             faults.push((until, Fault::Heal(*a, *b)));
         }
     }
+    // A single leader whose store fails takes no writes: alone, that is the scenario; mixed with
+    // everything else it would leave too few writes for the other faults to matter.
+    let disk = mix == FaultMix::Disk || (mix.disk() && leaders_spared.len() > 1);
+    if disk {
+        let node = leaders_spared[rng.random_range(0..leaders_spared.len())];
+        faults.push((rng.random_range(end / 10..end / 2), Fault::DiskFail(node)));
+    }
     if mix.away() {
         // A region away from 20 % to 80 % of the window: far longer than the retention. Not
         // the first leader: its clock is the skewed one, seen only through its ops.
@@ -148,10 +181,10 @@ pub(crate) fn schedule(
     if mix.crashes() {
         for i in 0..rng.random_range(1..=2) {
             // The first victim takes client writes, so its crash surely loses one in flight.
-            let pool = if i == 0 && !leaders.is_empty() {
-                leaders
+            let pool = if i == 0 && !leaders_spared.is_empty() {
+                &leaders_spared
             } else {
-                nodes
+                &nodes_spared
             };
             let node = pool[rng.random_range(0..pool.len())];
             let at = rng.random_range(0..end * 2 / 3);

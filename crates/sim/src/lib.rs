@@ -11,6 +11,7 @@
 
 #![warn(missing_docs)]
 
+mod disk;
 mod faults;
 pub mod model;
 mod report;
@@ -202,9 +203,23 @@ fn check(config: &SimConfig, world: World, convergence_ms: Option<Millis>) -> Re
         if c.crashes == 0 || c.restarts == 0 {
             violations.push(Violation::FaultMissing("no node crashed and restarted"));
         }
-        if c.lost_unpersisted == 0 {
+        // With every other fault mixed in, a node may be cut off or its store failed when a
+        // crash is due: then it strikes at restart time. Alone, crashes always strike mid-way.
+        if f == FaultMix::Crashes && c.crashes_mid_persistence == 0 {
             violations.push(Violation::FaultMissing(
-                "no crash lost an op that was not yet durable",
+                "no crash struck in the middle of a persistence",
+            ));
+        }
+    }
+    // Mixed with everything else, single-leader topologies skip the store failure (their one
+    // leader would take no writes); alone, it is always armed.
+    if f == FaultMix::Disk || c.disk_faults_armed > 0 {
+        if c.store_failures == 0 {
+            violations.push(Violation::FaultMissing("no store failed"));
+        }
+        if c.writes_refused_store_failed == 0 {
+            violations.push(Violation::FaultMissing(
+                "no write was refused by a node whose store failed",
             ));
         }
     }

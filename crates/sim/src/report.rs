@@ -42,6 +42,15 @@ pub struct Counters {
     pub restarts: u64,
     /// Ops accepted but not yet durable when their node crashed.
     pub lost_unpersisted: u64,
+    /// Crashes that struck in the middle of a persistence: an op accepted and not written, a
+    /// batch written and not synced, or a batch synced and not yet reported to the replica.
+    pub crashes_mid_persistence: u64,
+    /// Store failures armed by the fault schedule.
+    pub disk_faults_armed: u64,
+    /// Nodes whose store failed (write, fsync, full disk).
+    pub store_failures: u64,
+    /// Writes refused because the node's store had failed.
+    pub writes_refused_store_failed: u64,
 }
 
 /// Something a checker found wrong.
@@ -101,6 +110,13 @@ pub enum Violation {
         /// What the replica holds.
         got: String,
     },
+    /// A write was acknowledged by a node after its store failed.
+    AckAfterStoreFailure {
+        /// The node.
+        node: ActorId,
+        /// The write.
+        dot: Dot,
+    },
     /// The scenario's fault did not happen, so the run proved nothing about it.
     FaultMissing(&'static str),
     /// Ops received twice on a perfect network.
@@ -140,6 +156,11 @@ impl fmt::Display for Violation {
             } => write!(
                 f,
                 "key {key} at node {node}: model expects {expected}, replica holds {got}"
+            ),
+            Violation::AckAfterStoreFailure { node, dot } => write!(
+                f,
+                "node {node} acknowledged {}:{} after its store failed",
+                dot.actor, dot.seq
             ),
             Violation::FaultMissing(what) => {
                 write!(f, "the scenario's fault never happened: {what}")

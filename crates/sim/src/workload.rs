@@ -43,6 +43,14 @@ impl Family {
     }
 }
 
+/// Write number `n` as a SET of a register, valid whatever the key holds.
+pub fn set_write(n: u64) -> (Bytes, Command) {
+    (
+        Bytes::from(format!("r{}", n % u64::from(KEYS))),
+        Command::Set(Bytes::from(format!("v{n}"))),
+    )
+}
+
 /// Draws write number `n`.
 pub fn next_write(rng: &mut impl Rng, n: u64) -> (Bytes, Command) {
     let k = rng.random_range(0..KEYS);

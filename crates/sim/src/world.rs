@@ -7,10 +7,12 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use meridian_crdt::{ActorId, Command, Dot, VersionVector};
-use meridian_replica::{Config, Message, Millis, Op, Output, Replica, Restored, Role, Topology};
+use meridian_replica::{Config, Message, Millis, Op, Output, Replica, Role, Topology, WriteError};
+use meridian_store::{Batch, FaultKind};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use crate::disk::SimDisk;
 use crate::faults::{self, Fault, FaultMix, Lossy};
 use crate::report::{Counters, Violation};
 use crate::workload;
@@ -31,48 +33,53 @@ enum Event {
         sent: u64,
     },
     Timer(ActorId),
-    Persisted {
-        node: ActorId,
-        incarnation: u64,
-        batch: u64,
-        contents: DiskBatch,
-    },
+    /// The disk's writer has written a batch (not yet synced).
+    Committed(Persisting),
+    /// The batch's fsync returned: it is durable.
+    Synced(Persisting),
     Write(ActorId),
+    /// A write that is always valid (a SET), sent at the moment of a crash.
+    CrashWrite(ActorId),
     Connect(ActorId, ActorId),
     Fault(Fault),
 }
 
-/// One group commit, as the replica handed it out.
+/// A persist batch on its way to the disk.
 #[derive(Debug)]
-struct DiskBatch {
+struct Persisting {
+    node: ActorId,
+    incarnation: u64,
+    batch: u64,
+    store_batch: Batch,
     ops: Vec<Arc<Op>>,
-    state: Vec<(Bytes, Option<Vec<u8>>)>,
-    applied: VersionVector,
-    truncate: Option<VersionVector>,
 }
 
-/// What the simulated disk of one node holds: the tables of the store.
-#[derive(Debug, Default)]
-struct Disk {
-    log: BTreeMap<Dot, Arc<Op>>,
-    state: BTreeMap<Bytes, Vec<u8>>,
-    applied: VersionVector,
-    truncated: VersionVector,
-    /// When the batch last handed to the disk completes: a store's writer thread commits
-    /// batches one after the other.
-    busy_until: Millis,
+/// Where in the persistence of a batch an armed crash strikes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CrashPoint {
+    /// The op is accepted, not yet written.
+    Accepted,
+    /// The batch is written, not yet synced: the crash loses it.
+    Committed,
+    /// The batch is synced, the replica not yet told: durable but never acknowledged.
+    Synced,
 }
 
 #[derive(Debug)]
 struct Node {
     replica: Option<Replica>,
-    disk: Disk,
+    disk: SimDisk,
     incarnation: u64,
     /// Crash faults in force (overlapping crashes nest).
     down: u32,
     timer: Option<Millis>,
-    /// A crash fault is due: it strikes once the node has something not yet durable.
-    crash_armed: bool,
+    /// A crash fault is due: it strikes at this step of the next persistence.
+    crash_armed: Option<CrashPoint>,
+    /// When the node's store failed, if it did: nothing may be acknowledged after.
+    store_failed_at: Option<Millis>,
+    /// A store failure armed and not yet struck (a crash clears it on the disk: re-armed at
+    /// restart).
+    disk_fault: Option<(u64, FaultKind)>,
     skew_ms: i64,
     /// The applied vector as seen through `Applied` outputs: checks causal order.
     seen_applied: VersionVector,
@@ -95,41 +102,6 @@ struct LinkSim {
 pub(crate) struct ClientWrite {
     pub(crate) key: Bytes,
     pub(crate) command: Command,
-}
-
-impl Disk {
-    /// Applies one batch atomically, as the store's transaction would.
-    fn commit(&mut self, batch: DiskBatch) {
-        for op in batch.ops {
-            self.log.insert(op.dot(), op);
-        }
-        for (key, state) in batch.state {
-            match state {
-                Some(bytes) => self.state.insert(key, bytes),
-                None => self.state.remove(&key),
-            };
-        }
-        self.applied = batch.applied;
-        if let Some(truncated) = batch.truncate {
-            self.log.retain(|dot, _| dot.seq > truncated.get(dot.actor));
-            self.truncated = truncated;
-        }
-    }
-
-    /// What a restarted node reads back.
-    fn restored(&self) -> Restored {
-        Restored {
-            state: self
-                .state
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-            applied: self.applied.clone(),
-            truncated: self.truncated.clone(),
-            ops: self.log.values().cloned().collect(),
-            history_complete: true,
-        }
-    }
 }
 
 /// One simulated cluster for one seed.
@@ -187,11 +159,13 @@ impl World {
                 *id,
                 Node {
                     replica: Some(replica),
-                    disk: Disk::default(),
+                    disk: SimDisk::default(),
                     incarnation: 0,
                     down: 0,
                     timer: None,
-                    crash_armed: false,
+                    crash_armed: None,
+                    store_failed_at: None,
+                    disk_fault: None,
                     skew_ms,
                     seen_applied: VersionVector::new(),
                 },
@@ -319,42 +293,91 @@ impl World {
                 }
                 self.drain(node);
             }
-            Event::Persisted {
-                node,
-                incarnation,
-                batch,
-                contents,
-            } => {
-                let now = self.now;
-                let Some(n) = self.nodes.get_mut(&node) else {
-                    return;
-                };
-                if n.incarnation != incarnation {
-                    return;
-                }
-                for op in &contents.ops {
-                    self.history.insert(op.dot(), Arc::clone(op));
-                }
-                n.disk.commit(contents);
-                if let Some(r) = n.replica.as_mut() {
-                    r.handle_persisted(now, batch);
-                }
-                self.drain(node);
-            }
-            Event::Write(node) => self.client_write(node),
+            Event::Committed(p) => self.committed(p),
+            Event::Synced(p) => self.synced(p),
+            Event::Write(node) => self.client_write(node, false),
+            Event::CrashWrite(node) => self.client_write(node, true),
             Event::Connect(a, b) => self.connect(a, b),
             Event::Fault(fault) => self.fault(fault),
         }
+    }
+
+    /// The disk wrote a batch: now its fsync.
+    fn committed(&mut self, p: Persisting) {
+        let Some(n) = self.nodes.get_mut(&p.node) else {
+            return;
+        };
+        if n.incarnation != p.incarnation {
+            return;
+        }
+        if let Err(e) = n.disk.commit(&p.store_batch) {
+            self.store_failed(p.node, p.batch, e.to_string());
+            return;
+        }
+        if n.crash_armed == Some(CrashPoint::Committed) {
+            self.kill(p.node);
+            return;
+        }
+        let fsync = self.rng.random_range(1..=8);
+        let done = n.disk.busy_until.max(self.now) + fsync;
+        n.disk.busy_until = done;
+        self.push(done, Event::Synced(p));
+    }
+
+    /// The batch's fsync returned: the replica may go on with it.
+    fn synced(&mut self, p: Persisting) {
+        let now = self.now;
+        let Some(n) = self.nodes.get_mut(&p.node) else {
+            return;
+        };
+        if n.incarnation != p.incarnation {
+            return;
+        }
+        if let Err(e) = n.disk.sync() {
+            self.store_failed(p.node, p.batch, e.to_string());
+            return;
+        }
+        for op in &p.ops {
+            self.history.insert(op.dot(), Arc::clone(op));
+        }
+        if n.crash_armed == Some(CrashPoint::Synced) {
+            self.kill(p.node);
+            return;
+        }
+        if let Some(r) = n.replica.as_mut() {
+            r.handle_persisted(now, p.batch);
+        }
+        self.drain(p.node);
+    }
+
+    fn store_failed(&mut self, node: ActorId, batch: u64, reason: String) {
+        let now = self.now;
+        let Some(n) = self.nodes.get_mut(&node) else {
+            return;
+        };
+        if n.store_failed_at.is_none() {
+            n.store_failed_at = Some(now);
+            n.disk_fault = None;
+            self.counters.store_failures += 1;
+        }
+        if let Some(r) = n.replica.as_mut() {
+            r.handle_persist_failed(now, batch, reason);
+        }
+        self.drain(node);
     }
 
     fn wall(&self, node: ActorId) -> u64 {
         wall_at(self.now, self.nodes.get(&node).map_or(0, |n| n.skew_ms))
     }
 
-    fn client_write(&mut self, node: ActorId) {
+    fn client_write(&mut self, node: ActorId, always_valid: bool) {
         let n_write = self.writes_issued;
         self.writes_issued += 1;
-        let (key, command) = workload::next_write(&mut self.rng, n_write);
+        let (key, command) = if always_valid {
+            workload::set_write(n_write)
+        } else {
+            workload::next_write(&mut self.rng, n_write)
+        };
         let now = self.now;
         let wall = self.wall(node);
         let Some(replica) = self.nodes.get_mut(&node).and_then(|n| n.replica.as_mut()) else {
@@ -366,6 +389,7 @@ impl World {
                 self.counters.writes += 1;
                 self.writes.insert(dot, ClientWrite { key, command });
             }
+            Err(WriteError::StoreFailed(_)) => self.counters.writes_refused_store_failed += 1,
             Err(_) => self.counters.writes_refused += 1,
         }
         self.drain(node);
@@ -392,26 +416,27 @@ impl World {
                     truncate,
                 } => {
                     let incarnation = n.incarnation;
-                    let fsync = self.rng.random_range(2..=10);
-                    let done = n.disk.busy_until.max(self.now) + fsync;
+                    let write = self.rng.random_range(1..=3);
+                    let done = n.disk.busy_until.max(self.now) + write;
                     n.disk.busy_until = done;
+                    let store_batch = SimDisk::batch(&ops, state, &applied, truncate);
                     self.push(
                         done,
-                        Event::Persisted {
+                        Event::Committed(Persisting {
                             node,
                             incarnation,
                             batch,
-                            contents: DiskBatch {
-                                ops,
-                                state,
-                                applied,
-                                truncate,
-                            },
-                        },
+                            store_batch,
+                            ops,
+                        }),
                     );
                 }
                 Output::Send { to, msg } => self.send(node, to, msg),
                 Output::Ack(dot) => {
+                    if n.store_failed_at.is_some() {
+                        self.violations
+                            .push(Violation::AckAfterStoreFailure { node, dot });
+                    }
                     if let Some(w) = self.writes.get(&dot) {
                         self.acked.push((dot, w.clone()));
                     }
@@ -437,9 +462,10 @@ impl World {
                 }
             }
         }
-        // An armed crash strikes between an op's acceptance and its fsync.
+        // An armed crash strikes between an op's acceptance and its write.
         if self.nodes.get(&node).is_some_and(|n| {
-            n.crash_armed && n.replica.as_ref().is_some_and(|r| r.unpersisted() > 0)
+            n.crash_armed == Some(CrashPoint::Accepted)
+                && n.replica.as_ref().is_some_and(|r| r.unpersisted() > 0)
         }) {
             self.kill(node);
             return;
@@ -615,6 +641,23 @@ impl World {
                 }
                 self.reconnect_later(a, b);
             }
+            Fault::DiskFail(node) => {
+                let n_ops = self.rng.random_range(1..=4);
+                let kind = match self.rng.random_range(0..3) {
+                    0 => FaultKind::Write,
+                    1 => FaultKind::Fsync,
+                    _ => FaultKind::DiskFull,
+                };
+                self.counters.disk_faults_armed += 1;
+                if let Some(n) = self.nodes.get_mut(&node) {
+                    n.disk.fail_after(n_ops, kind);
+                    n.disk_fault = Some((n_ops, kind));
+                    // Clients keep writing there.
+                    for i in 0..8 {
+                        self.push(self.now + i * 50, Event::Write(node));
+                    }
+                }
+            }
             Fault::Crash(node) => self.crash(node),
             Fault::Restart(node) => self.restart(node),
         }
@@ -632,13 +675,18 @@ impl World {
             return;
         };
         n.down += 1;
+        let point = match self.rng.random_range(0..3) {
+            0 => CrashPoint::Accepted,
+            1 => CrashPoint::Committed,
+            _ => CrashPoint::Synced,
+        };
         match &n.replica {
-            Some(r) if r.unpersisted() > 0 => self.kill(node),
+            Some(r) if point == CrashPoint::Accepted && r.unpersisted() > 0 => self.kill(node),
             Some(r) => {
-                n.crash_armed = true;
+                n.crash_armed = Some(point);
                 if r.role() == Role::Leader {
                     // A client is writing at that moment.
-                    self.push(self.now, Event::Write(node));
+                    self.push(self.now, Event::CrashWrite(node));
                 }
             }
             None => {}
@@ -650,15 +698,20 @@ impl World {
         let Some(n) = self.nodes.get_mut(&node) else {
             return;
         };
-        n.crash_armed = false;
+        let armed = n.crash_armed.take();
         let Some(r) = n.replica.take() else {
             return;
         };
         self.counters.crashes += 1;
+        let lost_unsynced = n.disk.unsynced_batches() > 0;
+        if r.unpersisted() > 0 || lost_unsynced || armed == Some(CrashPoint::Synced) {
+            self.counters.crashes_mid_persistence += 1;
+        }
         self.counters.lost_unpersisted += r.unpersisted() as u64;
         n.incarnation += 1;
         n.timer = None;
-        n.disk.busy_until = 0;
+        n.disk.crash();
+        n.store_failed_at = None;
         for peer in self.neighbours(node) {
             self.disconnect(node, peer);
         }
@@ -676,7 +729,7 @@ impl World {
         if n.down > 0 {
             return;
         }
-        if n.crash_armed {
+        if n.crash_armed.is_some() {
             self.kill(node);
         }
         let Some(n) = self.nodes.get_mut(&node) else {
@@ -685,7 +738,24 @@ impl World {
         if n.replica.is_some() {
             return;
         }
-        match Replica::restore(node, topology, config, now, wall, n.disk.restored()) {
+        let restored = match n.disk.restored() {
+            Ok(restored) => restored,
+            Err(error) => {
+                self.violations.push(Violation::Recovery { node, error });
+                return;
+            }
+        };
+        if let Some((n_ops, kind)) = n.disk_fault {
+            n.disk.fail_after(n_ops, kind);
+        }
+        // A batch whose fsync failed may have reached the disk all the same: whatever the
+        // restarted node reads back is part of the history from now on.
+        for op in &restored.ops {
+            self.history
+                .entry(op.dot())
+                .or_insert_with(|| Arc::clone(op));
+        }
+        match Replica::restore(node, topology, config, now, wall, restored) {
             Ok(r) => {
                 n.seen_applied = r.applied().clone();
                 n.replica = Some(r);
@@ -706,6 +776,14 @@ impl World {
     pub(crate) fn heal_everything(&mut self) {
         let ids: Vec<ActorId> = self.nodes.keys().copied().collect();
         for id in ids {
+            // The operator freed the disk and restarts the node on what it had synced.
+            if self
+                .nodes
+                .get(&id)
+                .is_some_and(|n| n.store_failed_at.is_some())
+            {
+                self.kill(id);
+            }
             if let Some(n) = self.nodes.get_mut(&id) {
                 n.down = n.down.min(1);
             }

@@ -176,7 +176,7 @@ impl Replica {
         let Some(link) = self.links.get_mut(&peer) else {
             return;
         };
-        if link.state != LinkState::Up || link.settling.is_some() {
+        if link.state != LinkState::Up || link.settling.is_some() || link.held_snapshot.is_some() {
             return;
         }
         if self.needs_snapshot(peer) {

@@ -481,6 +481,7 @@ impl Replica {
         self.learn_own_history(0, false);
         self.try_apply(now);
         self.update_own_row();
+        self.release_snapshots();
         self.pump_all();
         self.outputs.extend(acks.into_iter().map(Output::Ack));
     }

@@ -41,6 +41,12 @@ impl Replica {
     }
 
     /// Sends `peer` our whole state at our applied vector; the log tail follows.
+    ///
+    /// The state includes our latest local writes, applied at once but maybe not durable
+    /// yet. Like ops, a snapshot leaves only after everything in it is durable here: were we to
+    /// crash first, a write that never became durable would live on at the peer while we
+    /// reused its sequence number. So the chunks wait until our own ops up to the snapshot's
+    /// vector are durable, and the link sends nothing else meanwhile.
     pub(super) fn send_snapshot(&mut self, peer: ActorId) {
         let id = self.next_snapshot_id;
         self.next_snapshot_id += 1;
@@ -63,27 +69,55 @@ impl Replica {
             }
         }
         let count = chunks.len();
-        for (index, entries) in chunks.into_iter().enumerate() {
-            self.outputs.push_back(Output::Send {
-                to: peer,
-                msg: Message::Snapshot(SnapshotChunk {
+        let messages = chunks
+            .into_iter()
+            .enumerate()
+            .map(|(index, entries)| {
+                Message::Snapshot(SnapshotChunk {
                     id,
                     index: u32::try_from(index).unwrap_or(u32::MAX),
                     last: index + 1 == count,
                     applied: applied.clone(),
                     newest: self.newest_applied,
                     entries,
-                }),
-            });
-        }
+                })
+            })
+            .collect();
+        let own = applied.get(self.me);
         if let Some(link) = self.links.get_mut(&peer) {
             for (origin, seq) in applied.iter() {
                 if seq > link.sent.get(origin) {
                     link.sent.set(origin, seq);
                 }
             }
+            link.held_snapshot = Some((own, messages));
         }
         self.stats.snapshots_sent += 1;
+        self.release_snapshots();
+    }
+
+    /// Sends the snapshots whose local writes have all become durable.
+    pub(super) fn release_snapshots(&mut self) {
+        let durable = self.received.get(self.me);
+        let mut released = Vec::new();
+        for (peer, link) in &mut self.links {
+            if link
+                .held_snapshot
+                .as_ref()
+                .is_some_and(|(own, _)| *own <= durable)
+                && let Some((_, messages)) = link.held_snapshot.take()
+            {
+                released.push(*peer);
+                self.outputs.extend(
+                    messages
+                        .into_iter()
+                        .map(|msg| Output::Send { to: *peer, msg }),
+                );
+            }
+        }
+        for peer in released {
+            self.pump(peer);
+        }
     }
 
     pub(super) fn handle_snapshot(
