@@ -33,6 +33,8 @@ pub struct Config {
     /// beyond this many, applied ops leave it anyway, so that one dead region cannot fill the
     /// disk of the others: a neighbour that needs them later gets a state snapshot.
     pub retention_ops: usize,
+    /// Most bytes of ops (encoded) kept in the log; the same rule as `retention_ops`.
+    pub retention_bytes: u64,
     /// Largest state snapshot chunk, in bytes of encoded key states.
     pub snapshot_chunk_bytes: usize,
     /// Limits on what a peer may send.
@@ -72,6 +74,7 @@ impl Config {
             max_out_of_order: 64 * 1024,
             max_clock_ahead_ms: 60_000,
             retention_ops: 1_000_000,
+            retention_bytes: 1 << 30,
             snapshot_chunk_bytes: 4 << 20,
             limits: Limits::default(),
         }

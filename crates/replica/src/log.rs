@@ -14,6 +14,8 @@ use crate::op::Op;
 pub struct OpLog {
     origins: BTreeMap<ActorId, OriginLog>,
     len: usize,
+    /// Sum of the ops' encoded sizes.
+    bytes: u64,
 }
 
 #[derive(Debug, Default)]
@@ -65,6 +67,7 @@ impl OpLog {
                 last,
             });
         }
+        self.bytes += op.encoded_len() as u64;
         entry.ops.push_back(op);
         self.len += 1;
         Ok(())
@@ -109,10 +112,13 @@ impl OpLog {
             first: 1,
             ops: VecDeque::new(),
         });
-        while entry.first <= upto && !entry.ops.is_empty() {
-            entry.ops.pop_front();
+        while entry.first <= upto {
+            let Some(op) = entry.ops.pop_front() else {
+                break;
+            };
             entry.first += 1;
             self.len -= 1;
+            self.bytes = self.bytes.saturating_sub(op.encoded_len() as u64);
         }
         if entry.ops.is_empty() && entry.first <= upto {
             entry.first = upto + 1;
@@ -140,21 +146,31 @@ impl OpLog {
     pub fn truncate(&mut self, upto: &VersionVector) -> usize {
         let stable = upto;
         let mut dropped = 0;
+        let mut bytes = 0;
         for (origin, entry) in &mut self.origins {
             let upto = stable.get(*origin);
-            while entry.first <= upto && !entry.ops.is_empty() {
-                entry.ops.pop_front();
+            while entry.first <= upto {
+                let Some(op) = entry.ops.pop_front() else {
+                    break;
+                };
                 entry.first += 1;
                 dropped += 1;
+                bytes += op.encoded_len() as u64;
             }
         }
         self.len -= dropped;
+        self.bytes = self.bytes.saturating_sub(bytes);
         dropped
     }
 
     /// Number of ops held.
     pub fn len(&self) -> usize {
         self.len
+    }
+
+    /// Sum of the encoded sizes of the ops held.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
     }
 
     /// Whether no op is held.
@@ -202,5 +218,16 @@ mod tests {
         assert!(log.get(ActorId(1), 2).is_none());
         assert_eq!(log.get(ActorId(1), 3).unwrap().seq, 3);
         assert_eq!(log.len(), 1);
+        assert_eq!(log.bytes(), op(1, 3).encoded_len() as u64);
+        log.set_base(ActorId(1), 3);
+        assert_eq!((log.len(), log.bytes()), (0, 0));
+        assert_eq!(log.horizon(ActorId(1)), 4);
+    }
+
+    #[test]
+    fn encoded_len_is_the_length_of_the_encoding() {
+        let o = op(7, 42);
+        assert_eq!(o.encoded_len(), o.encode().len());
+        assert_eq!(Op::decode(&o.encode()).unwrap(), *o);
     }
 }

@@ -63,6 +63,23 @@ impl Op {
         bytes
     }
 
+    /// Length of [`Op::encode`]'s output, without allocating it.
+    pub fn encoded_len(&self) -> usize {
+        struct Count(usize);
+        impl std::io::Write for Count {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0 += buf.len();
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut count = Count(1);
+        let _ = rmp_serde::encode::write(&mut count, self);
+        count.0
+    }
+
     /// Reads what [`Op::encode`] wrote. Never panics on any input.
     pub fn decode(bytes: &[u8]) -> Result<Op, OpDecodeError> {
         let (&version, body) = bytes.split_first().ok_or(OpDecodeError::Empty)?;

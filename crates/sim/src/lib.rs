@@ -54,9 +54,12 @@ impl SimConfig {
     /// Defaults for `topology`: 200 writes over 10 s, 2 minutes to converge.
     pub fn new(topology: Arc<Topology>, seed: u64, faults: FaultMix) -> SimConfig {
         let mut replica = Config::wan();
-        if matches!(faults, FaultMix::Away | FaultMix::All) {
-            // A short log, so that a region away for long needs a snapshot.
-            replica.retention_ops = 10;
+        // A short log, so that a region away for long needs a snapshot: by op count alone, or
+        // with everything else by bytes.
+        match faults {
+            FaultMix::Away => replica.retention_ops = 10,
+            FaultMix::All => replica.retention_bytes = 1_500,
+            _ => {}
         }
         SimConfig {
             topology,

@@ -510,11 +510,13 @@ impl Replica {
     }
 
     /// Drops from the log the ops nobody can need: held by every node and applied into durable
-    /// state here. Past `retention_ops`, every op applied into durable state goes, stable or
+    /// state here. Past `retention_ops` or `retention_bytes`, every op applied into durable state goes, stable or
     /// not: a neighbour that needs one later gets a snapshot.
     fn truncate_log(&mut self) {
         let mut upto = self.matrix.stable_received().meet(&self.durable_applied);
-        if self.log.len() > self.config.retention_ops {
+        if self.log.len() > self.config.retention_ops
+            || self.log.bytes() > self.config.retention_bytes
+        {
             upto = self.durable_applied.clone();
         }
         if self.truncated.dominates(&upto) {
