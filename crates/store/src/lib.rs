@@ -10,7 +10,8 @@
 //! batches and injected write, fsync and disk-full failures, for the simulator. A node writes
 //! through [`GroupCommit`]: one writer thread owns the store, merges every queued batch into
 //! one commit and one fsync, then acknowledges them together under the node's
-//! [`FsyncPolicy`].
+//! [`FsyncPolicy`]. At open, [`open_identity`] checks the store's [`identity`] record against
+//! the topology (or writes one into a new store).
 //!
 //! Within a batch, log appends apply first, then the log truncation, then state and meta
 //! writes in order (a later write to the same key wins).
@@ -40,6 +41,7 @@
 
 mod error;
 mod group;
+pub mod identity;
 mod mem;
 pub mod record;
 mod redb_store;
@@ -52,6 +54,7 @@ use meridian_crdt::{Dot, VersionVector};
 
 pub use error::{Cause, CommitError, LoadError, OpenError};
 pub use group::{FsyncPolicy, GroupCommit, GroupCommitStats, ParsePolicyError, Ticket};
+pub use identity::{IDENTITY_KEY, Identity, IdentityError, Opened, open_identity};
 pub use mem::{FaultKind, FaultStats, FaultStore, MemStore};
 pub use redb_store::RedbStore;
 
