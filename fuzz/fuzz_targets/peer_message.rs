@@ -51,7 +51,7 @@ fn busy_node(topology: &Arc<Topology>) -> Replica {
     let _ = other.write(0, WALL0, Bytes::from_static(b"from-3"), Command::IncrBy(1));
     let mut other_ops = Vec::new();
     while let Some(out) = other.poll_output() {
-        if let Output::Persist { batch, ops } = out {
+        if let Output::Persist { batch, ops, .. } = out {
             other_ops.extend(ops);
             other.handle_persisted(0, batch);
         }

@@ -1,0 +1,116 @@
+//! The stable-toolchain twin of the `key_state` fuzz target: its body
+//! (`fuzz/bodies/key_state.rs`) runs over the seed inputs in `fuzz/fixtures/key_state/`, over
+//! every prefix and every single-bit flip of them, and over states made here. A fixture named
+//! `valid-*` must load and one named `bad-*` must not; a crash libFuzzer finds is kept there so
+//! that it runs here on every `cargo test`.
+
+#![allow(clippy::expect_used)]
+
+use std::fs;
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use meridian_crdt::{ActorId, Command, Dot, Keyspace, OpMeta, VersionVector, hlc};
+
+#[path = "../../../fuzz/bodies/key_state.rs"]
+mod body;
+
+/// Every fixture of `fuzz/fixtures/<target>/`, sorted by name.
+fn fixtures(target: &str) -> Vec<(String, Vec<u8>)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/fixtures")
+        .join(target);
+    let mut out: Vec<(String, Vec<u8>)> = fs::read_dir(&dir)
+        .expect("fixtures directory")
+        .map(|entry| {
+            let path = entry.expect("directory entry").path();
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .expect("UTF-8 fixture name")
+                .to_owned();
+            (name, fs::read(&path).expect("fixture"))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn fixtures_load_as_named_and_never_panic() {
+    let fixtures = fixtures("key_state");
+    let valid = fixtures
+        .iter()
+        .filter(|(n, _)| n.starts_with("valid-"))
+        .count();
+    let bad = fixtures
+        .iter()
+        .filter(|(n, _)| n.starts_with("bad-"))
+        .count();
+    assert!(valid > 0 && bad > 0, "valid and bad seeds: {fixtures:?}");
+    assert_eq!(
+        valid + bad,
+        fixtures.len(),
+        "every fixture is valid-* or bad-*"
+    );
+    for (name, bytes) in &fixtures {
+        assert_eq!(body::check(bytes), name.starts_with("valid-"), "{name}");
+        for len in 0..bytes.len() {
+            body::check(&bytes[..len]);
+        }
+        let mut flipped = bytes.clone();
+        for i in 0..flipped.len() * 8 {
+            flipped[i / 8] ^= 1 << (i % 8);
+            body::check(&flipped);
+            flipped[i / 8] ^= 1 << (i % 8);
+        }
+    }
+}
+
+/// The encoding of key `k` after actor 1 runs `cmds` in order on an empty keyspace.
+fn state_after(cmds: Vec<Command>) -> Vec<u8> {
+    let key = Bytes::from_static(b"k");
+    let mut ks = Keyspace::new();
+    let mut applied = VersionVector::new();
+    for (seq, cmd) in (1..).zip(cmds) {
+        let payload = ks.prepare(&key, cmd, &applied).expect("prepare");
+        let meta = OpMeta {
+            dot: Dot::new(ActorId(1), seq),
+            hlc: hlc(seq, 0),
+            deps: &applied,
+        };
+        ks.apply(&key, meta, &payload);
+        applied.set(ActorId(1), seq);
+    }
+    ks.encode_key(b"k").expect("k holds state")
+}
+
+#[test]
+fn states_made_here_load() {
+    let b = |s: &'static str| Bytes::from_static(s.as_bytes());
+    for cmds in [
+        vec![Command::Set(b("v"))],
+        vec![Command::IncrBy(i64::MAX), Command::IncrBy(i64::MIN)],
+        vec![Command::IncrBy(3), Command::Del],
+        vec![
+            Command::SAdd(vec![b("a"), b("b")]),
+            Command::SRem(vec![b("b")]),
+        ],
+        vec![
+            Command::HSet(vec![(b("f"), b("7"))]),
+            Command::HIncrBy {
+                field: b("f"),
+                by: -9,
+            },
+            Command::HDel(vec![b("f")]),
+        ],
+        vec![Command::MvSet {
+            value: b("m"),
+            ctx: None,
+        }],
+    ] {
+        let bytes = state_after(cmds);
+        assert!(body::check(&bytes), "{bytes:?}");
+        assert!(!body::check(&bytes[..bytes.len() - 1]));
+    }
+}
