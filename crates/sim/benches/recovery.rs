@@ -16,16 +16,11 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use meridian_crdt::{ActorId, Command, Digest, VersionVector};
-use meridian_replica::{Config, Op, Output, Replica, Restored, Topology};
-use meridian_store::{Batch, RedbStore, Store};
+use meridian_replica::{Config, Output, Replica, Restored, Topology};
+use meridian_store::{RedbStore, Store};
 
 /// Wall clock handed to replicas, in ms since the Unix epoch.
 const WALL_EPOCH: u64 = 1_767_225_600_000;
-
-/// Meta record holding the applied vector of the stored state (as the simulator's disk).
-const META_APPLIED: &str = "applied";
-/// Meta record holding the log's base.
-const META_TRUNCATED: &str = "truncated";
 
 /// Writes per `Output::Persist` batch while building the store: one group commit each.
 const BATCH_WRITES: usize = 10_000;
@@ -209,7 +204,7 @@ fn build_store(
                 truncate,
             } = out
             {
-                let batch_record = store_batch(&ops, state, &applied, truncate);
+                let batch_record = meridian_sim::disk::store_batch(&ops, state, &applied, truncate);
                 store
                     .commit(&batch_record, false)
                     .expect("the batch commits");
@@ -221,31 +216,6 @@ fn build_store(
     assert_eq!(replica.log().len(), count, "the log kept every op");
     assert_eq!(replica.stats().truncated, 0);
     (replica.digest(), replica.applied().clone())
-}
-
-/// The store batch for one `Output::Persist`, as the simulator's disk builds it.
-fn store_batch(
-    ops: &[Arc<Op>],
-    state: Vec<(Bytes, Option<Vec<u8>>)>,
-    applied: &VersionVector,
-    truncate: Option<VersionVector>,
-) -> Batch {
-    let mut meta = vec![(META_APPLIED.to_string(), Bytes::from(applied.to_bytes()))];
-    if let Some(t) = &truncate {
-        meta.push((META_TRUNCATED.to_string(), Bytes::from(t.to_bytes())));
-    }
-    Batch {
-        log: ops
-            .iter()
-            .map(|op| (op.dot(), Bytes::from(op.encode())))
-            .collect(),
-        truncate,
-        state: state
-            .into_iter()
-            .map(|(k, v)| (k, v.map(Bytes::from)))
-            .collect(),
-        meta,
-    }
 }
 
 struct Timings {
@@ -278,27 +248,9 @@ fn recover(
     assert_eq!(loaded.state.len(), count);
 
     let start = Instant::now();
-    let vector = |name: &str| {
-        loaded
-            .meta
-            .get(name)
-            .map(|b| VersionVector::from_bytes(b).expect("stored vector decodes"))
-            .unwrap_or_default()
-    };
-    let stored_applied = vector(META_APPLIED);
-    let truncated = vector(META_TRUNCATED);
-    let ops: Vec<Arc<Op>> = loaded
-        .log
-        .iter()
-        .map(|(_, bytes)| Arc::new(Op::decode(bytes).expect("stored op decodes")))
-        .collect();
-    let state: Vec<(Bytes, Vec<u8>)> = loaded
-        .state
-        .into_iter()
-        .map(|(k, v)| (k, v.to_vec()))
-        .collect();
+    let restored = meridian_sim::disk::restored(loaded, true).expect("the store decodes");
     let decode = start.elapsed();
-    let replay_ops = ops.clone();
+    let replay_ops = restored.ops.clone();
 
     let start = Instant::now();
     let replica = Replica::restore(
@@ -307,13 +259,7 @@ fn recover(
         config.clone(),
         0,
         WALL_EPOCH,
-        Restored {
-            state,
-            applied: stored_applied,
-            truncated,
-            ops,
-            history_complete: true,
-        },
+        restored,
     )
     .expect("the replica restores");
     let restore = start.elapsed();

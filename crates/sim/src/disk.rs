@@ -1,18 +1,80 @@
 //! A node's simulated disk: the store crate's fault-injecting backend, written with the same
 //! record encodings a real node uses (ops, key states, vectors), so that every restart in the
-//! simulator also reads back what it wrote.
+//! simulator also reads back what it wrote. [`store_batch`] and [`restored`] are the bridge
+//! between the replica's `Output::Persist` and the store's tables.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 use meridian_crdt::VersionVector;
 use meridian_replica::{Millis, Op, Restored};
-use meridian_store::{Batch, CommitError, FaultKind, FaultStore, Store};
+use meridian_store::{Batch, CommitError, FaultKind, FaultStore, Loaded, Store};
 
 /// Meta record holding the applied vector of the stored state.
-const META_APPLIED: &str = "applied";
+pub const META_APPLIED: &str = "applied";
 /// Meta record holding the log's base.
-const META_TRUNCATED: &str = "truncated";
+pub const META_TRUNCATED: &str = "truncated";
+
+/// The store batch for one `Output::Persist`: ops encoded into the log, key states into the
+/// state table, the state's applied vector and the log's base into meta.
+pub fn store_batch(
+    ops: &[Arc<Op>],
+    state: Vec<(Bytes, Option<Vec<u8>>)>,
+    applied: &VersionVector,
+    truncate: Option<VersionVector>,
+) -> Batch {
+    let mut meta = vec![(META_APPLIED.to_string(), Bytes::from(applied.to_bytes()))];
+    if let Some(t) = &truncate {
+        meta.push((META_TRUNCATED.to_string(), Bytes::from(t.to_bytes())));
+    }
+    Batch {
+        log: ops
+            .iter()
+            .map(|op| (op.dot(), Bytes::from(op.encode())))
+            .collect(),
+        truncate,
+        state: state
+            .into_iter()
+            .map(|(k, v)| (k, v.map(Bytes::from)))
+            .collect(),
+        meta,
+    }
+}
+
+/// What a restarting node reads back from `loaded`, decoded; the message names the record
+/// that does not decode.
+pub fn restored(loaded: Loaded, history_complete: bool) -> Result<Restored, String> {
+    let vector = |name: &str| -> Result<VersionVector, String> {
+        match loaded.meta.get(name) {
+            Some(bytes) => {
+                VersionVector::from_bytes(bytes).map_err(|e| format!("meta {name}: {e}"))
+            }
+            None => Ok(VersionVector::new()),
+        }
+    };
+    let applied = vector(META_APPLIED)?;
+    let truncated = vector(META_TRUNCATED)?;
+    let ops = loaded
+        .log
+        .iter()
+        .map(|(dot, bytes)| {
+            Op::decode(bytes)
+                .map(Arc::new)
+                .map_err(|e| format!("log {}:{}: {e}", dot.actor, dot.seq))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Restored {
+        state: loaded
+            .state
+            .into_iter()
+            .map(|(k, v)| (k, v.to_vec()))
+            .collect(),
+        applied,
+        truncated,
+        ops,
+        history_complete,
+    })
+}
 
 /// One node's disk, and when its writer is next free.
 #[derive(Debug, Default)]
@@ -23,31 +85,6 @@ pub(crate) struct SimDisk {
 }
 
 impl SimDisk {
-    /// The store batch for one `Output::Persist`.
-    pub(crate) fn batch(
-        ops: &[Arc<Op>],
-        state: Vec<(Bytes, Option<Vec<u8>>)>,
-        applied: &VersionVector,
-        truncate: Option<VersionVector>,
-    ) -> Batch {
-        let mut meta = vec![(META_APPLIED.to_string(), Bytes::from(applied.to_bytes()))];
-        if let Some(t) = &truncate {
-            meta.push((META_TRUNCATED.to_string(), Bytes::from(t.to_bytes())));
-        }
-        Batch {
-            log: ops
-                .iter()
-                .map(|op| (op.dot(), Bytes::from(op.encode())))
-                .collect(),
-            truncate,
-            state: state
-                .into_iter()
-                .map(|(k, v)| (k, v.map(Bytes::from)))
-                .collect(),
-            meta,
-        }
-    }
-
     /// Writes a batch; durable only after [`SimDisk::sync`].
     pub(crate) fn commit(&mut self, batch: &Batch) -> Result<(), CommitError> {
         self.store.commit(batch, false)
@@ -77,35 +114,6 @@ impl SimDisk {
     /// What a restarting node reads back, decoded.
     pub(crate) fn restored(&self) -> Result<Restored, String> {
         let loaded = self.store.load().map_err(|e| e.to_string())?;
-        let vector = |name: &str| -> Result<VersionVector, String> {
-            match loaded.meta.get(name) {
-                Some(bytes) => {
-                    VersionVector::from_bytes(bytes).map_err(|e| format!("meta {name}: {e}"))
-                }
-                None => Ok(VersionVector::new()),
-            }
-        };
-        let applied = vector(META_APPLIED)?;
-        let truncated = vector(META_TRUNCATED)?;
-        let ops = loaded
-            .log
-            .iter()
-            .map(|(dot, bytes)| {
-                Op::decode(bytes)
-                    .map(Arc::new)
-                    .map_err(|e| format!("log {}:{}: {e}", dot.actor, dot.seq))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Restored {
-            state: loaded
-                .state
-                .into_iter()
-                .map(|(k, v)| (k, v.to_vec()))
-                .collect(),
-            applied,
-            truncated,
-            ops,
-            history_complete: true,
-        })
+        restored(loaded, true)
     }
 }

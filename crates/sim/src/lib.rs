@@ -11,7 +11,7 @@
 
 #![warn(missing_docs)]
 
-mod disk;
+pub mod disk;
 mod faults;
 pub mod model;
 mod report;

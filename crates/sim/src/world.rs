@@ -419,7 +419,7 @@ impl World {
                     let write = self.rng.random_range(1..=3);
                     let done = n.disk.busy_until.max(self.now) + write;
                     n.disk.busy_until = done;
-                    let store_batch = SimDisk::batch(&ops, state, &applied, truncate);
+                    let store_batch = crate::disk::store_batch(&ops, state, &applied, truncate);
                     self.push(
                         done,
                         Event::Committed(Persisting {
