@@ -9,6 +9,9 @@
 //! the eviction works) and with it cached (warm). BENCHMARKS.md at the repository root
 //! records a run.
 
+mod common;
+
+use common::thousands;
 use std::path::Path;
 use std::process::Command as Process;
 use std::sync::Arc;
@@ -330,58 +333,7 @@ fn evict(path: &Path) -> bool {
 }
 
 fn print_machine(quick: bool) {
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|text| {
-            text.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, v)| v.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown".to_string());
-    let commit = Process::new("git")
-        .args(["rev-parse", "--short", "HEAD"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .map(|c| {
-            let clean = Process::new("git")
-                .args([
-                    "diff",
-                    "--quiet",
-                    "HEAD",
-                    "--",
-                    "crates",
-                    "src",
-                    "Cargo.toml",
-                    "Cargo.lock",
-                ])
-                .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
-                .status()
-                .is_ok_and(|s| s.success());
-            if clean {
-                c
-            } else {
-                format!("{c} (with uncommitted changes to the code)")
-            }
-        })
-        .unwrap_or_else(|| "unknown".to_string());
-    println!("Meridian recovery benchmark");
-    println!("mode: {}", if quick { "quick (--quick)" } else { "full" });
-    println!("cores (nproc): {cores}");
-    println!("cpu: {cpu}");
-    println!("commit: {commit}");
-    println!(
-        "profile: {}",
-        if cfg!(debug_assertions) {
-            "debug (figures not representative)"
-        } else {
-            "release"
-        }
-    );
+    common::print_machine("Meridian recovery benchmark", quick);
 }
 
 fn print_table(rows: &[Vec<String>]) {
@@ -414,18 +366,6 @@ fn print_table(rows: &[Vec<String>]) {
             println!("{}", line(&rule));
         }
     }
-}
-
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 fn secs(d: Duration) -> String {

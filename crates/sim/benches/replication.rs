@@ -6,10 +6,12 @@
 //! figure is printed beside its reference or goal; BENCHMARKS.md at the repository root
 //! records a run.
 
+mod common;
+
+use common::thousands;
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Command as Process;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -104,65 +106,7 @@ fn main() {
 // ----- machine -----
 
 fn print_machine(plan: &Plan) {
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|text| {
-            text.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, v)| v.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown".to_string());
-    let commit = Process::new("git")
-        .args(["rev-parse", "--short", "HEAD"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .map(|c| {
-            let clean = Process::new("git")
-                .args([
-                    "diff",
-                    "--quiet",
-                    "HEAD",
-                    "--",
-                    "crates",
-                    "src",
-                    "Cargo.toml",
-                    "Cargo.lock",
-                ])
-                .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
-                .status()
-                .is_ok_and(|s| s.success());
-            if clean {
-                c
-            } else {
-                format!("{c} (with uncommitted changes to the code)")
-            }
-        })
-        .unwrap_or_else(|| "unknown".to_string());
-    println!("Meridian replication benchmarks");
-    println!(
-        "mode: {}",
-        if plan.quick {
-            "quick (--quick)"
-        } else {
-            "full"
-        }
-    );
-    println!("cores (nproc): {cores}");
-    println!("cpu: {cpu}");
-    println!("commit: {commit}");
-    println!(
-        "profile: {}",
-        if cfg!(debug_assertions) {
-            "debug (figures not representative)"
-        } else {
-            "release"
-        }
-    );
+    common::print_machine("Meridian replication benchmarks", plan.quick);
 }
 
 // ----- tables -----
@@ -220,18 +164,6 @@ impl Table {
             println!("{}", line(row));
         }
     }
-}
-
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 fn ratio(a: u64, b: u64) -> f64 {
