@@ -2,16 +2,18 @@
 //! decodable (the durable store keeps it, and state snapshots carry it between regions).
 //!
 //! ```text
-//! state   = version:u8 (= 1)  flags:u8  [reg] [cells] [presence] [bases] [mv] [set] [hash]
-//! flags   : bit 0 reg, 1 cells, 2 presence, 3 bases (the key's scalar: LWW register and
-//!           counter), 4 mv, 5 set, 6 hash; bit 7 is never set. A bracketed part is present
+//! state   = version:u8 (= 2)  flags:u8  [reg] [counter] [bases] [mv] [set] [hash]
+//! flags   : bit 0 reg, 1 counter, 2 bases (the key's scalar: LWW register and counter),
+//!           3 mv, 4 set, 5 hash; bits 6 and 7 are never set. A bracketed part is present
 //!           exactly when its bit is set, and a present collection is never empty.
 //! reg, mv = count  (dot hlc bytes)*          dot store with byte-string values
-//! presence= count  (dot hlc)*                dot store without values
 //! bases   = count  (dot hlc zigzag-varint)*  dot store with i64 values
-//! cells   = count  (actor p n floor_p floor_n)*   no cell is all zeros
+//! counter = count  (actor from to-from newest-from hlc zigzag-sum)*
+//!           increments by span: an actor's spans never overlap, `newest` (the seq of the
+//!           newest increment, whose HLC is `hlc`) lies in the span, and the i128 sum is one
+//!           that `to - from + 1` increments of i64 can reach
 //! set     = count  (member:bytes  tags:(count (dot hlc)*))*
-//! hash    = count  (field:bytes  flags:u8 (bits 0-3 only, non-zero)  [reg] [cells] [presence] [bases])*
+//! hash    = count  (field:bytes  flags:u8 (bits 0-2 only, non-zero)  [reg] [counter] [bases])*
 //! dot     = actor:varint seq:varint      hlc = epoch:varint time:varint count:varint
 //! bytes   = len:varint raw               count = varint, at least 1
 //! ```
@@ -20,33 +22,35 @@
 //! increasing key order (`BTreeMap` order: dots by actor then seq, byte strings
 //! lexicographically). The decoder accepts exactly the bytes the encoder produces for some
 //! state a keyspace can hold, so decoding then encoding gives the input back.
+//!
+//! Version 1 held counters as per-actor cells with floors (tombstones); version 2 holds the
+//! increments themselves (no tombstones). A build reads only its own version.
 
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
 
-use crate::counter::Cell;
+use crate::counter::{Counter, Run, Span, sum_in_range};
 use crate::dots::DotStore;
 use crate::key::KeyState;
 use crate::scalar::Scalar;
 use crate::{ActorId, Dot, Hlc};
 
 /// The format version, the first byte of every encoded key state.
-pub const STATE_FORMAT_VERSION: u8 = 1;
+pub const STATE_FORMAT_VERSION: u8 = 2;
 
 const REG: u8 = 1 << 0;
-const CELLS: u8 = 1 << 1;
-const PRESENCE: u8 = 1 << 2;
-const BASES: u8 = 1 << 3;
-const SCALAR_BITS: u8 = REG | CELLS | PRESENCE | BASES;
-const MV: u8 = 1 << 4;
-const SET: u8 = 1 << 5;
-const HASH: u8 = 1 << 6;
+const COUNTER: u8 = 1 << 1;
+const BASES: u8 = 1 << 2;
+const SCALAR_BITS: u8 = REG | COUNTER | BASES;
+const MV: u8 = 1 << 3;
+const SET: u8 = 1 << 4;
+const HASH: u8 = 1 << 5;
 const KEY_BITS: u8 = SCALAR_BITS | MV | SET | HASH;
 
 /// Smallest encodings, to bound a claimed count by the input left.
 const MIN_DOT_HLC: usize = 2 + 3;
-const MIN_CELL: usize = 5;
+const MIN_ENTRY: usize = 4 + 3 + 1;
 const MIN_MEMBER: usize = 1 + 1 + MIN_DOT_HLC;
 const MIN_FIELD: usize = 1 + 1 + 1 + MIN_DOT_HLC;
 
@@ -58,7 +62,7 @@ pub enum StateDecodeError {
     #[error("key state truncated: input ended inside {0}")]
     Truncated(&'static str),
     /// The first byte names a format this build does not read.
-    #[error("unknown key state format version {0} (this build reads version 1)")]
+    #[error("unknown key state format version {0} (this build reads version 2)")]
     UnknownVersion(u8),
     /// A slot flags byte has bits no slot uses.
     #[error("bad tag in key state: {what} flags byte {found:#04x} has unknown bits")]
@@ -131,6 +135,18 @@ impl Enc {
     fn i64(&mut self, v: i64) {
         self.varint(((v << 1) ^ (v >> 63)) as u64);
     }
+    fn i128(&mut self, v: i128) {
+        let mut z = ((v << 1) ^ (v >> 127)) as u128;
+        loop {
+            let byte = (z & 0x7f) as u8;
+            z >>= 7;
+            if z == 0 {
+                self.buf.push(byte);
+                return;
+            }
+            self.buf.push(byte | 0x80);
+        }
+    }
     fn bytes(&mut self, b: &[u8]) {
         self.len(b.len());
         self.buf.extend_from_slice(b);
@@ -159,11 +175,8 @@ fn scalar_flags(s: &Scalar) -> u8 {
     if !s.reg.is_empty() {
         f |= REG;
     }
-    if !s.counter.cells.is_empty() {
-        f |= CELLS;
-    }
-    if !s.counter.presence.is_empty() {
-        f |= PRESENCE;
+    if !s.counter.entries.is_empty() {
+        f |= COUNTER;
     }
     if !s.counter.bases.is_empty() {
         f |= BASES;
@@ -176,18 +189,16 @@ fn encode_scalar_body(e: &mut Enc, s: &Scalar) {
         e.dot_store(&s.reg, |e, v| e.bytes(v));
     }
     let c = &s.counter;
-    if !c.cells.is_empty() {
-        e.len(c.cells.len());
-        for (a, cell) in &c.cells {
-            e.varint(u64::from(a.0));
-            e.varint(cell.p);
-            e.varint(cell.n);
-            e.varint(cell.floor_p);
-            e.varint(cell.floor_n);
+    if !c.entries.is_empty() {
+        e.len(c.entries.len());
+        for (span, run) in &c.entries {
+            e.varint(u64::from(span.actor.0));
+            e.varint(span.from);
+            e.varint(span.to - span.from);
+            e.varint(run.newest - span.from);
+            e.hlc(run.hlc);
+            e.i128(run.sum);
         }
-    }
-    if !c.presence.is_empty() {
-        e.dot_store(&c.presence, |_, _| {});
     }
     if !c.bases.is_empty() {
         e.dot_store(&c.bases, |e, v| e.i64(*v));
@@ -277,6 +288,25 @@ impl<'a> Dec<'a> {
             .map_err(|_| StateDecodeError::NotCanonical("32-bit value out of range"))
     }
 
+    fn i128(&mut self, what: &'static str) -> Result<i128> {
+        let mut z: u128 = 0;
+        for i in 0..19u32 {
+            let byte = self.u8(what)?;
+            let bits = u128::from(byte & 0x7f);
+            if i == 18 && bits > 3 {
+                return Err(StateDecodeError::NotCanonical("varint overflows 128 bits"));
+            }
+            z |= bits << (7 * i);
+            if byte & 0x80 == 0 {
+                if i > 0 && bits == 0 {
+                    return Err(StateDecodeError::NotCanonical("varint not minimal"));
+                }
+                return Ok(((z >> 1) as i128) ^ -((z & 1) as i128));
+            }
+        }
+        Err(StateDecodeError::NotCanonical("varint overflows 128 bits"))
+    }
+
     fn i64(&mut self, what: &'static str) -> Result<i64> {
         let z = self.varint(what)?;
         Ok(((z >> 1) as i64) ^ -((z & 1) as i64))
@@ -359,11 +389,11 @@ impl<'a> Dec<'a> {
         if flags & REG != 0 {
             s.reg = self.dot_store("register entries", 1, |d| d.bytes("a register value"))?;
         }
-        if flags & CELLS != 0 {
-            s.counter.cells = self.cells()?;
-        }
-        if flags & PRESENCE != 0 {
-            s.counter.presence = self.dot_store("counter presence", 0, |_| Ok(()))?;
+        if flags & COUNTER != 0 {
+            s.counter = Counter {
+                entries: self.counter_entries()?,
+                ..Counter::default()
+            };
         }
         if flags & BASES != 0 {
             s.counter.bases = self.dot_store("counter bases", 1, |d| d.i64("a counter base"))?;
@@ -371,28 +401,39 @@ impl<'a> Dec<'a> {
         Ok(s)
     }
 
-    fn cells(&mut self) -> Result<BTreeMap<ActorId, Cell>> {
-        let n = self.count("counter cells", MIN_CELL)?;
-        let mut cells = BTreeMap::new();
-        let mut prev: Option<ActorId> = None;
+    fn counter_entries(&mut self) -> Result<BTreeMap<Span, Run>> {
+        let n = self.count("counter entries", MIN_ENTRY)?;
+        let mut entries = BTreeMap::new();
+        let mut prev: Option<Span> = None;
         for _ in 0..n {
-            let a = ActorId(self.u32("a counter cell's actor")?);
-            if prev.is_some_and(|p| p >= a) {
-                return Err(StateDecodeError::NotCanonical("counter cells out of order"));
+            let actor = ActorId(self.u32("a counter entry's actor")?);
+            let from = self.varint("a counter entry's start")?;
+            let to = from
+                .checked_add(self.varint("a counter entry's width")?)
+                .ok_or(StateDecodeError::NotCanonical("counter entry beyond u64"))?;
+            let span = Span { actor, from, to };
+            if prev.is_some_and(|p| (p.actor, p.to) >= (actor, from)) {
+                return Err(StateDecodeError::NotCanonical(
+                    "counter entries out of order or overlapping",
+                ));
             }
-            prev = Some(a);
-            let cell = Cell {
-                p: self.varint("a counter cell")?,
-                n: self.varint("a counter cell")?,
-                floor_p: self.varint("a counter cell")?,
-                floor_n: self.varint("a counter cell")?,
-            };
-            if cell == Cell::default() {
-                return Err(StateDecodeError::NotCanonical("all-zero counter cell"));
+            prev = Some(span);
+            let newest = from
+                .checked_add(self.varint("a counter entry's newest")?)
+                .filter(|&s| s <= to)
+                .ok_or(StateDecodeError::NotCanonical(
+                    "counter entry's newest outside its span",
+                ))?;
+            let hlc = self.hlc()?;
+            let sum = self.i128("a counter entry's sum")?;
+            if !sum_in_range(sum, span.width()) {
+                return Err(StateDecodeError::NotCanonical(
+                    "counter entry's sum out of range",
+                ));
             }
-            cells.insert(a, cell);
+            entries.insert(span, Run { sum, newest, hlc });
         }
-        Ok(cells)
+        Ok(entries)
     }
 
     fn sorted_key(
@@ -473,6 +514,17 @@ pub(crate) fn decode_state(b: &[u8]) -> Result<KeyState> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn zigzag_128_round_trips_extremes() {
+        for v in [0, 1, -1, 63, -64, i128::MAX, i128::MIN] {
+            let mut e = Enc::default();
+            e.i128(v);
+            let mut d = Dec { b: &e.buf, pos: 0 };
+            assert_eq!(d.i128("x").unwrap(), v);
+            assert_eq!(d.remaining(), 0);
+        }
+    }
 
     #[test]
     fn zigzag_round_trips_extremes() {

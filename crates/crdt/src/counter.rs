@@ -1,75 +1,89 @@
-//! The counter: a PN counter per actor with observed-remove presence and reset floors.
+//! The counter: an observed-remove dot store of increments, compacted at causal stability.
 //!
-//! Each actor's cell `(p, n)` only ever grows, and only by the actor's own increments, so a
-//! state join takes the maximum. A delete does not subtract: it records the cells it observed
-//! as floors (`floor_p`, `floor_n`, joined by maximum), and the value counts only what lies
-//! above the floors. Two concurrent deletes of one counter therefore cancel it once, and an
-//! increment concurrent with a delete survives exactly. Presence is a dot store holding each
-//! actor's latest increment; the counter exists while presence (or a conversion base) is
-//! non-empty.
+//! Every increment is its own entry, keyed by `(actor, from, to)` with `from = to = seq` of the
+//! op, holding the amount and the op's HLC. A delete (DEL, SET over a counter, HSET or HDEL of
+//! a counter field) removes exactly the entries whose `to` its `deps` cover; entries it had not
+//! observed survive. There are no floors, cuts or tombstones: a deleted counter leaves nothing
+//! behind. The value is the newest conversion base (INCRBY on an integer string) plus the sum
+//! of the entries.
+//!
+//! Entries would grow with the number of increments, so `compact` merges, per actor, every
+//! entry whose `to` is causally stable into one entry `(actor, min from, max to, Σ sum)`. Once
+//! stable, every op still to be applied here has `deps` covering all of them, so they are
+//! always removed together and the merged entry behaves exactly as its parts did.
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
-
 use crate::dots::DotStore;
-use crate::{ActorId, Dot, Stamp, Tag, VersionVector};
+use crate::{ActorId, Dot, Hlc, Stamp, Tag, VersionVector};
 
-/// The counter cells a writer observed when it deleted or overwrote a counter: for each actor
-/// `(actor, p, n)`, sorted by actor, zero cells left out. Applying it raises the floors.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CounterCut(pub Vec<(ActorId, u64, u64)>);
+/// The key of a counter entry: the actor and the range of its sequence numbers it sums.
+/// Ordered by actor, then `from`, then `to`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Span {
+    pub(crate) actor: ActorId,
+    pub(crate) from: u64,
+    pub(crate) to: u64,
+}
 
-impl CounterCut {
-    /// Whether the cut observed nothing.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+impl Span {
+    fn overlaps(&self, o: &Span) -> bool {
+        self.actor == o.actor && self.from <= o.to && o.from <= self.to
+    }
+
+    /// Number of sequence numbers in the range.
+    pub(crate) fn width(&self) -> u128 {
+        u128::from(self.to.saturating_sub(self.from)) + 1
     }
 }
 
-/// One actor's share of a counter.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Cell {
-    pub(crate) p: u64,
-    pub(crate) n: u64,
-    pub(crate) floor_p: u64,
-    pub(crate) floor_n: u64,
+/// What a counter entry holds: the sum of its increments and the tag of the newest of them
+/// (its seq and HLC; the actor is the span's), which the visible-type rule needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Run {
+    pub(crate) sum: i128,
+    pub(crate) newest: u64,
+    pub(crate) hlc: Hlc,
 }
 
-impl Cell {
-    fn is_zero(&self) -> bool {
-        *self == Cell::default()
+impl Run {
+    fn tag(&self, actor: ActorId) -> Tag {
+        Tag {
+            dot: Dot::new(actor, self.newest),
+            hlc: self.hlc,
+        }
     }
+}
+
+/// The range of sums a span of `width` increments of `i64` can hold.
+pub(crate) fn sum_in_range(sum: i128, width: u128) -> bool {
+    let w = i128::try_from(width).unwrap_or(i128::MAX);
+    let lo = w.checked_mul(i128::from(i64::MIN)).unwrap_or(i128::MIN);
+    let hi = w.checked_mul(i128::from(i64::MAX)).unwrap_or(i128::MAX);
+    (lo..=hi).contains(&sum)
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Counter {
-    pub(crate) cells: BTreeMap<ActorId, Cell>,
-    /// Each actor's latest increment still observed-present.
-    pub(crate) presence: DotStore<()>,
+    /// Increments still present, by span; spans of one actor never overlap.
+    pub(crate) entries: BTreeMap<Span, Run>,
     /// Integer values of LWW register entries this counter was converted from (INCRBY on a
     /// string), keyed by the register entry's dot. The newest one counts.
     pub(crate) bases: DotStore<i64>,
 }
 
 impl Counter {
-    /// Visible: some increment or conversion has not been deleted.
+    /// Visible (and retained): some increment or conversion has not been deleted.
     pub(crate) fn is_live(&self) -> bool {
-        !self.presence.is_empty() || !self.bases.is_empty()
-    }
-
-    /// Must be kept: live, or holding cells that later operations build on (a tombstone).
-    pub(crate) fn is_retained(&self) -> bool {
-        self.is_live() || !self.cells.is_empty()
+        !self.entries.is_empty() || !self.bases.is_empty()
     }
 
     /// Exact value, which concurrent increments may push outside `i64`.
     pub(crate) fn value_wide(&self) -> i128 {
         let base = self.bases.newest().map_or(0, |(_, v)| *v);
-        self.cells.values().fold(i128::from(base), |acc, c| {
-            acc + i128::from(c.p.saturating_sub(c.floor_p))
-                - i128::from(c.n.saturating_sub(c.floor_n))
-        })
+        self.entries
+            .values()
+            .fold(i128::from(base), |acc, r| acc.saturating_add(r.sum))
     }
 
     /// The value, saturated to `i64`.
@@ -78,67 +92,130 @@ impl Counter {
         i64::try_from(v).unwrap_or(if v < 0 { i64::MIN } else { i64::MAX })
     }
 
-    pub(crate) fn cut(&self) -> CounterCut {
-        CounterCut(
-            self.cells
-                .iter()
-                .filter(|(_, c)| c.p != 0 || c.n != 0)
-                .map(|(a, c)| (*a, c.p, c.n))
-                .collect(),
-        )
-    }
-
-    /// Adds `by` to the writer's cell; the writer's presence tag replaces its previous one.
+    /// Adds the increment `by` of the op `tag` as its own entry.
     pub(crate) fn increment(&mut self, tag: Tag, by: i64) {
-        let cell = self.cells.entry(tag.dot.actor).or_default();
-        if by >= 0 {
-            cell.p = cell.p.saturating_add(by.unsigned_abs());
-        } else {
-            cell.n = cell.n.saturating_add(by.unsigned_abs());
+        let span = Span {
+            actor: tag.dot.actor,
+            from: tag.dot.seq,
+            to: tag.dot.seq,
+        };
+        // Only a forged op can land inside an existing span; keep the spans disjoint.
+        if self.entries.keys().any(|s| s.overlaps(&span)) {
+            return;
         }
-        if cell.is_zero() {
-            self.cells.remove(&tag.dot.actor);
-        }
-        self.presence
-            .entries
-            .retain(|d, _| d.actor != tag.dot.actor);
-        self.presence.insert(tag, ());
+        self.entries.insert(
+            span,
+            Run {
+                sum: i128::from(by),
+                newest: tag.dot.seq,
+                hlc: tag.hlc,
+            },
+        );
     }
 
-    /// Removes what `deps` observed: presence and bases it covers, and the cells in `cut`.
-    pub(crate) fn clear(&mut self, deps: &VersionVector, cut: &CounterCut) {
-        self.presence.remove_covered(deps);
+    /// Removes what `deps` observed: the entries whose `to` it covers, and the bases it covers.
+    pub(crate) fn clear(&mut self, deps: &VersionVector) {
+        self.entries.retain(|s, _| deps.get(s.actor) < s.to);
         self.bases.remove_covered(deps);
-        for &(a, p, n) in &cut.0 {
-            let cell = self.cells.entry(a).or_default();
-            cell.floor_p = cell.floor_p.max(p);
-            cell.floor_n = cell.floor_n.max(n);
-            if cell.is_zero() {
-                self.cells.remove(&a);
-            }
-        }
     }
 
     pub(crate) fn newest(&self) -> Option<(Stamp, Dot)> {
-        let p = self.presence.newest().map(|(t, _)| (t.stamp(), t.dot));
+        let p = self
+            .entries
+            .iter()
+            .map(|(s, r)| {
+                let t = r.tag(s.actor);
+                (t.stamp(), t.dot)
+            })
+            .max();
         let b = self.bases.newest().map(|(t, _)| (t.stamp(), t.dot));
         crate::dots::newest_stamp(p, b)
     }
 
-    /// Joins cells and presence. Bases are joined by `Scalar::join`, which knows the registers.
-    pub(crate) fn join_cells_and_presence(
+    /// Number of increment entries.
+    pub(crate) fn entry_count(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Merges, per actor, every entry whose `to` `stable` covers into one. Returns how many
+    /// entries were merged away.
+    pub(crate) fn compact(&mut self, stable: &VersionVector) -> usize {
+        let mut merged: BTreeMap<ActorId, (Span, Run, usize)> = BTreeMap::new();
+        for (s, r) in &self.entries {
+            if stable.get(s.actor) < s.to {
+                continue;
+            }
+            merged
+                .entry(s.actor)
+                .and_modify(|(span, run, n)| {
+                    span.from = span.from.min(s.from);
+                    span.to = span.to.max(s.to);
+                    run.sum = run.sum.saturating_add(r.sum);
+                    if (r.tag(s.actor).stamp(), r.newest) > (run.tag(s.actor).stamp(), run.newest) {
+                        run.newest = r.newest;
+                        run.hlc = r.hlc;
+                    }
+                    *n += 1;
+                })
+                .or_insert((*s, *r, 1));
+        }
+        let mut away = 0;
+        for (actor, (span, run, n)) in merged {
+            if n < 2 {
+                continue;
+            }
+            away += n - 1;
+            self.entries
+                .retain(|s, _| s.actor != actor || stable.get(actor) < s.to);
+            self.entries.insert(span, run);
+        }
+        away
+    }
+
+    /// Joins the entries (bases are joined by `Scalar::join`, which knows the registers).
+    ///
+    /// An entry held by one side only survives unless the other side has seen its `to` and
+    /// holds no entry overlapping it (it was removed there). Where one side compacted several
+    /// entries into a range the other still holds separately, the compacted range is kept and
+    /// the entries it contains dropped: both sides agree on which stable increments remain.
+    pub(crate) fn join_entries(
         &mut self,
         ctx: &VersionVector,
         other: &Counter,
         other_ctx: &VersionVector,
     ) {
-        for (a, o) in &other.cells {
-            let c = self.cells.entry(*a).or_default();
-            c.p = c.p.max(o.p);
-            c.n = c.n.max(o.n);
-            c.floor_p = c.floor_p.max(o.floor_p);
-            c.floor_n = c.floor_n.max(o.floor_n);
+        let survivors = |mine: &Counter, theirs: &Counter, theirs_ctx: &VersionVector| {
+            mine.entries
+                .iter()
+                .filter(|(s, _)| {
+                    theirs_ctx.get(s.actor) < s.to || theirs.entries.keys().any(|o| o.overlaps(s))
+                })
+                .map(|(s, r)| (*s, *r))
+                .collect::<Vec<_>>()
+        };
+        let mut all: BTreeMap<Span, Run> = BTreeMap::new();
+        for (s, r) in survivors(self, other, other_ctx)
+            .into_iter()
+            .chain(survivors(other, self, ctx))
+        {
+            // Equal spans hold equal runs unless forged; keep the join symmetric anyway.
+            let e = all.entry(s).or_insert(r);
+            *e = (*e).max(r);
         }
-        self.presence.join(ctx, &other.presence, other_ctx);
+        // Widest first at each start, then drop whatever overlaps what was kept.
+        let mut order: Vec<(Span, Run)> = all.into_iter().collect();
+        order.sort_by_key(|(s, _)| (s.actor, s.from, std::cmp::Reverse(s.to)));
+        let mut out: BTreeMap<Span, Run> = BTreeMap::new();
+        let mut last: Option<Span> = None;
+        for (s, r) in order {
+            // In states replicas can reach, what overlaps is contained; partial overlaps come
+            // only from forged input and are dropped the same way.
+            if last.is_some_and(|l| l.overlaps(&s)) {
+                continue;
+            }
+            last = Some(s);
+            out.insert(s, r);
+        }
+        self.entries = out;
     }
 }

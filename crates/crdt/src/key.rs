@@ -4,9 +4,8 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 
-use crate::counter::CounterCut;
 use crate::dots::DotStore;
-use crate::payload::{Clear, Payload};
+use crate::payload::Payload;
 use crate::scalar::Scalar;
 use crate::{Conflict, ConflictKind, Dot, KeyType, OpMeta, Stamp, Value, VersionVector};
 
@@ -31,7 +30,8 @@ fn rank(t: KeyType) -> u8 {
 }
 
 impl KeyState {
-    /// Whether anything must be kept (visible slots or counter tombstones).
+    /// Whether anything must be kept. No type keeps tombstones, so this is: any slot holds an
+    /// entry.
     pub(crate) fn is_retained(&self) -> bool {
         self.scalar.is_retained()
             || !self.mv.is_empty()
@@ -113,37 +113,16 @@ impl KeyState {
         v.into_iter().map(|((s, _), v)| (v, s)).collect()
     }
 
-    /// The counter cells a whole-key overwrite or delete observes.
-    pub(crate) fn cut(&self) -> Clear {
-        Clear {
-            counter: self.scalar.counter.cut(),
-            fields: self
-                .hash
-                .iter()
-                .map(|(f, s)| (f.clone(), s.counter.cut()))
-                .filter(|(_, c)| !c.is_empty())
-                .collect(),
-        }
-    }
-
     /// Removes from every slot what `deps` observed.
-    fn clear_all(&mut self, deps: &VersionVector, clear: &Clear) {
-        self.scalar.clear(deps, &clear.counter);
+    fn clear_all(&mut self, deps: &VersionVector) {
+        self.scalar.clear(deps);
         self.mv.remove_covered(deps);
         self.set.retain(|_, tags| {
             tags.remove_covered(deps);
             !tags.is_empty()
         });
-        let empty = CounterCut::default();
         for s in self.hash.values_mut() {
-            s.clear(deps, &empty);
-        }
-        for (f, cut) in &clear.fields {
-            self.hash
-                .entry(f.clone())
-                .or_default()
-                .counter
-                .clear(deps, cut);
+            s.clear(deps);
         }
         self.hash.retain(|_, s| s.is_retained());
     }
@@ -154,7 +133,7 @@ impl KeyState {
         let deps = meta.deps;
         let mut conflicts = Vec::new();
         match payload {
-            Payload::Set { value, clear } => {
+            Payload::Set { value } => {
                 let unseen = self.scalar.reg.uncovered_stamps(deps);
                 if !unseen.is_empty() {
                     conflicts.push(Conflict {
@@ -163,7 +142,7 @@ impl KeyState {
                         stamps: unseen,
                     });
                 }
-                self.clear_all(deps, clear);
+                self.clear_all(deps);
                 self.scalar.reg.insert(tag, value.clone());
             }
             Payload::MvSet { value, ctx } => {
@@ -209,19 +188,17 @@ impl KeyState {
                             stamps: unseen,
                         });
                     }
-                    f.write(tag, deps, w.value.clone(), &w.cut);
+                    f.write(tag, deps, w.value.clone());
                     field_clash(&mut conflicts, &w.field, f);
                 }
             }
             Payload::HDel(fields) => {
-                for (field, cut) in fields {
+                for field in fields {
                     if let Some(f) = self.hash.get_mut(field) {
-                        f.clear(deps, cut);
-                    } else if !cut.is_empty() {
-                        self.hash.entry(field.clone()).or_default().clear(deps, cut);
-                    }
-                    if self.hash.get(field).is_some_and(|f| !f.is_retained()) {
-                        self.hash.remove(field);
+                        f.clear(deps);
+                        if !f.is_retained() {
+                            self.hash.remove(field);
+                        }
                     }
                 }
             }
@@ -230,7 +207,7 @@ impl KeyState {
                 f.increment(tag, deps, *by, *from);
                 field_clash(&mut conflicts, field, f);
             }
-            Payload::Del(clear) => self.clear_all(deps, clear),
+            Payload::Del => self.clear_all(deps),
         }
         let slots = self.slots();
         if slots.len() > 1 {
@@ -268,6 +245,35 @@ impl KeyState {
             s.join(ctx, other.hash.get(f).unwrap_or(&empty_field), other_ctx);
         }
         self.hash.retain(|_, s| s.is_retained());
+    }
+
+    /// Merges stable counter entries (`Counter::compact`) of the key's counter and of every
+    /// hash field's; returns how many entries were merged away.
+    pub(crate) fn compact(&mut self, stable: &VersionVector) -> usize {
+        self.scalar.counter.compact(stable)
+            + self
+                .hash
+                .values_mut()
+                .map(|f| f.counter.compact(stable))
+                .sum::<usize>()
+    }
+
+    /// Counter entries of the key's counter and of every hash field's.
+    pub(crate) fn counter_entries(&self) -> usize {
+        self.scalar.counter.entry_count()
+            + self
+                .hash
+                .values()
+                .map(|f| f.counter.entry_count())
+                .sum::<usize>()
+    }
+
+    /// The most entries any one counter of the key holds.
+    pub(crate) fn max_counter_entries(&self) -> usize {
+        self.hash
+            .values()
+            .map(|f| f.counter.entry_count())
+            .fold(self.scalar.counter.entry_count(), usize::max)
     }
 
     /// Canonical bytes of everything retained (also the storage encoding).

@@ -1,8 +1,8 @@
 //! The keyspace: every key's state, local write preparation, op application, state merge, and
 //! an incrementally maintained digest.
 
-use std::collections::BTreeMap;
 use std::collections::btree_map::Entry as MapEntry;
+use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
 
@@ -46,6 +46,8 @@ pub struct Keyspace {
     keys: BTreeMap<Bytes, Slot>,
     digest: Digest,
     live: usize,
+    /// Keys holding more than one counter entry: the only ones `compact` can change.
+    compactable: BTreeSet<Bytes>,
 }
 
 /// A stand-in op for computing the outcome of a local increment before it is issued.
@@ -114,10 +116,7 @@ impl Keyspace {
         let empty = KeyState::default();
         let state = self.state(key).unwrap_or(&empty);
         Ok(match cmd {
-            Command::Set(value) => Payload::Set {
-                value,
-                clear: state.cut(),
-            },
+            Command::Set(value) => Payload::Set { value },
             Command::MvSet { value, ctx } => {
                 self.expect_type(key, &[KeyType::MvRegister])?;
                 Payload::MvSet {
@@ -147,32 +146,13 @@ impl Keyspace {
                 let last: BTreeMap<Bytes, Bytes> = pairs.into_iter().collect();
                 Payload::HSet(
                     last.into_iter()
-                        .map(|(field, value)| {
-                            let cut = state
-                                .hash
-                                .get(&field)
-                                .map(|f| f.counter.cut())
-                                .unwrap_or_default();
-                            FieldWrite { field, value, cut }
-                        })
+                        .map(|(field, value)| FieldWrite { field, value })
                         .collect(),
                 )
             }
             Command::HDel(fields) => {
                 self.expect_type(key, &[KeyType::Hash])?;
-                Payload::HDel(
-                    sorted_unique(fields)
-                        .into_iter()
-                        .map(|f| {
-                            let cut = state
-                                .hash
-                                .get(&f)
-                                .map(|s| s.counter.cut())
-                                .unwrap_or_default();
-                            (f, cut)
-                        })
-                        .collect(),
-                )
+                Payload::HDel(sorted_unique(fields))
             }
             Command::HIncrBy { field, by } => {
                 self.expect_type(key, &[KeyType::Hash])?;
@@ -182,7 +162,7 @@ impl Keyspace {
                 check_increment(f, by, from, applied)?;
                 Payload::HIncrBy { field, by, from }
             }
-            Command::Del => Payload::Del(state.cut()),
+            Command::Del => Payload::Del,
         })
     }
 
@@ -205,6 +185,7 @@ impl Keyspace {
     /// Installs a key's new state, keeping digest and live count in step.
     fn replace(&mut self, key: &Bytes, state: KeyState) {
         let retained = state.is_retained();
+        self.track(key, &state);
         match self.keys.entry(key.clone()) {
             MapEntry::Occupied(mut e) => {
                 let old = e.get();
@@ -227,6 +208,17 @@ impl Keyspace {
                     e.insert(new);
                 }
             }
+        }
+    }
+
+    /// Keeps `compactable` in step with a key's new state.
+    fn track(&mut self, key: &Bytes, state: &KeyState) {
+        if state.counter_entries() > 1 {
+            if !self.compactable.contains(key) {
+                self.compactable.insert(key.clone());
+            }
+        } else {
+            self.compactable.remove(key);
         }
     }
 
@@ -255,6 +247,48 @@ impl Keyspace {
                 self.replace(&key, mine);
             }
         }
+    }
+
+    /// Merges, in every key, each actor's counter increments that `stable` covers into one
+    /// entry; returns how many entries were merged away. Values, types and the behaviour of
+    /// every later op are unchanged; the canonical state (and digest) changes.
+    ///
+    /// `stable` must be causally stable here: every op this keyspace will still apply (or
+    /// receive in a merged state) has `deps` dominating `stable`, so those entries are always
+    /// removed together afterwards.
+    pub fn compact(&mut self, stable: &VersionVector) -> usize {
+        self.compact_with(stable, |_| {})
+    }
+
+    /// `compact`, calling `changed` with every key whose state changed (so a replica can
+    /// persist them).
+    pub fn compact_with(
+        &mut self,
+        stable: &VersionVector,
+        mut changed: impl FnMut(&Bytes),
+    ) -> usize {
+        let keys: Vec<Bytes> = self.compactable.iter().cloned().collect();
+        let mut away = 0;
+        for key in keys {
+            let Some(mut state) = self.state(&key).cloned() else {
+                continue;
+            };
+            let n = state.compact(stable);
+            if n > 0 {
+                away += n;
+                self.replace(&key, state);
+                changed(&key);
+            }
+        }
+        away
+    }
+
+    /// The most entries any one counter of the key holds (the key's counter, or a hash
+    /// field's), 0 if none. Each increment adds an entry; `compact` merges the stable ones into
+    /// one per actor, so after compaction at everything applied this is at most the number of
+    /// actors that incremented it.
+    pub fn counter_entries(&self, key: &[u8]) -> usize {
+        self.state(key).map_or(0, KeyState::max_counter_entries)
     }
 
     /// The visible value, or `None` if the key is absent or holds nothing visible.
@@ -293,7 +327,8 @@ impl Keyspace {
         self.keys.iter().filter(|(_, s)| s.live).map(|(k, _)| k)
     }
 
-    /// Number of retained keys, counter tombstones included.
+    /// Number of keys holding state; no type keeps tombstones, so every one is visible and
+    /// this equals `len()`.
     pub fn retained_len(&self) -> usize {
         self.keys.len()
     }
@@ -303,7 +338,7 @@ impl Keyspace {
         self.digest
     }
 
-    /// The hash of one retained key (tombstones included).
+    /// The hash of one retained key.
     pub fn key_digest(&self, key: &[u8]) -> Option<Digest> {
         self.keys.get(key).map(|s| s.hash)
     }
@@ -323,7 +358,7 @@ impl Keyspace {
         Some(self.state(key)?.encode())
     }
 
-    /// The key's full retained state (tombstones included) as storage bytes; `None` if the key
+    /// The key's full retained state as storage bytes; `None` if the key
     /// holds nothing retained. The bytes start with the format version
     /// (`STATE_FORMAT_VERSION`) and are canonical: the key's digest is
     /// `blake3(len(key) || key || bytes)`, and equal states give equal bytes.
@@ -341,8 +376,9 @@ impl Keyspace {
         // exactly `state.encode()` and need not be encoded again.
         debug_assert!(state.is_retained());
         debug_assert_eq!(state.encode(), bytes);
-        let slot = Slot::with_canonical(&key, state, bytes);
         self.remove_key(&key);
+        self.track(&key, &state);
+        let slot = Slot::with_canonical(&key, state, bytes);
         self.digest.xor(&slot.hash);
         self.live += usize::from(slot.live);
         self.keys.insert(key, slot);
@@ -352,13 +388,14 @@ impl Keyspace {
     /// Removes a key's retained state entirely (used when a snapshot replaces state); keeps
     /// the digest right. Absent keys are ignored.
     pub fn remove_key(&mut self, key: &[u8]) {
+        self.compactable.remove(key);
         if let Some(old) = self.keys.remove(key) {
             self.digest.xor(&old.hash);
             self.live -= usize::from(old.live);
         }
     }
 
-    /// Every key with retained state (tombstones included), sorted: for snapshots and stores.
+    /// Every key with retained state, sorted: for snapshots and stores.
     pub fn retained_keys(&self) -> impl Iterator<Item = &Bytes> + '_ {
         self.keys.keys()
     }

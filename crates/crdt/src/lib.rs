@@ -5,8 +5,8 @@
 //! them, one slot per type (LWW register, MV register, counter, set, hash). An op removes the
 //! entries its `deps` cover (what its writer had observed) and adds its own, so a concurrent
 //! write is never lost, no per-key clocks are needed, and metadata per key is bounded by the
-//! number of regions, not of clients. Counters add per-actor grow-only cells whose deletes
-//! raise floors. The same states join state-based (`Keyspace::merge`) given both sides'
+//! number of regions, not of clients. Counter increments are entries too, merged per actor once
+//! causally stable (`Keyspace::compact`). The same states join state-based (`Keyspace::merge`) given both sides'
 //! applied vectors, and hash canonically into an incrementally maintained digest, so replicas
 //! that applied the same ops have equal digests. The canonical bytes the digest hashes are
 //! also the storage and snapshot encoding of a key (`Keyspace::encode_key`,
@@ -30,11 +30,10 @@ mod types;
 mod vv;
 
 pub use codec::{STATE_FORMAT_VERSION, StateDecodeError};
-pub use counter::CounterCut;
 pub use digest::Digest;
 pub use ids::{ActorId, Dot, Hlc, OpMeta, Stamp, Tag, hlc};
 pub use keyspace::Keyspace;
-pub use payload::{Clear, Command, FieldWrite, Payload};
+pub use payload::{Command, FieldWrite, Payload};
 pub use types::{Applied, Conflict, ConflictKind, KeyType, PrepareError, Value};
 pub use vv::{DecodeError, MAX_DECODED_ACTORS, VersionVector};
 

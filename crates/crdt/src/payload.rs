@@ -3,7 +3,6 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::counter::CounterCut;
 use crate::{Dot, VersionVector};
 
 /// What a client asks for; `Keyspace::prepare` turns it into a `Payload` from current state.
@@ -40,16 +39,6 @@ pub enum Command {
     Del,
 }
 
-/// What a write removed besides the entries its `deps` cover: the counter cells it observed,
-/// of the key's counter and of each hash field holding counter cells.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Clear {
-    /// Observed cells of the key's counter.
-    pub counter: CounterCut,
-    /// Observed cells of hash fields' counters, by field.
-    pub fields: Vec<(Bytes, CounterCut)>,
-}
-
 /// One field written by HSET.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FieldWrite {
@@ -57,22 +46,18 @@ pub struct FieldWrite {
     pub field: Bytes,
     /// Its new value.
     pub value: Bytes,
-    /// The field's counter cells the writer observed.
-    pub cut: CounterCut,
 }
 
 /// The replicated effect of one write on one key. Every variant first removes (in the slots
 /// it names) the entries whose dots the op's `deps` cover, then adds its own, tagged with the
 /// op's dot and HLC.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Payload {
-    /// SET: clears every slot of the key (raising counter floors to `clear`), then adds an LWW
+    /// SET: clears every slot of the key (counter increments included), then adds an LWW
     /// register entry.
     Set {
         /// The value.
         value: Bytes,
-        /// Observed counter cells.
-        clear: Clear,
     },
     /// MVSET: removes the MV siblings `ctx` covers (`None`: `deps`; always clamped to `deps`),
     /// then adds a sibling.
@@ -82,7 +67,7 @@ pub enum Payload {
         /// The resolving context.
         ctx: Option<VersionVector>,
     },
-    /// INCRBY: adds `by` to the origin's counter cell. With `from`, first converts the LWW
+    /// INCRBY: adds the increment `by` as its own counter entry. With `from`, first converts the LWW
     /// register entry `from` (holding an integer) into the counter and removes the register
     /// entries `deps` cover.
     IncrBy {
@@ -97,8 +82,8 @@ pub enum Payload {
     SRem(Vec<Bytes>),
     /// HSET: each field is overwritten like SET overwrites a key.
     HSet(Vec<FieldWrite>),
-    /// HDEL: each field's observed register entries and counter are removed.
-    HDel(Vec<(Bytes, CounterCut)>),
+    /// HDEL: each field's observed register entries and counter increments are removed.
+    HDel(Vec<Bytes>),
     /// HINCRBY: INCRBY on one field.
     HIncrBy {
         /// The field.
@@ -109,12 +94,6 @@ pub enum Payload {
         from: Option<Dot>,
     },
     /// DEL: clears every slot of the key.
-    Del(Clear),
-}
-
-impl Default for Payload {
-    /// A DEL that observed no counter cells.
-    fn default() -> Self {
-        Payload::Del(Clear::default())
-    }
+    #[default]
+    Del,
 }

@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 
-use crate::counter::{Counter, CounterCut};
+use crate::counter::Counter;
 use crate::dots::DotStore;
 use crate::{Dot, Stamp, Tag, VersionVector};
 
@@ -22,7 +22,7 @@ pub(crate) fn parse_int(b: &[u8]) -> Option<i64> {
 
 impl Scalar {
     pub(crate) fn is_retained(&self) -> bool {
-        !self.reg.is_empty() || self.counter.is_retained()
+        !self.reg.is_empty() || self.counter.is_live()
     }
 
     /// Visible: the register if it has entries, else the counter if live.
@@ -52,14 +52,14 @@ impl Scalar {
     }
 
     /// Removes what `deps` observed from both parts.
-    pub(crate) fn clear(&mut self, deps: &VersionVector, cut: &CounterCut) {
+    pub(crate) fn clear(&mut self, deps: &VersionVector) {
         self.reg.remove_covered(deps);
-        self.counter.clear(deps, cut);
+        self.counter.clear(deps);
     }
 
     /// An overwrite (SET, HSET): clears what `deps` observed, then writes.
-    pub(crate) fn write(&mut self, tag: Tag, deps: &VersionVector, value: Bytes, cut: &CounterCut) {
-        self.clear(deps, cut);
+    pub(crate) fn write(&mut self, tag: Tag, deps: &VersionVector, value: Bytes) {
+        self.clear(deps);
         self.reg.insert(tag, value);
     }
 
@@ -100,8 +100,7 @@ impl Scalar {
             }
         }
         self.counter.bases = bases;
-        self.counter
-            .join_cells_and_presence(ctx, &other.counter, other_ctx);
+        self.counter.join_entries(ctx, &other.counter, other_ctx);
         self.reg.join(ctx, &other.reg, other_ctx);
     }
 

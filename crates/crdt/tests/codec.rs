@@ -6,10 +6,10 @@
 mod common;
 
 use bytes::Bytes;
-use common::{Cluster, Replica, command, merged, run, steps};
+use common::{Cluster, Replica, any_steps, merged, run};
 use meridian_crdt::{
-    ActorId, Clear, Command, CounterCut, Dot, FieldWrite, Keyspace, OpMeta, Payload,
-    STATE_FORMAT_VERSION, StateDecodeError, Value, VersionVector, hlc,
+    ActorId, Command, Dot, FieldWrite, Keyspace, OpMeta, Payload, STATE_FORMAT_VERSION,
+    StateDecodeError, Value, VersionVector, hlc,
 };
 use proptest::prelude::*;
 
@@ -143,19 +143,6 @@ fn small_bytes() -> impl Strategy<Value = Bytes> + Clone {
     proptest::collection::vec(0u8..3, 0..3).prop_map(Bytes::from)
 }
 
-fn cut() -> impl Strategy<Value = CounterCut> + Clone {
-    proptest::collection::vec((0u32..4, 0u64..4, 0u64..4), 0..3)
-        .prop_map(|v| CounterCut(v.into_iter().map(|(a, p, n)| (ActorId(a), p, n)).collect()))
-}
-
-fn clear() -> impl Strategy<Value = Clear> + Clone {
-    (
-        cut(),
-        proptest::collection::vec((small_bytes(), cut()), 0..3),
-    )
-        .prop_map(|(counter, fields)| Clear { counter, fields })
-}
-
 fn vv() -> impl Strategy<Value = VersionVector> + Clone {
     proptest::collection::vec((0u32..4, 0u64..6), 0..4)
         .prop_map(|e| e.into_iter().map(|(a, s)| (ActorId(a), s)).collect())
@@ -165,29 +152,29 @@ fn dot() -> impl Strategy<Value = Dot> + Clone {
     (0u32..4, 0u64..6).prop_map(|(a, s)| Dot::new(ActorId(a), s))
 }
 
-/// Any payload, as a faulty or hostile peer could send it (unsorted, repeated, zero cells).
+/// Any payload, as a faulty or hostile peer could send it (unsorted, repeated, stale dots).
 fn forged_payload() -> impl Strategy<Value = Payload> {
     let by = prop_oneof![-2i64..3, Just(i64::MAX), Just(i64::MIN)];
     let list = proptest::collection::vec(small_bytes(), 0..3);
     prop_oneof![
-        (small_bytes(), clear()).prop_map(|(value, clear)| Payload::Set { value, clear }),
+        small_bytes().prop_map(|value| Payload::Set { value }),
         (small_bytes(), proptest::option::of(vv()))
             .prop_map(|(value, ctx)| Payload::MvSet { value, ctx }),
         (by.clone(), proptest::option::of(dot()))
             .prop_map(|(by, from)| Payload::IncrBy { by, from }),
         list.clone().prop_map(Payload::SAdd),
         list.prop_map(Payload::SRem),
-        proptest::collection::vec((small_bytes(), small_bytes(), cut()), 0..3).prop_map(|w| {
+        proptest::collection::vec((small_bytes(), small_bytes()), 0..3).prop_map(|w| {
             Payload::HSet(
                 w.into_iter()
-                    .map(|(field, value, cut)| FieldWrite { field, value, cut })
+                    .map(|(field, value)| FieldWrite { field, value })
                     .collect(),
             )
         }),
-        proptest::collection::vec((small_bytes(), cut()), 0..3).prop_map(Payload::HDel),
+        proptest::collection::vec(small_bytes(), 0..3).prop_map(Payload::HDel),
         (small_bytes(), by, proptest::option::of(dot()))
             .prop_map(|(field, by, from)| Payload::HIncrBy { field, by, from }),
-        clear().prop_map(Payload::Del),
+        Just(Payload::Del),
     ]
 }
 
@@ -208,12 +195,16 @@ proptest! {
         for (k, dot, time, deps, payload) in &ops {
             let meta = OpMeta { dot: *dot, hlc: hlc(*time, 0), deps };
             ks.apply(&keys[*k], meta, payload);
+            if *time == 0 {
+                // Compaction at any vector keeps every state storable.
+                ks.compact(deps);
+            }
         }
         check_round_trip(&Replica { ks, applied: VersionVector::new() })?;
     }
 
     #[test]
-    fn every_key_round_trips(n in 2usize..5, steps in steps(command())) {
+    fn every_key_round_trips(n in 2usize..5, steps in any_steps()) {
         let (_, snaps) = run(n, &steps);
         for r in &snaps {
             check_round_trip(r)?;
@@ -223,7 +214,7 @@ proptest! {
     #[test]
     fn merged_and_fully_delivered_states_round_trip(
         n in 2usize..5,
-        steps in steps(command()),
+        steps in any_steps(),
         picks in proptest::collection::vec(any::<prop::sample::Index>(), 2),
         choices in proptest::collection::vec(any::<u8>(), 1..16),
     ) {
@@ -236,7 +227,7 @@ proptest! {
     #[test]
     fn mutated_encodings_never_panic(
         n in 2usize..4,
-        steps in steps(command()),
+        steps in any_steps(),
         pick in any::<prop::sample::Index>(),
         mutations in proptest::collection::vec(mutation(), 1..4),
     ) {
@@ -282,16 +273,32 @@ fn layout_is_compact_and_pinned() {
     // count 0), value "v".
     assert_eq!(
         c.replicas[0].ks.encode_key(b"k").unwrap(),
-        [1, 0b0000_0001, 1, 1, 1, 0, 5, 0, 1, b'v']
+        [2, 0b0000_0001, 1, 1, 1, 0, 5, 0, 1, b'v']
     );
     // version, flags (set), 1 member "a", 1 tag: dot 1:1, hlc (0, 5, 0).
-    assert_eq!(simple_set(), [1, 0b0010_0000, 1, 1, b'a', 1, 1, 1, 0, 5, 0]);
+    assert_eq!(simple_set(), [2, 0b0001_0000, 1, 1, b'a', 1, 1, 1, 0, 5, 0]);
+    // version, flags (counter), 1 entry: actor 1, from 1, width 0, newest +0, hlc (0, 5, 0),
+    // sum 3 (zigzag 6).
+    let mut c = Cluster::new(1);
+    c.write(0, "n", Command::IncrBy(3), 5);
+    assert_eq!(
+        c.replicas[0].ks.encode_key(b"n").unwrap(),
+        [2, 0b0000_0010, 1, 1, 1, 0, 0, 0, 5, 0, 6]
+    );
+    // Two more increments, compacted: one entry 1..=3, newest 3 (+2) at hlc (0, 7, 0), sum 0.
+    c.write(0, "n", Command::IncrBy(-1), 6);
+    c.write(0, "n", Command::IncrBy(-2), 7);
+    assert_eq!(c.compact(0), 2);
+    assert_eq!(
+        c.replicas[0].ks.encode_key(b"n").unwrap(),
+        [2, 0b0000_0010, 1, 1, 1, 2, 2, 0, 7, 0, 0]
+    );
 }
 
 #[test]
-fn counter_tombstones_type_clashes_and_siblings_round_trip() {
+fn deleted_and_compacted_counters_type_clashes_and_siblings_round_trip() {
     let mut c = Cluster::new(3);
-    // A counter deleted: a tombstone, retained but invisible.
+    // A counter deleted: nothing left.
     c.write(0, "t", Command::IncrBy(7), 1);
     c.write(0, "t", Command::IncrBy(-2), 2);
     c.write(0, "t", Command::Del, 3);
@@ -336,12 +343,12 @@ fn counter_tombstones_type_clashes_and_siblings_round_trip() {
     );
     c.deliver_all(&[0, 1, 2]);
     let r = &c.replicas[0];
-    assert!(r.ks.retained_keys().any(|k| k.as_ref() == b"t"));
+    assert!(!r.ks.retained_keys().any(|k| k.as_ref() == b"t"));
     assert!(!r.ks.contains(b"t"));
     assert!(matches!(r.ks.get(b"mv"), Some(Value::Mv(v)) if v.len() == 2));
     assert_eq!(r.ks.get(b"n"), Some(Value::Int(42)));
     check_round_trip(r).unwrap();
-    for key in ["t", "clash", "mv", "n", "h"] {
+    for key in ["clash", "mv", "n", "h"] {
         let bytes = r.ks.encode_key(key.as_bytes()).unwrap();
         let mut fresh = Keyspace::new();
         fresh.load_key(Bytes::from(key), &bytes).unwrap();
@@ -351,7 +358,7 @@ fn counter_tombstones_type_clashes_and_siblings_round_trip() {
         );
         assert_eq!(fresh.get(key.as_bytes()), r.ks.get(key.as_bytes()));
     }
-    // Further ops apply to a loaded tombstone exactly as to the original.
+    // Further ops apply to loaded state exactly as to the original.
     let mut loaded = Keyspace::new();
     for k in r.ks.retained_keys() {
         loaded
@@ -362,8 +369,18 @@ fn counter_tombstones_type_clashes_and_siblings_round_trip() {
     c2.replicas[0].ks = loaded;
     c.write(0, "t", Command::IncrBy(3), 10);
     c2.write(0, "t", Command::IncrBy(3), 10);
+    c.write(0, "n", Command::IncrBy(1), 11);
+    c2.write(0, "n", Command::IncrBy(1), 11);
     assert_eq!(c.replicas[0].ks, c2.replicas[0].ks);
     assert_eq!(c2.replicas[0].ks.get(b"t"), Some(Value::Int(3)));
+    assert_eq!(c2.replicas[0].ks.get(b"n"), Some(Value::Int(43)));
+    // And to compacted state, reloaded.
+    c.deliver_all(&[0]);
+    for i in 0..3 {
+        c.compact(i);
+    }
+    check_round_trip(&c.replicas[0]).unwrap();
+    assert_eq!(c.replicas[0].ks.counter_entries(b"n"), 1);
 }
 
 #[test]
@@ -390,7 +407,7 @@ fn error_truncated() {
     let e = load(&[]);
     assert_eq!(e, StateDecodeError::Truncated("the format version"));
     assert!(e.to_string().contains("truncated"), "{e}");
-    assert!(matches!(load(&[1]), StateDecodeError::Truncated(_)));
+    assert!(matches!(load(&[2]), StateDecodeError::Truncated(_)));
     let full = simple_set();
     for cut in 1..full.len() {
         assert!(
@@ -405,7 +422,7 @@ fn error_truncated() {
     }
     // Inside a varint: a set member's length that never ends.
     assert_eq!(
-        load(&[1, 0x20, 1, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80]),
+        load(&[2, 0x10, 1, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80]),
         StateDecodeError::Truncated("a set member")
     );
 }
@@ -413,27 +430,34 @@ fn error_truncated() {
 #[test]
 fn error_unknown_version() {
     let mut b = simple_set();
-    b[0] = 2;
+    b[0] = 3;
     let e = load(&b);
-    assert_eq!(e, StateDecodeError::UnknownVersion(2));
+    assert_eq!(e, StateDecodeError::UnknownVersion(3));
     assert!(
-        e.to_string().contains("unknown key state format version 2"),
+        e.to_string().contains("unknown key state format version 3"),
         "{e}"
     );
+    // Version 1 (counters with cells and floors) is not read by this build.
+    b[0] = 1;
+    assert_eq!(load(&b), StateDecodeError::UnknownVersion(1));
 }
 
 #[test]
 fn error_bad_tag() {
-    let e = load(&[1, 0x80]);
+    let e = load(&[2, 0x80]);
     assert!(matches!(e, StateDecodeError::BadTag { found: 0x80, .. }));
     assert!(e.to_string().contains("bad tag"), "{e}");
-    // A hash field takes only scalar slots (bits 0-3): flags 0x10 (mv) is a bad tag there.
-    let e = load(&[1, 0x40, 1, 1, b'f', 0x10, 1, 1, 1, 0, 5, 0]);
+    assert!(matches!(
+        load(&[2, 0x40]),
+        StateDecodeError::BadTag { found: 0x40, .. }
+    ));
+    // A hash field takes only scalar slots (bits 0-2): flags 0x08 (mv) is a bad tag there.
+    let e = load(&[2, 0x20, 1, 1, b'f', 0x08, 1, 1, 1, 0, 5, 0]);
     assert!(
         matches!(
             e,
             StateDecodeError::BadTag {
-                found: 0x10,
+                found: 0x08,
                 what: "hash field"
             }
         ),
@@ -445,12 +469,12 @@ fn error_bad_tag() {
 fn error_too_many_entries() {
     // A register claiming 2^63 entries in a handful of bytes: refused before any loop.
     let e = load(&[
-        1, 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 0, 0,
+        2, 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 0, 0,
     ]);
     assert!(matches!(e, StateDecodeError::TooManyEntries { .. }), "{e}");
     assert!(e.to_string().contains("too many entries"), "{e}");
     // Two entries claimed, room for one at most.
-    let mut b = vec![1, 1, 2, 1, 1, 0, 5, 0, 1, b'v'];
+    let mut b = vec![2, 1, 2, 1, 1, 0, 5, 0, 1, b'v'];
     assert!(matches!(
         load(&b),
         StateDecodeError::TooManyEntries { count: 2, .. }
@@ -465,7 +489,7 @@ fn error_too_many_entries() {
 fn error_length_beyond_limit() {
     // A register value claiming 2^40 bytes.
     let e = load(&[
-        1, 1, 1, 1, 1, 0, 5, 0, 0x80, 0x80, 0x80, 0x80, 0x80, 0x20, b'v',
+        2, 1, 1, 1, 1, 0, 5, 0, 0x80, 0x80, 0x80, 0x80, 0x80, 0x20, b'v',
     ]);
     assert!(
         matches!(e, StateDecodeError::LengthBeyondLimit { len, .. } if len == 1 << 40),
@@ -473,7 +497,7 @@ fn error_length_beyond_limit() {
     );
     assert!(e.to_string().contains("length beyond limit"), "{e}");
     // One byte too long.
-    let e = load(&[1, 1, 1, 1, 1, 0, 5, 0, 2, b'v']);
+    let e = load(&[2, 1, 1, 1, 1, 0, 5, 0, 2, b'v']);
     assert!(matches!(
         e,
         StateDecodeError::LengthBeyondLimit {
@@ -488,39 +512,57 @@ fn error_length_beyond_limit() {
 fn error_not_canonical() {
     let cases: &[(&[u8], &str)] = &[
         // Nothing retained.
-        (&[1, 0], "nothing retained"),
+        (&[2, 0], "nothing retained"),
         // A register marked present but empty.
-        (&[1, 1, 0], "empty collection"),
+        (&[2, 1, 0], "empty collection"),
         // A non-minimal varint (seq 1 as 0x81 0x00).
-        (&[1, 1, 1, 1, 0x81, 0x00, 0, 5, 0, 1, b'v'], "not minimal"),
+        (&[2, 1, 1, 1, 0x81, 0x00, 0, 5, 0, 1, b'v'], "not minimal"),
         // A varint beyond 64 bits.
         (
             &[
-                1, 1, 1, 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02,
+                2, 1, 1, 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02,
             ],
             "overflows",
         ),
         // An actor beyond u32.
         (
-            &[1, 1, 1, 0x80, 0x80, 0x80, 0x80, 0x10, 1, 0, 5, 0, 1, b'v'],
+            &[2, 1, 1, 0x80, 0x80, 0x80, 0x80, 0x10, 1, 0, 5, 0, 1, b'v'],
             "out of range",
         ),
         // Dots out of order: 1:2 then 1:1.
         (
-            &[1, 1, 2, 1, 2, 0, 5, 0, 1, b'v', 1, 1, 0, 5, 0, 1, b'w'],
+            &[2, 1, 2, 1, 2, 0, 5, 0, 1, b'v', 1, 1, 0, 5, 0, 1, b'w'],
             "out of order",
         ),
         // A repeated set member.
         (
             &[
-                1, 0x20, 2, 1, b'a', 1, 1, 1, 0, 5, 0, 1, b'a', 1, 2, 1, 0, 5, 0,
+                2, 0x10, 2, 1, b'a', 1, 1, 1, 0, 5, 0, 1, b'a', 1, 2, 1, 0, 5, 0,
             ],
             "out of order",
         ),
-        // An all-zero counter cell (actor 1).
-        (&[1, 0x02, 1, 1, 0, 0, 0, 0], "all-zero counter cell"),
+        // Counter entries 1:1..=2 and 1:2..=2 overlap.
+        (
+            &[2, 0x02, 2, 1, 1, 1, 0, 0, 5, 0, 2, 1, 2, 0, 0, 0, 5, 0, 2],
+            "overlapping",
+        ),
+        // Counter entries out of order: actor 2 before actor 1.
+        (
+            &[2, 0x02, 2, 2, 1, 0, 0, 0, 5, 0, 2, 1, 1, 0, 0, 0, 5, 0, 2],
+            "out of order",
+        ),
+        // A counter entry's newest seq outside its span 1..=1.
+        (&[2, 0x02, 1, 1, 1, 0, 1, 0, 5, 0, 2], "newest outside"),
+        // One increment summing to 2^63: beyond i64.
+        (
+            &[
+                2, 0x02, 1, 1, 1, 0, 0, 0, 5, 0, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+                0x80, 0x02,
+            ],
+            "sum out of range",
+        ),
         // A hash field holding nothing.
-        (&[1, 0x40, 1, 1, b'f', 0, 0, 0, 0, 0, 0], "nothing retained"),
+        (&[2, 0x20, 1, 1, b'f', 0, 0, 0, 0, 0, 0], "nothing retained"),
     ];
     for (bytes, what) in cases {
         let e = load(bytes);

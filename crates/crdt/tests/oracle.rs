@@ -36,7 +36,7 @@ fn to_orswot(op: &Op) -> Option<orswot::Op<Bytes, u32>> {
             clock: vclock(&op.deps),
             members: members.clone(),
         }),
-        Payload::Del(_) => Some(orswot::Op::Rm {
+        Payload::Del => Some(orswot::Op::Rm {
             clock: vclock(&op.deps),
             members: UNIVERSE
                 .iter()
@@ -91,7 +91,30 @@ proptest! {
                         (to, op.key)
                     })
                 }
-                Step::Snapshot { .. } => None,
+                Step::Sync { .. } => {
+                    // Everything everywhere, through the oracles too.
+                    loop {
+                        let mut progressed = false;
+                        for to in 0..n {
+                            for from in 0..n {
+                                if let Some(op) = c.deliverable(to, from).cloned() {
+                                    c.deliver(to, from);
+                                    apply(&mut oracles, to, &op);
+                                    prop_assert_eq!(
+                                        members(&c, to, &op.key),
+                                        oracle_members(&oracles[to], &op.key)
+                                    );
+                                    progressed = true;
+                                }
+                            }
+                        }
+                        if !progressed {
+                            break;
+                        }
+                    }
+                    None
+                }
+                Step::Snapshot { .. } | Step::Compact { .. } => None,
             };
             if let Some((i, key)) = touched {
                 prop_assert_eq!(members(&c, i, &key), oracle_members(&oracles[i], &key));

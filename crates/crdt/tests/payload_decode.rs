@@ -27,7 +27,7 @@ proptest! {
         flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
     ) {
         let payloads = [
-            Payload::Set { value: Bytes::from_static(b"v"), clear: Default::default() },
+            Payload::Set { value: Bytes::from_static(b"v") },
             Payload::MvSet { value: Bytes::from_static(b"v"), ctx: Some(VersionVector::new()) },
             Payload::IncrBy { by: 5, from: Some(Dot::new(ActorId(2), 3)) },
             Payload::SAdd(vec![Bytes::from_static(b"a"), Bytes::from_static(b"b")]),

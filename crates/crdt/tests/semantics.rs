@@ -67,22 +67,123 @@ fn del_concurrent_with_incr_keeps_only_the_concurrent_increment() {
     for r in &c.replicas {
         assert_eq!(r.ks.get(b"n"), Some(Value::Int(3)));
         assert_eq!(r.ks.key_type(b"n"), Some(KeyType::Counter));
+        // Exactly the concurrent increment is left: one entry.
+        assert_eq!(r.ks.counter_entries(b"n"), 1);
+    }
+}
+
+#[test]
+fn del_leaves_no_retained_state_for_a_counter() {
+    let mut c = Cluster::new(2);
+    c.write(0, "n", Command::IncrBy(5), 1);
+    c.write(1, "n", Command::IncrBy(-2), 1);
+    c.write(
+        0,
+        "h",
+        Command::HIncrBy {
+            field: b("f"),
+            by: 4,
+        },
+        2,
+    );
+    c.write(0, "s", Command::Set(b("9")), 3);
+    c.write(0, "s", Command::IncrBy(1), 4);
+    sync(&mut c);
+    assert_eq!(c.replicas[1].ks.get(b"s"), Some(Value::Int(10)));
+    c.write(1, "n", Command::Del, 5);
+    c.write(1, "h", Command::HDel(vec![b("f")]), 5);
+    c.write(1, "s", Command::Del, 5);
+    sync(&mut c);
+    for r in &c.replicas {
+        assert_eq!(r.ks.retained_len(), 0);
+        assert_eq!(r.ks.retained_keys().count(), 0);
+        assert_eq!(r.ks.counter_entries(b"n"), 0);
+        assert_eq!(r.ks.digest(), meridian_crdt::Digest::ZERO);
+    }
+    // Also after compaction: a compacted counter deleted leaves nothing either.
+    c.write(0, "n", Command::IncrBy(1), 6);
+    c.write(0, "n", Command::IncrBy(1), 7);
+    sync(&mut c);
+    assert_eq!(c.compact(0), 1);
+    assert_eq!(c.replicas[0].ks.counter_entries(b"n"), 1);
+    c.write(0, "n", Command::Del, 8);
+    sync(&mut c);
+    for r in &c.replicas {
+        assert_eq!(r.ks.retained_len(), 0);
     }
 }
 
 #[test]
 fn two_concurrent_dels_cancel_a_counter_once() {
-    let mut c = Cluster::new(2);
+    let mut c = Cluster::new(3);
     c.write(0, "n", Command::IncrBy(5), 1);
+    c.write(1, "n", Command::IncrBy(7), 1);
     sync(&mut c);
     c.write(0, "n", Command::Del, 2);
     c.write(1, "n", Command::Del, 2);
+    // Concurrent with both deletes.
+    c.write(2, "n", Command::IncrBy(2), 2);
     sync(&mut c);
+    for r in &c.replicas {
+        assert_eq!(r.ks.get(b"n"), Some(Value::Int(2)));
+        assert_eq!(r.ks.counter_entries(b"n"), 1);
+    }
+    c.write(2, "n", Command::Del, 3);
+    sync(&mut c);
+    // No tombstone: nothing retained.
     assert_eq!(c.replicas[0].ks.get(b"n"), None);
-    // The counter is a tombstone: invisible, yet its cells are retained.
     assert_eq!(c.replicas[0].ks.len(), 0);
-    assert_eq!(c.replicas[0].ks.retained_len(), 1);
-    c.write(1, "n", Command::IncrBy(1), 3);
+    assert_eq!(c.replicas[0].ks.retained_len(), 0);
+    c.write(1, "n", Command::IncrBy(1), 4);
+    sync(&mut c);
+    for r in &c.replicas {
+        assert_eq!(r.ks.get(b"n"), Some(Value::Int(1)));
+    }
+}
+
+#[test]
+fn compaction_merges_stable_increments_and_keeps_later_ones_exact() {
+    let mut c = Cluster::new(3);
+    for t in 1..=4 {
+        c.write(0, "n", Command::IncrBy(t), t as u64);
+        c.write(1, "n", Command::IncrBy(10), t as u64);
+    }
+    sync(&mut c);
+    assert_eq!(c.replicas[2].ks.counter_entries(b"n"), 8);
+    // Actor 2 (index 1) increments again; nobody else has it yet, so it is not stable.
+    c.write(1, "n", Command::IncrBy(100), 5);
+    assert_eq!(c.compact(1), 6);
+    assert_eq!(c.replicas[1].ks.counter_entries(b"n"), 3);
+    assert_eq!(c.replicas[1].ks.get(b"n"), Some(Value::Int(150)));
+    // A delete that observed the compacted entries but not the new increment.
+    c.write(2, "n", Command::Del, 6);
+    sync(&mut c);
+    for r in &c.replicas {
+        assert_eq!(r.ks.get(b"n"), Some(Value::Int(100)));
+    }
+    for i in 0..3 {
+        c.compact(i);
+    }
+    let d = c.replicas[0].ks.digest();
+    assert!(c.replicas.iter().all(|r| r.ks.digest() == d));
+}
+
+#[test]
+fn unstable_increments_are_not_compacted() {
+    let mut c = Cluster::new(2);
+    c.write(0, "n", Command::IncrBy(1), 1);
+    c.write(0, "n", Command::IncrBy(1), 2);
+    // Replica 1 has not applied them: not stable.
+    assert_eq!(c.compact(0), 0);
+    // Replica 1 writes a delete that observed only the first increment.
+    c.deliver(1, 0);
+    c.write(1, "n", Command::Del, 3);
+    c.deliver(1, 0);
+    // Both increments are applied everywhere, but the delete is not yet at replica 0: its
+    // deps do not cover the second one, so they may not be merged there yet.
+    assert_eq!(c.stable_for(0).get(common::actor(0)), 1);
+    c.compact(0);
+    assert_eq!(c.replicas[0].ks.counter_entries(b"n"), 2);
     sync(&mut c);
     for r in &c.replicas {
         assert_eq!(r.ks.get(b"n"), Some(Value::Int(1)));

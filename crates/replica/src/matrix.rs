@@ -66,9 +66,29 @@ impl MatrixClock {
         self.meet(|r| &r.received)
     }
 
-    /// Ops every node has applied.
+    /// Ops every node has applied durably, and that every op any node still sends or writes
+    /// covers (see `Row::applied`).
     pub fn stable_applied(&self) -> VersionVector {
         self.meet(|r| &r.applied)
+    }
+
+    /// Ops whose counter increments this node may compact (`Keyspace::compact`), given its
+    /// applied vector: every node has applied them (`stable_applied`), *and* every op this
+    /// node has still to apply covers them all. A row promises that every op its node sends
+    /// later covers it, except its own durable ops up to `row.applied[node]`, which may still
+    /// be on their way; so the second half holds once this node has applied those, for every
+    /// node. Until then the answer is empty. `stable_applied` alone is not enough: a node can
+    /// write an op, then apply the last stable op, report, and the op still be on its way
+    /// here.
+    pub fn compactable(&self, applied: &VersionVector) -> VersionVector {
+        if self
+            .rows
+            .iter()
+            .any(|(n, r)| applied.get(*n) < r.applied.get(*n))
+        {
+            return VersionVector::new();
+        }
+        self.stable_applied()
     }
 
     fn meet(&self, pick: impl Fn(&Row) -> &VersionVector) -> VersionVector {

@@ -7,7 +7,7 @@ use meridian_crdt::{ActorId, Dot, Hlc, Payload, VersionVector};
 use serde::{Deserialize, Serialize};
 
 /// Protocol version spoken in [`Message::Hello`]. A peer with another version is refused.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// The largest sequence number a peer may name: far beyond any real history (a node writing a
 /// million ops a second for a hundred thousand years stays below it), and far enough from
@@ -36,7 +36,7 @@ pub struct Op {
 }
 
 /// Format version of [`Op::encode`].
-pub const OP_FORMAT_VERSION: u8 = 1;
+pub const OP_FORMAT_VERSION: u8 = 2;
 
 /// Stored or received op bytes that are not an op.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -103,7 +103,9 @@ impl Op {
 pub struct Row {
     /// Ops held durably in the node's log (contiguous per origin).
     pub received: VersionVector,
-    /// Ops applied to the node's state (contiguous per origin, causally closed).
+    /// Ops applied to the node's durable state (contiguous per origin, causally closed),
+    /// lowered to the `deps` of the node's own ops not yet durable: every op the node still
+    /// sends or writes has `deps` covering it.
     pub applied: VersionVector,
 }
 

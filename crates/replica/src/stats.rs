@@ -27,6 +27,8 @@ pub struct Stats {
     pub internal_errors: u64,
     /// Ops dropped from the log: stable, or past the retention.
     pub truncated: u64,
+    /// Counter entries merged away by compaction at causal stability.
+    pub compacted: u64,
     /// State snapshots sent to neighbours behind our log's horizon.
     pub snapshots_sent: u64,
     /// State snapshots received and merged.

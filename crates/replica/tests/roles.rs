@@ -257,7 +257,20 @@ fn a_restarted_replica_recovers_its_state_and_never_reuses_a_seq() {
         c.durable[&me].clone(),
     )
     .unwrap();
-    assert_eq!(recovered.digest(), before.digest);
+    // This harness keeps only the durable ops, so recovery replays them and holds the counter
+    // as separate increments, which the running node may have compacted since: the states are
+    // equal once both are compacted at the applied vector.
+    let compacted = |r: &Replica| {
+        let mut ks = r.keyspace().clone();
+        ks.compact(r.applied());
+        ks.digest()
+    };
+    assert_eq!(compacted(&recovered), compacted(c.node(me)));
+    assert_eq!(
+        recovered.keyspace().get(b"n"),
+        c.node(me).keyspace().get(b"n")
+    );
+    assert!(before.digest == recovered.digest() || c.node(me).stats().compacted > 0);
     assert_eq!(recovered.applied(), &before.applied);
     assert_eq!(recovered.received(), &before.received);
     let feed_before = c.applied_dots(me).len();

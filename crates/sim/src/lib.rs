@@ -183,6 +183,25 @@ fn check(config: &SimConfig, world: World, convergence_ms: Option<Millis>) -> Re
         }
     }
 
+    // Counter metadata stays bounded: once converged (and so compacted at the full vector),
+    // no counter holds more than one entry per node.
+    if convergence_ms.is_some() {
+        let bound = replicas.len();
+        for (id, r) in &replicas {
+            for key in r.keyspace().retained_keys() {
+                let entries = r.keyspace().counter_entries(key);
+                if entries > bound {
+                    violations.push(Violation::CounterEntries {
+                        key: String::from_utf8_lossy(key).into_owned(),
+                        node: *id,
+                        entries,
+                        bound,
+                    });
+                }
+            }
+        }
+    }
+
     let c = &world.counters;
     let f = config.faults;
     if f == FaultMix::None && duplicates > 0 {

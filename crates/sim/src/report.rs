@@ -121,6 +121,18 @@ pub enum Violation {
     FaultMissing(&'static str),
     /// Ops received twice on a perfect network.
     SteadyStateDuplicates(u64),
+    /// After convergence, a counter holds more entries than there are nodes: compaction at
+    /// causal stability did not bound its metadata.
+    CounterEntries {
+        /// The key.
+        key: String,
+        /// Where.
+        node: ActorId,
+        /// Entries of the key's largest counter.
+        entries: usize,
+        /// The bound (number of nodes).
+        bound: usize,
+    },
 }
 
 impl fmt::Display for Violation {
@@ -136,6 +148,15 @@ impl fmt::Display for Violation {
                 write!(f, "node {node} failed to recover: {error}")
             }
             Violation::NotConverged => f.write_str("did not converge within the settle limit"),
+            Violation::CounterEntries {
+                key,
+                node,
+                entries,
+                bound,
+            } => write!(
+                f,
+                "key {key:?} at node {node} holds a counter of {entries} entries after convergence (bound {bound})"
+            ),
             Violation::Diverged {
                 first,
                 node,

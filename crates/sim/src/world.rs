@@ -808,10 +808,21 @@ impl World {
                 None => return false,
             }
         }
+        let digest = self
+            .nodes
+            .values()
+            .find_map(|n| n.replica.as_ref().map(|r| r.digest()));
+        // Counter compaction changes the canonical state: wait until every replica compacted
+        // at the full vector (a gossip tick after everything was applied everywhere), after
+        // which replicas that applied the same ops hold the same bytes.
         self.nodes.values().all(|n| {
-            n.replica
-                .as_ref()
-                .is_some_and(|r| r.is_quiescent() && *r.received() == all && *r.applied() == all)
+            n.replica.as_ref().is_some_and(|r| {
+                r.is_quiescent()
+                    && *r.received() == all
+                    && *r.applied() == all
+                    && *r.compacted_at() == all
+                    && Some(r.digest()) == digest
+            })
         })
     }
 

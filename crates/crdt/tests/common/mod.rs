@@ -113,6 +113,38 @@ impl Cluster {
         }
     }
 
+    /// The vector replica `i` may compact its counters at: ops every replica has applied,
+    /// lowered to the `deps` of every op replica `i` has not applied yet (so every op it will
+    /// still apply, and every state it will still merge, observed all of them).
+    pub fn stable_for(&self, i: usize) -> VersionVector {
+        let mut stable = self.replicas[0].applied.clone();
+        for r in &self.replicas[1..] {
+            stable = stable.meet(&r.applied);
+        }
+        let applied = &self.replicas[i].applied;
+        for (j, h) in self.history.iter().enumerate() {
+            for op in &h[applied.get(actor(j)) as usize..] {
+                stable = stable.meet(&op.deps);
+            }
+        }
+        stable
+    }
+
+    /// Replica `i` compacts its counters at `stable_for(i)`; values never change.
+    pub fn compact(&mut self, i: usize) -> usize {
+        let stable = self.stable_for(i);
+        let r = &mut self.replicas[i];
+        let before: Vec<_> = KEYS.iter().map(|k| r.ks.get(k.as_bytes())).collect();
+        let types: Vec<_> = KEYS.iter().map(|k| r.ks.key_type(k.as_bytes())).collect();
+        let merged = r.ks.compact(&stable);
+        let after: Vec<_> = KEYS.iter().map(|k| r.ks.get(k.as_bytes())).collect();
+        let types_after: Vec<_> = KEYS.iter().map(|k| r.ks.key_type(k.as_bytes())).collect();
+        assert_eq!(before, after, "compaction changed a value");
+        assert_eq!(types, types_after, "compaction changed a type");
+        assert_eq!(r.ks.digest(), r.ks.recompute_digest());
+        merged
+    }
+
     /// A fresh replica that applied, in a causal order, exactly the ops `vv` covers.
     pub fn replay(&self, vv: &VersionVector) -> Replica {
         let mut r = Replica::default();
@@ -170,6 +202,25 @@ pub fn command() -> impl Strategy<Value = Command> + Clone {
     ]
 }
 
+/// Commands that exercise counters (and their deletes) most.
+pub fn counter_command() -> impl Strategy<Value = Command> + Clone {
+    let value = bytes_from(&["1", "7", "x"]);
+    let field = bytes_from(&["f", "g"]);
+    prop_oneof![
+        6 => by_strategy().prop_map(Command::IncrBy),
+        3 => (field.clone(), by_strategy()).prop_map(|(field, by)| Command::HIncrBy { field, by }),
+        2 => Just(Command::Del),
+        1 => value.clone().prop_map(Command::Set),
+        1 => proptest::collection::vec((field.clone(), value), 1..2).prop_map(Command::HSet),
+        1 => proptest::collection::vec(field, 1..2).prop_map(Command::HDel),
+    ]
+}
+
+/// Histories of any commands, or of mostly counter commands.
+pub fn any_steps() -> impl Strategy<Value = Vec<Step>> {
+    prop_oneof![steps(command()), steps(counter_command())]
+}
+
 pub fn set_command() -> impl Strategy<Value = Command> + Clone {
     let member = bytes_from(&["a", "b", "c"]);
     prop_oneof![
@@ -194,6 +245,13 @@ pub enum Step {
     Snapshot {
         actor: usize,
     },
+    Compact {
+        actor: usize,
+    },
+    /// Everything delivered everywhere (so that some ops become stable).
+    Sync {
+        choice: u8,
+    },
 }
 
 pub fn steps(cmd: impl Strategy<Value = Command> + Clone) -> impl Strategy<Value = Vec<Step>> {
@@ -202,12 +260,19 @@ pub fn steps(cmd: impl Strategy<Value = Command> + Clone) -> impl Strategy<Value
             .prop_map(|(actor, key, cmd, time)| Step::Issue { actor, key, cmd, time }),
         4 => (0usize..4, 0usize..4).prop_map(|(to, from)| Step::Deliver { to, from }),
         1 => (0usize..4).prop_map(|actor| Step::Snapshot { actor }),
+        2 => (0usize..4).prop_map(|actor| Step::Compact { actor }),
+        1 => any::<u8>().prop_map(|choice| Step::Sync { choice }),
     ];
     proptest::collection::vec(step, 0..60)
 }
 
 /// Runs `steps` on `n` actors; returns the cluster and the snapshots taken.
 pub fn run(n: usize, steps: &[Step]) -> (Cluster, Vec<Replica>) {
+    run_with(n, steps, true)
+}
+
+/// `run`, with `Compact` steps carried out or skipped.
+pub fn run_with(n: usize, steps: &[Step], compact: bool) -> (Cluster, Vec<Replica>) {
     let mut c = Cluster::new(n);
     let mut snaps = Vec::new();
     for s in steps {
@@ -224,12 +289,26 @@ pub fn run(n: usize, steps: &[Step]) -> (Cluster, Vec<Replica>) {
                 c.deliver(to % n, from % n);
             }
             Step::Snapshot { actor } => snaps.push(c.replicas[actor % n].clone()),
+            Step::Compact { actor } => {
+                if compact {
+                    c.compact(actor % n);
+                }
+            }
+            Step::Sync { choice } => c.deliver_all(&[*choice]),
         }
     }
     for r in &c.replicas {
         snaps.push(r.clone());
     }
     (c, snaps)
+}
+
+/// `r` with every counter fully compacted at its own applied vector: the form that does not
+/// depend on when compaction ran, for comparing states (not safe to continue from).
+pub fn normalized(r: &Replica) -> Replica {
+    let mut n = r.clone();
+    n.ks.compact(&r.applied);
+    n
 }
 
 /// `a` joined with `b`, as a replica.

@@ -127,7 +127,14 @@ impl Replica {
             return;
         };
         let since = if everything { 0 } else { link.gossip_sent };
-        let (rows, version) = self.matrix.changed_since(since);
+        let (mut rows, version) = self.matrix.changed_since(since);
+        if rows.is_empty() {
+            // Nothing changed since the last round: send every row again. A row relayed once
+            // and lost on the way would otherwise stay stale at the peer until it changes,
+            // and at rest it never does; counter compaction (`MatrixClock::compactable`)
+            // needs every node to learn every node's final row.
+            rows = self.matrix.changed_since(0).0;
+        }
         link.gossip_sent = version;
         let adverts = if everything || link.adverts_sent != view_version {
             link.adverts_sent = view_version;
@@ -136,7 +143,6 @@ impl Replica {
             Vec::new()
         };
         // Our own row always goes: it is the acknowledgement the peer's send window waits on.
-        let mut rows = rows;
         if !rows.iter().any(|(n, _)| *n == self.me)
             && let Some(own) = self.matrix.row(self.me)
         {

@@ -69,6 +69,9 @@ pub struct Replica {
     stats: Stats,
     /// Keys applied to since the last persist batch: their state goes in the next one.
     dirty: BTreeSet<Bytes>,
+    /// The vector counters were last compacted at (empty again after a snapshot merge, which
+    /// may bring entries not compacted yet).
+    compacted_at: VersionVector,
     /// The applied vector of the newest durable state.
     durable_applied: VersionVector,
     /// The log's base: ops covered by it were truncated (or covered by a snapshot).
@@ -176,6 +179,7 @@ impl Replica {
             next_gossip: None,
             stats: Stats::default(),
             dirty: BTreeSet::new(),
+            compacted_at: VersionVector::new(),
             durable_applied: VersionVector::new(),
             truncated: VersionVector::new(),
             truncate_pending: false,
@@ -505,6 +509,7 @@ impl Replica {
             self.next_gossip = Some(now + self.config.gossip_interval_ms);
             self.update_own_row();
             self.truncate_log();
+            self.compact_counters();
             self.gossip_and_repair(now);
         }
     }
@@ -526,6 +531,21 @@ impl Replica {
         let dropped = self.log.truncate(&self.truncated);
         self.stats.truncated += dropped as u64;
         self.truncate_pending = true;
+    }
+
+    /// Merges counter increments that are causally stable here (see
+    /// `MatrixClock::compactable`); the keys changed go to the store with the next batch.
+    fn compact_counters(&mut self) {
+        let stable = self.matrix.compactable(&self.applied);
+        if stable.is_empty() {
+            return;
+        }
+        let dirty = &mut self.dirty;
+        let merged = self.keyspace.compact_with(&stable, |k| {
+            dirty.insert(k.clone());
+        });
+        self.stats.compacted += merged as u64;
+        self.compacted_at = stable;
     }
 
     // ----- outputs -----
@@ -611,6 +631,12 @@ impl Replica {
     /// Ops applied to the state: the causal token of everything a read can see.
     pub fn applied(&self) -> &VersionVector {
         &self.applied
+    }
+
+    /// The vector this replica last compacted its counters at: once it equals `applied`, every
+    /// counter holds at most one entry per actor for the ops applied.
+    pub fn compacted_at(&self) -> &VersionVector {
+        &self.compacted_at
     }
 
     /// Ops held durably in the log.
@@ -766,9 +792,23 @@ impl Replica {
     }
 
     fn update_own_row(&mut self) {
+        // `applied` is reported as a promise about our writes, which counter compaction
+        // (`MatrixClock::compactable`) relies on: every op we write from now on, and every
+        // own op not yet durable (so possibly still to reach a peer), has `deps` covering it.
+        // So: what our durable state reflects (a restart resumes from there), lowered to the
+        // deps of our own ops not yet durable. An own op lost in a crash is never claimed.
+        let mut applied = self.durable_applied.clone();
+        let own_pending = self
+            .staged
+            .iter()
+            .chain(self.persisting.iter().flat_map(|b| b.staged.iter()))
+            .filter(|s| s.op.origin == self.me);
+        for s in own_pending {
+            applied = applied.meet(&s.op.deps);
+        }
         let row = Row {
             received: self.received.clone(),
-            applied: self.applied.clone(),
+            applied,
         };
         self.matrix.observe(self.me, &row);
     }

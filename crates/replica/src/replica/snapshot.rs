@@ -212,6 +212,7 @@ impl Replica {
             .collect();
         let before: Vec<_> = keys.iter().map(|k| self.keyspace.key_digest(k)).collect();
         self.keyspace.merge(&self.applied, &other, &theirs);
+        self.compacted_at = VersionVector::new();
         let changed: Vec<Bytes> = keys
             .iter()
             .zip(before)
