@@ -91,7 +91,7 @@ fn states_made_here_load() {
     for cmds in [
         vec![Command::Set(b("v"))],
         vec![Command::IncrBy(i64::MAX), Command::IncrBy(i64::MIN)],
-        vec![Command::IncrBy(3), Command::Del],
+        vec![Command::IncrBy(3), Command::Del, Command::IncrBy(2)],
         vec![
             Command::SAdd(vec![b("a"), b("b")]),
             Command::SRem(vec![b("b")]),
@@ -102,6 +102,7 @@ fn states_made_here_load() {
                 field: b("f"),
                 by: -9,
             },
+            Command::HSet(vec![(b("g"), b("1"))]),
             Command::HDel(vec![b("f")]),
         ],
         vec![Command::MvSet {
@@ -113,4 +114,34 @@ fn states_made_here_load() {
         assert!(body::check(&bytes), "{bytes:?}");
         assert!(!body::check(&bytes[..bytes.len() - 1]));
     }
+}
+
+#[test]
+fn compacted_counters_load_and_deleted_ones_leave_nothing() {
+    let key = Bytes::from_static(b"k");
+    let mut ks = Keyspace::new();
+    let mut applied = VersionVector::new();
+    for (seq, by) in (1..).zip([4, -1, 9]) {
+        let payload = ks
+            .prepare(&key, Command::IncrBy(by), &applied)
+            .expect("prepare");
+        let meta = OpMeta {
+            dot: Dot::new(ActorId(1), seq),
+            hlc: hlc(seq, 0),
+            deps: &applied,
+        };
+        ks.apply(&key, meta, &payload);
+        applied.set(ActorId(1), seq);
+    }
+    assert_eq!(ks.compact(&applied), 2);
+    let bytes = ks.encode_key(b"k").expect("k holds state");
+    assert!(body::check(&bytes), "{bytes:?}");
+    let payload = ks.prepare(&key, Command::Del, &applied).expect("prepare");
+    let meta = OpMeta {
+        dot: Dot::new(ActorId(1), 4),
+        hlc: hlc(4, 0),
+        deps: &applied,
+    };
+    ks.apply(&key, meta, &payload);
+    assert_eq!(ks.encode_key(b"k"), None);
 }

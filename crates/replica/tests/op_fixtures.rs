@@ -10,7 +10,7 @@
 #![allow(clippy::expect_used)]
 
 use bytes::Bytes;
-use meridian_crdt::{ActorId, Clear, Dot, FieldWrite, Payload, VersionVector, hlc};
+use meridian_crdt::{ActorId, Dot, FieldWrite, Payload, VersionVector, hlc};
 use meridian_replica::{MAX_SEQ, Op};
 
 #[path = "../../../fuzz/bodies/op_record.rs"]
@@ -31,7 +31,8 @@ const FIXTURES: &[(&str, &[u8])] = fixtures![
     "bad-truncated-half",
     "bad-unknown-payload-variant",
     "bad-version-0",
-    "bad-version-2",
+    "bad-version-1",
+    "bad-version-3",
     "bad-version-only",
     "valid-del",
     "valid-hincrby",
@@ -73,10 +74,7 @@ fn ops_made_here_decode() {
     deps.set(ActorId(u32::MAX), MAX_SEQ);
     let b = |s: &'static str| Bytes::from_static(s.as_bytes());
     for payload in [
-        Payload::Set {
-            value: b("v"),
-            clear: Clear::default(),
-        },
+        Payload::Set { value: b("v") },
         Payload::IncrBy {
             by: i64::MIN,
             from: Some(Dot::new(ActorId(2), 5)),
@@ -85,9 +83,9 @@ fn ops_made_here_decode() {
         Payload::HSet(vec![FieldWrite {
             field: b("f"),
             value: b("1"),
-            cut: Default::default(),
         }]),
-        Payload::Del(Clear::default()),
+        Payload::HDel(vec![b("f")]),
+        Payload::Del,
     ] {
         let op = Op {
             origin: ActorId(1),
