@@ -9,6 +9,8 @@ use clap::{Parser, Subcommand};
 use meridian::replica::Topology;
 use meridian::sim::{FaultMix, Report, SimConfig};
 
+mod run;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "meridian",
@@ -16,6 +18,9 @@ use meridian::sim::{FaultMix, Report, SimConfig};
     about = "A multi-leader, geo-replicated key-value store on CRDTs"
 )]
 struct Cli {
+    /// Log format on stderr (the level comes from RUST_LOG, default info).
+    #[arg(long, global = true, value_enum, default_value = "human")]
+    log_format: run::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -26,6 +31,57 @@ enum Command {
     /// topology, over virtual time, with seeded faults; then check convergence and that no
     /// acknowledged write was lost.
     Sim(SimArgs),
+    /// Run every node of a topology in this process: certificates, configs and data
+    /// directories are made under --dir; Ctrl-C stops every node cleanly.
+    Up {
+        /// Topology file.
+        topology: PathBuf,
+        /// Where the cluster's files live (default: meridian-data/<topology name>).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// fsync policy of every node: always, periodic, periodic:<n>ms, never.
+        #[arg(long, default_value = "always")]
+        fsync: String,
+    },
+    /// Run one node from its config file, until Ctrl-C or SIGTERM.
+    Node {
+        /// The node's config file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Make a cluster CA and node certificates.
+    Certs {
+        #[command(subcommand)]
+        command: CertsCommand,
+    },
+    /// Print a node's status from its admin endpoint.
+    Status {
+        /// The admin address (host:port).
+        #[arg(long)]
+        admin: String,
+        /// Print the JSON as served.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CertsCommand {
+    /// Create a cluster CA (and the cluster id) in DIR.
+    Init {
+        /// Directory for ca.pem and ca-key.pem.
+        dir: PathBuf,
+        /// The cluster's name, as in the topology file.
+        #[arg(long, default_value = "meridian")]
+        cluster: String,
+    },
+    /// Issue a certificate for node NODE, signed by the CA in DIR.
+    Issue {
+        /// The directory of the CA.
+        dir: PathBuf,
+        /// The node's name, as in the topology file.
+        node: String,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -54,6 +110,25 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Sim(args) => sim(&args),
+        Command::Up {
+            topology,
+            dir,
+            fsync,
+        } => {
+            run::init_logs(cli.log_format);
+            run::up(&topology, dir, &fsync)
+        }
+        Command::Node { config } => {
+            run::init_logs(cli.log_format);
+            run::node(&config)
+        }
+        Command::Certs {
+            command: CertsCommand::Init { dir, cluster },
+        } => run::certs_init(&dir, &cluster),
+        Command::Certs {
+            command: CertsCommand::Issue { dir, node },
+        } => run::certs_issue(&dir, &node),
+        Command::Status { admin, json } => run::status(&admin, json),
     };
     match result {
         Ok(code) => code,

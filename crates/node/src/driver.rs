@@ -1,0 +1,338 @@
+//! The driver: the one place the sans-IO replica meets the world.
+//!
+//! The replica lives in [`Core`] behind a mutex, as quinn keeps quinn-proto's connection:
+//! whoever has an input (a client write, a frame from a link, a finished store commit, a
+//! timer) locks, calls the replica's `handle_*`, then drains `poll_output` and carries out
+//! every output in order before unlocking. Carrying out never blocks: a batch is handed to the
+//! store's writer thread, a message is queued for a link's writer task, an acknowledgement is
+//! a oneshot send. So outputs leave in exactly the replica's order: a batch is queued for the
+//! store before anything the replica sends after it, and the replica sends an op, or
+//! acknowledges a local write, only once the store reported the op's batch durable
+//! (persist before send, persist before ack).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use meridian_crdt::{ActorId, Dot, Value};
+use meridian_replica::{Message, Millis, Output, PeerError, Replica, WriteError};
+use meridian_store::{CommitError, GroupCommit};
+use tokio::sync::{Notify, broadcast, mpsc, oneshot};
+
+use crate::config::NodeConfig;
+
+/// One change to a key, local or remote, as the change feed delivers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// The key.
+    pub key: Bytes,
+    /// The op that changed it; `None` when a state snapshot from a peer changed it.
+    pub dot: Option<Dot>,
+    /// Whether the write was made at this node.
+    pub local: bool,
+    /// The key's value right after the change (`None`: the key holds nothing).
+    pub value: Option<Value>,
+}
+
+/// What a link's writer tasks are fed.
+#[derive(Debug)]
+pub(crate) struct LinkHandle {
+    /// Tells this connection from an earlier or later one to the same peer.
+    pub(crate) generation: u64,
+    pub(crate) conn: quinn::Connection,
+    /// Hello and gossip.
+    pub(crate) control: mpsc::Sender<Message>,
+    /// Ops and snapshot chunks.
+    pub(crate) data: mpsc::Sender<Message>,
+}
+
+/// What status pages show of a link beyond what the replica knows.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LinkInfo {
+    /// The newest problem on the link (a refusal, a protocol error, a lost connection).
+    pub(crate) last_error: Option<String>,
+    /// Cut by the operator: not dialled, refused when the peer dials.
+    pub(crate) disabled: bool,
+    /// Connections that completed the handshake so far.
+    pub(crate) connects: u64,
+    /// UDP payload bytes sent and received on this link's earlier connections.
+    pub(crate) wire_sent: u64,
+    pub(crate) wire_received: u64,
+}
+
+/// A refused or failed connection that did not become a link (for status and tests).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusalRecord {
+    /// The remote address.
+    pub remote: std::net::SocketAddr,
+    /// A short label ("no_certificate", "other_ca", "wrong_name", ...).
+    pub kind: &'static str,
+    /// The reason, as logged.
+    pub reason: String,
+}
+
+/// Refusals kept for the status page.
+const REFUSALS_KEPT: usize = 32;
+
+pub(crate) struct Core {
+    pub(crate) replica: Replica,
+    /// `None` once shut down.
+    pub(crate) writer: Option<GroupCommit>,
+    /// Where the writer's reports go; `None` once shut down.
+    pub(crate) persisted: Option<mpsc::UnboundedSender<StoreReport>>,
+    pub(crate) links: BTreeMap<ActorId, LinkHandle>,
+    pub(crate) link_info: BTreeMap<ActorId, LinkInfo>,
+    pub(crate) refusals: Vec<RefusalRecord>,
+    /// Local writes waiting for durability, by seq.
+    acks: HashMap<u64, oneshot::Sender<Result<(), WriteError>>>,
+    pub(crate) feed: broadcast::Sender<Arc<Change>>,
+    pub(crate) next_generation: u64,
+}
+
+impl std::fmt::Debug for Core {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Core")
+            .field("node", &self.replica.id())
+            .field("links", &self.links.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The store writer's verdict on one submitted batch, by batch number.
+pub(crate) type StoreReport = (u64, Result<(), CommitError>);
+
+/// Everything the node's tasks share.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    core: Mutex<Core>,
+    /// The replica's next timer may have moved.
+    pub(crate) timer: Notify,
+    epoch: Instant,
+    pub(crate) config: NodeConfig,
+    cluster_id: uuid::Uuid,
+    pub(crate) shutdown: tokio_util::sync::CancellationToken,
+}
+
+/// How many changes a slow subscriber may fall behind before it is told it lagged.
+const FEED_CAPACITY: usize = 8192;
+
+impl Shared {
+    pub(crate) fn new(
+        replica: Replica,
+        writer: GroupCommit,
+        config: NodeConfig,
+        cluster_id: uuid::Uuid,
+    ) -> (Arc<Shared>, mpsc::UnboundedReceiver<StoreReport>) {
+        let (persisted, persisted_rx) = mpsc::unbounded_channel();
+        let (feed, _) = broadcast::channel(FEED_CAPACITY);
+        let link_info = config
+            .topology
+            .neighbours(config.id)
+            .map(|peer| (peer, LinkInfo::default()))
+            .collect();
+        let core = Core {
+            replica,
+            writer: Some(writer),
+            persisted: Some(persisted),
+            links: BTreeMap::new(),
+            link_info,
+            refusals: Vec::new(),
+            acks: HashMap::new(),
+            feed,
+            next_generation: 1,
+        };
+        let shared = Arc::new(Shared {
+            core: Mutex::new(core),
+            timer: Notify::new(),
+            epoch: Instant::now(),
+            config,
+            cluster_id,
+            shutdown: tokio_util::sync::CancellationToken::new(),
+        });
+        (shared, persisted_rx)
+    }
+
+    /// The cluster id, from the certificates.
+    pub(crate) fn cluster_id(&self) -> uuid::Uuid {
+        self.cluster_id
+    }
+
+    /// Milliseconds on the node's monotonic clock.
+    pub(crate) fn now(&self) -> Millis {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// The instant of a replica time.
+    pub(crate) fn instant(&self, at: Millis) -> Instant {
+        self.epoch + std::time::Duration::from_millis(at)
+    }
+
+    /// Locks the core. A panic while it was held poisons nothing we rely on: the replica
+    /// reports its own internal errors instead of panicking, so take the guard regardless.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Core> {
+        self.core.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `f` on the core, then carries out every output and wakes the timer task.
+    pub(crate) fn with_core<T>(&self, f: impl FnOnce(&mut Core, Millis) -> T) -> T {
+        let now = self.now();
+        let result = {
+            let mut core = self.lock();
+            let result = f(&mut core, now);
+            core.drain(now);
+            result
+        };
+        self.timer.notify_one();
+        result
+    }
+}
+
+/// Wall-clock milliseconds since the Unix epoch.
+pub(crate) fn wall() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+impl Core {
+    /// Registers a waiter for the acknowledgement of our own op `seq`.
+    pub(crate) fn wait_ack(&mut self, seq: u64) -> oneshot::Receiver<Result<(), WriteError>> {
+        let (tx, rx) = oneshot::channel();
+        if let Some(reason) = self.replica.store_failure() {
+            let _ = tx.send(Err(WriteError::StoreFailed(reason.to_owned())));
+        } else {
+            self.acks.insert(seq, tx);
+        }
+        rx
+    }
+
+    /// The store reported batch `batch`.
+    pub(crate) fn persisted(&mut self, now: Millis, batch: u64, result: Result<(), CommitError>) {
+        match result {
+            Ok(()) => self.replica.handle_persisted(now, batch),
+            Err(e) => {
+                let reason = e.to_string();
+                tracing::error!(%reason, "the store failed: this node accepts no more writes");
+                self.replica
+                    .handle_persist_failed(now, batch, reason.clone());
+                // Nothing after a failed batch is ever acknowledged: tell every waiter now.
+                for (_, tx) in self.acks.drain() {
+                    let _ = tx.send(Err(WriteError::StoreFailed(reason.clone())));
+                }
+            }
+        }
+    }
+
+    /// Carries out every pending output, in order.
+    pub(crate) fn drain(&mut self, now: Millis) {
+        while let Some(output) = self.replica.poll_output() {
+            match output {
+                Output::Persist {
+                    batch,
+                    ops,
+                    state,
+                    applied,
+                    truncate,
+                } => {
+                    match (&self.writer, &self.persisted) {
+                        (Some(writer), Some(done)) => {
+                            let records =
+                                meridian_sim::disk::store_batch(&ops, state, &applied, truncate);
+                            let done = done.clone();
+                            writer.submit_with(records, move |result| {
+                                // The node may be gone: nobody left to tell.
+                                let _ = done.send((batch, result));
+                            });
+                        }
+                        _ => self.replica.handle_persist_failed(
+                            now,
+                            batch,
+                            "the node is shutting down".to_owned(),
+                        ),
+                    }
+                }
+                Output::Send { to, msg } => self.send(to, msg),
+                Output::Ack(dot) => {
+                    if let Some(tx) = self.acks.remove(&dot.seq) {
+                        let _ = tx.send(Ok(()));
+                    }
+                }
+                Output::Applied(op) => {
+                    if self.feed.receiver_count() > 0 {
+                        let change = Change {
+                            value: self.replica.keyspace().get(&op.key),
+                            key: op.key.clone(),
+                            dot: Some(op.dot()),
+                            local: op.origin == self.replica.id(),
+                        };
+                        let _ = self.feed.send(Arc::new(change));
+                    }
+                }
+                Output::Merged { keys, .. } => {
+                    if self.feed.receiver_count() > 0 {
+                        for key in keys {
+                            let change = Change {
+                                value: self.replica.keyspace().get(&key),
+                                key,
+                                dot: None,
+                                local: false,
+                            };
+                            let _ = self.feed.send(Arc::new(change));
+                        }
+                    }
+                }
+                Output::CloseLink { peer, error } => self.close_link(peer, &error),
+            }
+        }
+    }
+
+    fn send(&mut self, to: ActorId, msg: Message) {
+        let Some(link) = self.links.get(&to) else {
+            // The link's tasks ended and its link-down is on its way: the handshake of the
+            // next connection tells the replica what the peer lacks.
+            return;
+        };
+        let queue = match msg {
+            Message::Ops(_) | Message::Snapshot(_) => &link.data,
+            Message::Hello { .. } | Message::Gossip { .. } => &link.control,
+        };
+        if let Err(e) = queue.try_send(msg) {
+            let reason = match e {
+                mpsc::error::TrySendError::Full(_) => {
+                    "send queue full: the peer reads too slowly; it catches up from the log \
+                     when it reconnects"
+                }
+                mpsc::error::TrySendError::Closed(_) => "link writer stopped",
+            };
+            tracing::warn!(peer = %to, reason, "closing link");
+            link.conn
+                .close(crate::transport::CLOSE_OVERLOAD, reason.as_bytes());
+            self.note_error(to, reason.to_owned());
+        }
+    }
+
+    fn close_link(&mut self, peer: ActorId, error: &PeerError) {
+        let reason = format!("protocol error: {error}");
+        tracing::warn!(peer = %peer, %reason, "closing link");
+        if let Some(link) = self.links.get(&peer) {
+            link.conn
+                .close(crate::transport::CLOSE_PROTOCOL, reason.as_bytes());
+        }
+        self.note_error(peer, reason);
+    }
+
+    pub(crate) fn note_error(&mut self, peer: ActorId, reason: String) {
+        if let Some(info) = self.link_info.get_mut(&peer) {
+            info.last_error = Some(reason);
+        }
+    }
+
+    pub(crate) fn note_refusal(&mut self, record: RefusalRecord) {
+        if self.refusals.len() == REFUSALS_KEPT {
+            self.refusals.remove(0);
+        }
+        self.refusals.push(record);
+    }
+}

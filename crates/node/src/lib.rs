@@ -1,0 +1,26 @@
+//! The Meridian node: the tokio driver around the sans-IO replica, as quinn drives
+//! quinn-proto. A [`Node`] owns one region's [`meridian_replica::Replica`] behind a mutex, a
+//! redb store behind a group-commit writer thread, one quinn endpoint whose connections to
+//! the topology's neighbours carry length-delimited frames under mutual TLS, the replica's
+//! timers, admin HTTP and the change feed. Inputs (client writes, frames, store reports,
+//! timers) are handed to the replica and its outputs carried out in order: persist, then
+//! send and acknowledge.
+
+#![warn(missing_docs)]
+
+mod admin;
+pub mod cluster;
+pub mod config;
+mod driver;
+pub mod frame;
+mod node;
+mod status;
+pub mod tls;
+mod transport;
+
+pub use config::{ConfigError, LinkLimits, NodeConfig, TlsPaths};
+pub use driver::{Change, RefusalRecord};
+pub use node::{
+    Addresses, FeedError, Node, NodeError, Siblings, StartError, Subscription, WriteReceipt,
+};
+pub use status::{LinkReport, RefusalReport, Status};

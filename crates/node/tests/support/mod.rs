@@ -1,0 +1,102 @@
+//! Whole-node test support: clusters on loopback with free ports, bounded polls.
+
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::future::Future;
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use meridian_node::cluster::{self, LocalCluster, Options};
+
+/// A free loopback UDP port (for QUIC) and two free TCP ports (RESP, admin).
+fn free_addrs() -> (SocketAddr, SocketAddr, SocketAddr) {
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let tcp1 = TcpListener::bind("127.0.0.1:0").unwrap();
+    let tcp2 = TcpListener::bind("127.0.0.1:0").unwrap();
+    (
+        udp.local_addr().unwrap(),
+        tcp1.local_addr().unwrap(),
+        tcp2.local_addr().unwrap(),
+    )
+}
+
+/// A topology file of `shape` ("mesh", "ring", "chain", "star") with `n` leaders on free
+/// loopback ports, written into `dir`.
+pub fn topology(dir: &Path, shape: &str, n: usize) -> PathBuf {
+    let mut text = format!("cluster = \"test-{shape}-{n}\"\nshape = \"{shape}\"\n");
+    if shape == "star" {
+        text.push_str("hub = \"n1\"\n");
+    }
+    for i in 1..=n {
+        let (quic, resp, admin) = free_addrs();
+        text.push_str(&format!(
+            "\n[[node]]\nname = \"n{i}\"\nid = {i}\nrole = \"leader\"\nquic = \"{quic}\"\nresp = \"{resp}\"\nadmin = \"{admin}\"\n"
+        ));
+    }
+    let path = dir.join(format!("{shape}-{n}.toml"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Prepares and starts a cluster of `shape` with `n` nodes under `dir`.
+pub async fn start(
+    dir: &Path,
+    shape: &str,
+    n: usize,
+    options: &Options,
+) -> (LocalCluster, Vec<PathBuf>) {
+    let topology = topology(dir, shape, n);
+    let configs = cluster::prepare(&topology, &dir.join("cluster"), options).unwrap();
+    let cluster = LocalCluster::start(&configs).await.unwrap();
+    (cluster, configs)
+}
+
+/// Options for tests: fast gossip so that convergence is quick.
+pub fn options() -> Options {
+    Options {
+        fsync: "always".to_owned(),
+        preset: "lan".to_owned(),
+        extra: String::new(),
+    }
+}
+
+/// Polls `condition` every 20 ms until it holds; fails the test after `limit`, saying
+/// what was awaited.
+pub async fn eventually<F, Fut>(what: &str, limit: Duration, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let start = Instant::now();
+    loop {
+        if condition().await {
+            return;
+        }
+        if start.elapsed() > limit {
+            panic!("not within {limit:?}: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Whether every node holds the same digest and applied vector.
+pub async fn converged(cluster: &LocalCluster) -> bool {
+    let first = &cluster.nodes[0];
+    let digest = first.digest().await;
+    let applied = first.applied().await;
+    for node in &cluster.nodes[1..] {
+        if node.digest().await != digest || node.applied().await != applied {
+            return false;
+        }
+    }
+    true
+}
+
+/// Whether every link of every node is up.
+pub fn all_links_up(cluster: &LocalCluster) -> bool {
+    cluster
+        .nodes
+        .iter()
+        .all(|n| n.status().links.iter().all(|l| l.state == "up"))
+}
