@@ -143,9 +143,14 @@ pub(crate) async fn dial_loop(
                 run_link(Arc::clone(&shared), peer, conn, send, recv).await;
             }
             Ok(None) => {}
+            Err(Refusal::Handshake(reason)) => {
+                tracing::info!(peer = %name, %addr, %reason, "cannot connect");
+                shared.lock().note_error(peer, reason);
+            }
             Err(refusal) => {
-                tracing::warn!(peer = %name, %addr, kind = refusal.kind(), reason = %refusal,
-                    "cannot connect");
+                // A certificate or protocol refusal, ours or the peer's: listed like the
+                // refusals of incoming connections, since it will not heal by redialling.
+                refuse(&shared, addr, &refusal);
                 shared.lock().note_error(peer, refusal.to_string());
             }
         }
