@@ -177,10 +177,18 @@ impl Node {
         let transport_config = transport::transport_config(&shared);
         let server = identity.server_config(Arc::clone(&transport_config))?;
         let client = identity.client_config(transport_config)?;
-        let mut endpoint = quinn::Endpoint::server(server, bind).map_err(|e| StartError::Bind {
+        let bind_error = |e: std::io::Error| StartError::Bind {
             addr: bind,
             message: e.to_string(),
-        })?;
+        };
+        let socket = std::net::UdpSocket::bind(bind).map_err(bind_error)?;
+        let mut endpoint = quinn::Endpoint::new(
+            identity.endpoint_config(),
+            Some(server),
+            socket,
+            Arc::new(quinn::TokioRuntime),
+        )
+        .map_err(bind_error)?;
         endpoint.set_default_client_config(client);
 
         let admin_addr = shared

@@ -34,6 +34,9 @@ const CLOSE_REPLACED: VarInt = VarInt::from_u32(0x103);
 /// First wait before redialling, and the longest.
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// A dial whose handshake has not finished by then is given up and retried: an Initial sent
+/// while the peer was down is otherwise retransmitted only at ever longer intervals.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// A link that lived this long resets the backoff.
 const STABLE_LINK: Duration = Duration::from_secs(10);
 
@@ -180,8 +183,9 @@ async fn dial(
     let connecting = endpoint
         .connect(addr, tls::SERVER_NAME)
         .map_err(|e| Refusal::Handshake(e.to_string()))?;
-    let conn = connecting
+    let conn = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
         .await
+        .map_err(|_| Refusal::Handshake(format!("no handshake within {CONNECT_TIMEOUT:?}")))?
         .map_err(|e| tls::refusal_from_connection_error(&e))?;
     let cert = tls::peer_cert(&conn).inspect_err(|r| close_refused(&conn, r))?;
     tls::check_peer(&cert, shared.cluster_id(), Some(name))

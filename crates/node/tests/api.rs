@@ -1,0 +1,180 @@
+//! The embedded API on a real cluster: the change feed delivers local and remote changes of
+//! a prefix, MV registers keep concurrent writes as siblings until a write with their
+//! context, causal tokens carry read-your-writes across regions, and the admin endpoint
+//! answers `/health` and `/status`.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use meridian_crdt::Value;
+use meridian_node::{FeedError, Status};
+use support::{all_links_up, converged, eventually, options, start};
+
+const LIMIT: Duration = Duration::from_secs(20);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_change_feed_delivers_local_and_remote_changes_of_its_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cluster, _) = start(dir.path(), "mesh", 2, &options()).await;
+    eventually("the link is up", LIMIT, || async { all_links_up(&cluster) }).await;
+    let (n1, n2) = (&cluster.nodes[0], &cluster.nodes[1]);
+    let mut feed = n2.subscribe("doc:");
+
+    n1.set("other:1", "ignored").await.unwrap();
+    let remote = n1.incr_by("doc:1:views", 5).await.unwrap();
+    let local = n2
+        .sadd("doc:1:editors", vec![Bytes::from("ada")])
+        .await
+        .unwrap();
+
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        let change = tokio::time::timeout(LIMIT, feed.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            change.key.starts_with(b"doc:"),
+            "{:?} is outside the prefix",
+            change.key
+        );
+        seen.push(change);
+    }
+    let views = seen
+        .iter()
+        .find(|c| c.key.as_ref() == b"doc:1:views")
+        .unwrap();
+    assert!(!views.local);
+    assert_eq!(views.dot, Some(remote.dot));
+    assert_eq!(views.value, Some(Value::Int(5)));
+    let editors = seen
+        .iter()
+        .find(|c| c.key.as_ref() == b"doc:1:editors")
+        .unwrap();
+    assert!(editors.local);
+    assert_eq!(editors.dot, Some(local.dot));
+
+    cluster.shutdown().await.unwrap();
+    assert_eq!(feed.recv().await.unwrap_err(), FeedError::Closed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_mvsets_are_siblings_until_a_write_with_their_context() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cluster, _) = start(dir.path(), "mesh", 2, &options()).await;
+    eventually("the link is up", LIMIT, || async { all_links_up(&cluster) }).await;
+    let (n1, n2) = (&cluster.nodes[0], &cluster.nodes[1]);
+
+    // Concurrent: each region writes before it sees the other's write.
+    assert!(n1.disconnect("n2"));
+    eventually("the link is down", LIMIT, || async {
+        !all_links_up(&cluster)
+    })
+    .await;
+    n1.mvset("cart", "apples", None).await.unwrap();
+    n2.mvset("cart", "pears", None).await.unwrap();
+    assert!(n1.reconnect("n2"));
+    eventually("converged", LIMIT, || converged(&cluster)).await;
+
+    let siblings = n2.mvget(b"cart").await.unwrap();
+    let mut values: Vec<_> = siblings.values.iter().map(|(v, _)| v.clone()).collect();
+    values.sort();
+    assert_eq!(values, [Bytes::from("apples"), Bytes::from("pears")]);
+
+    let resolved = n2
+        .mvset("cart", "apples+pears", Some(siblings.context))
+        .await
+        .unwrap();
+    n1.wait_for(&resolved.token).await;
+    let after = n1.mvget(b"cart").await.unwrap();
+    assert_eq!(after.values.len(), 1, "{:?}", after.values);
+    assert_eq!(after.values[0].0, Bytes::from("apples+pears"));
+    cluster.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_causal_token_gives_read_your_writes_in_another_region() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cluster, _) = start(dir.path(), "chain", 3, &options()).await;
+    eventually("every link up", LIMIT, || async { all_links_up(&cluster) }).await;
+    let receipt = cluster.nodes[0].set("profile", "v2").await.unwrap();
+    // n3 is two hops away: the token makes the read wait until it has applied the write.
+    let n3 = &cluster.nodes[2];
+    tokio::time::timeout(LIMIT, n3.wait_for(&receipt.token))
+        .await
+        .unwrap();
+    assert_eq!(n3.get(b"profile").await, Some(Value::Str("v2".into())));
+    cluster.shutdown().await.unwrap();
+}
+
+/// A plain HTTP/1.0 GET: status code and body.
+fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(LIMIT)).unwrap();
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    let code = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (code, body.to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_endpoint_reports_health_and_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cluster, _) = start(dir.path(), "mesh", 3, &options()).await;
+    eventually("every link up", LIMIT, || async { all_links_up(&cluster) }).await;
+    cluster.nodes[0].set("k", "v").await.unwrap();
+    eventually("converged", LIMIT, || converged(&cluster)).await;
+
+    let n1 = &cluster.nodes[0];
+    let admin = n1.addresses().admin;
+    let (code, body) = tokio::task::spawn_blocking(move || http_get(admin, "/health"))
+        .await
+        .unwrap();
+    assert_eq!((code, body.trim()), (200, "ok"));
+
+    let (code, body) = tokio::task::spawn_blocking(move || http_get(admin, "/status"))
+        .await
+        .unwrap();
+    assert_eq!(code, 200);
+    let status: Status = serde_json::from_str(&body).unwrap();
+    assert_eq!(status.node, "n1");
+    assert_eq!(status.role, "leader");
+    assert_eq!(status.keys, 1);
+    assert_eq!(status.applied.get("n1"), Some(&1));
+    let mut peers: Vec<_> = status
+        .links
+        .iter()
+        .map(|l| (l.peer.as_str(), l.state.as_str()))
+        .collect();
+    peers.sort();
+    assert_eq!(peers, [("n2", "up"), ("n3", "up")]);
+
+    let table = status.to_table();
+    assert!(table.contains("node     n1"), "{table}");
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("n2") && l.contains("up")),
+        "{table}"
+    );
+
+    // A cut link shows as down, and as cut by the operator.
+    assert!(n1.disconnect("n3"));
+    eventually("n1 sees the link to n3 down", LIMIT, || async {
+        n1.status()
+            .links
+            .iter()
+            .any(|l| l.peer == "n3" && l.state == "down" && l.disabled)
+    })
+    .await;
+    assert!(n1.status().to_table().contains("down (cut)"));
+    cluster.shutdown().await.unwrap();
+}

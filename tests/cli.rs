@@ -1,0 +1,272 @@
+//! The `meridian` binary as an operator runs it: `certs`, `up` until Ctrl-C, `status`, and
+//! `node` processes killed with SIGKILL and restarted. Every wait is a bounded poll.
+
+#![allow(clippy::unwrap_used)]
+
+#[path = "../crates/node/tests/support/mod.rs"]
+mod support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use meridian::node::Status;
+use meridian::node::cluster::{self, LocalCluster};
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+fn meridian() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_meridian"));
+    command.env("RUST_LOG", "warn");
+    command
+}
+
+fn run(command: &mut Command) -> Output {
+    let output = command.output().unwrap();
+    assert!(
+        output.status.success(),
+        "{command:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// Polls `condition` every 50 ms until it holds; panics after `LIMIT` saying what was
+/// awaited.
+fn poll(what: &str, mut condition: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !condition() {
+        assert!(start.elapsed() < LIMIT, "not within {LIMIT:?}: {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A node's status from its admin endpoint, if it answers.
+fn status(admin: SocketAddr) -> Option<Status> {
+    let mut stream = std::net::TcpStream::connect(admin).ok()?;
+    stream.set_read_timeout(Some(LIMIT)).ok()?;
+    write!(stream, "GET /status HTTP/1.0\r\nHost: {admin}\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let (_, body) = response.split_once("\r\n\r\n")?;
+    serde_json::from_str(body).ok()
+}
+
+fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill")
+        .args([format!("-{name}"), child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Waits for `child` to exit, killing it if it does not within `LIMIT`.
+fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if start.elapsed() > LIMIT {
+            let _ = child.kill();
+            panic!("the process did not exit within {LIMIT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn certs_init_and_issue_make_a_ca_and_node_certificates() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = dir.path().join("certs");
+    let out = run(meridian()
+        .args(["certs", "init"])
+        .arg(&certs)
+        .args(["--cluster", "east-africa"]));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("east-africa"), "{text}");
+    run(meridian()
+        .args(["certs", "issue"])
+        .arg(&certs)
+        .arg("nairobi"));
+    for file in ["ca.pem", "ca-key.pem", "nairobi.pem", "nairobi-key.pem"] {
+        assert!(certs.join(file).exists(), "{file} missing");
+    }
+    // A second init never overwrites the CA: it fails and says why.
+    let again = meridian()
+        .args(["certs", "init"])
+        .arg(&certs)
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("exists already"));
+}
+
+/// Reads `child`'s stdout lines on a thread, so that reads can time out.
+fn lines(child: &mut Child) -> mpsc::Receiver<String> {
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { return };
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+fn line_with(rx: &mpsc::Receiver<String>, needle: &str, seen: &mut Vec<String>) {
+    let start = Instant::now();
+    while !seen.iter().any(|l| l.contains(needle)) {
+        let left = LIMIT.saturating_sub(start.elapsed());
+        match rx.recv_timeout(left) {
+            Ok(line) => seen.push(line),
+            Err(_) => panic!("no line with {needle:?} within {LIMIT:?}; got {seen:#?}"),
+        }
+    }
+}
+
+#[test]
+fn up_runs_a_cluster_until_interrupted_and_resumes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let topology = support::topology(dir.path(), "mesh", 3);
+    let data = dir.path().join("data");
+    let start_up = || {
+        meridian()
+            .arg("up")
+            .arg(&topology)
+            .arg("--dir")
+            .arg(&data)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut up = start_up();
+    let rx = lines(&mut up);
+    let mut seen = Vec::new();
+    line_with(&rx, "Ctrl-C stops every node", &mut seen);
+    let node_lines: Vec<_> = seen.iter().filter(|l| l.contains(" quic ")).collect();
+    assert_eq!(node_lines.len(), 3, "{seen:#?}");
+    let admin: SocketAddr = node_lines[0]
+        .split("admin http://")
+        .nth(1)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+
+    poll("n1 has both links up", || {
+        status(admin).is_some_and(|s| s.links.iter().all(|l| l.state == "up"))
+    });
+    let table = run(meridian().args(["status", "--admin", &admin.to_string()]));
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(table.contains("node     n1"), "{table}");
+    assert_eq!(
+        table.lines().filter(|l| l.contains(" up ")).count(),
+        2,
+        "{table}"
+    );
+
+    let ca = std::fs::read(data.join("certs/ca.pem")).unwrap();
+    signal(&up, "INT");
+    assert!(wait_exit(&mut up).success());
+    line_with(&rx, "cluster stopped", &mut seen);
+
+    // The same directory again: the same CA and stores, the same cluster.
+    let mut again = start_up();
+    let rx = lines(&mut again);
+    line_with(&rx, "Ctrl-C stops every node", &mut Vec::new());
+    assert_eq!(std::fs::read(data.join("certs/ca.pem")).unwrap(), ca);
+    signal(&again, "TERM");
+    assert!(wait_exit(&mut again).success());
+}
+
+fn spawn_node(config: &Path) -> Child {
+    meridian()
+        .arg("node")
+        .arg("--config")
+        .arg(config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_process_killed_under_load_catches_up_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let topology = support::topology(dir.path(), "mesh", 3);
+    let configs =
+        cluster::prepare(&topology, &dir.path().join("cluster"), &support::options()).unwrap();
+    // n1 and n2 in this process, n3 a child process.
+    let cluster = LocalCluster::start(&configs[..2]).await.unwrap();
+    let n3_admin = {
+        let config = meridian::NodeConfig::load(&configs[2]).unwrap();
+        config.topology.node(config.id).unwrap().admin
+    };
+    let mut n3 = spawn_node(&configs[2]);
+    let all_up = || async {
+        cluster
+            .nodes
+            .iter()
+            .all(|n| n.status().links.iter().all(|l| l.state == "up"))
+    };
+    support::eventually("every link up", LIMIT, all_up).await;
+
+    // Writes at n1 and n2 while n3 is killed with SIGKILL, and after.
+    let writer = |i: usize| {
+        let node = &cluster.nodes[i];
+        async move {
+            for j in 0..300 {
+                node.set(format!("k{i}-{j}"), format!("v{j}"))
+                    .await
+                    .unwrap();
+                node.incr_by("hits", 1).await.unwrap();
+            }
+        }
+    };
+    let killer = async {
+        support::eventually("n3 applied some writes", LIMIT, || async {
+            tokio::task::spawn_blocking(move || status(n3_admin))
+                .await
+                .unwrap()
+                .is_some_and(|s| s.applied.values().sum::<u64>() > 50)
+        })
+        .await;
+        n3.kill().unwrap();
+        n3.wait().unwrap();
+    };
+    futures_util::future::join3(writer(0), writer(1), killer).await;
+
+    let mut n3 = spawn_node(&configs[2]);
+    support::eventually("n1 and n2 converged", LIMIT, || {
+        support::converged(&cluster)
+    })
+    .await;
+    let digest = cluster.nodes[0].digest().await.to_string();
+    let applied = cluster.nodes[0].status().applied;
+    support::eventually("n3 caught up after its restart", LIMIT, || {
+        let (digest, applied) = (digest.clone(), applied.clone());
+        async move {
+            tokio::task::spawn_blocking(move || status(n3_admin))
+                .await
+                .unwrap()
+                .is_some_and(|s| s.digest == digest && s.applied == applied)
+        }
+    })
+    .await;
+    let restarted = tokio::task::spawn_blocking(move || status(n3_admin))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(restarted.counters["protocol_errors"], 0);
+    signal(&n3, "TERM");
+    assert!(wait_exit(&mut n3).success());
+    cluster.shutdown().await.unwrap();
+}
