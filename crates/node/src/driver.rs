@@ -76,6 +76,9 @@ pub struct RefusalRecord {
 const REFUSALS_KEPT: usize = 32;
 
 pub(crate) struct Core {
+    /// This node's name, for logs.
+    pub(crate) name: String,
+    topology: Arc<meridian_replica::Topology>,
     pub(crate) replica: Replica,
     /// `None` once shut down.
     pub(crate) writer: Option<GroupCommit>,
@@ -132,6 +135,8 @@ impl Shared {
             .map(|peer| (peer, LinkInfo::default()))
             .collect();
         let core = Core {
+            name: config.node.clone(),
+            topology: Arc::clone(&config.topology),
             replica,
             writer: Some(writer),
             persisted: Some(persisted),
@@ -214,7 +219,8 @@ impl Core {
             Ok(()) => self.replica.handle_persisted(now, batch),
             Err(e) => {
                 let reason = e.to_string();
-                tracing::error!(%reason, "the store failed: this node accepts no more writes");
+                tracing::error!(node = %self.name, %reason,
+                    "the store failed: this node accepts no more writes");
                 self.replica
                     .handle_persist_failed(now, batch, reason.clone());
                 // Nothing after a failed batch is ever acknowledged: tell every waiter now.
@@ -306,7 +312,7 @@ impl Core {
                 }
                 mpsc::error::TrySendError::Closed(_) => "link writer stopped",
             };
-            tracing::warn!(peer = %to, reason, "closing link");
+            tracing::warn!(node = %self.name, peer = %self.peer_name(to), reason, "closing link");
             link.conn
                 .close(crate::transport::CLOSE_OVERLOAD, reason.as_bytes());
             self.note_error(to, reason.to_owned());
@@ -315,12 +321,19 @@ impl Core {
 
     fn close_link(&mut self, peer: ActorId, error: &PeerError) {
         let reason = format!("protocol error: {error}");
-        tracing::warn!(peer = %peer, %reason, "closing link");
+        tracing::warn!(node = %self.name, peer = %self.peer_name(peer), %reason, "closing link");
         if let Some(link) = self.links.get(&peer) {
             link.conn
                 .close(crate::transport::CLOSE_PROTOCOL, reason.as_bytes());
         }
         self.note_error(peer, reason);
+    }
+
+    /// A neighbour's name from the topology, or its actor id.
+    pub(crate) fn peer_name(&self, peer: ActorId) -> String {
+        self.topology
+            .node(peer)
+            .map_or_else(|| peer.to_string(), |n| n.name.clone())
     }
 
     pub(crate) fn note_error(&mut self, peer: ActorId, reason: String) {

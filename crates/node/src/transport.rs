@@ -68,7 +68,8 @@ pub(crate) async fn accept_loop(shared: Arc<Shared>, endpoint: quinn::Endpoint) 
 }
 
 fn refuse(shared: &Shared, remote: SocketAddr, refusal: &Refusal) {
-    tracing::warn!(%remote, kind = refusal.kind(), reason = %refusal, "refused a connection");
+    tracing::warn!(node = %shared.config.node, %remote, kind = refusal.kind(), reason = %refusal,
+        "refused a connection");
     shared.lock().note_refusal(RefusalRecord {
         remote,
         kind: refusal.kind(),
@@ -147,7 +148,8 @@ pub(crate) async fn dial_loop(
             }
             Ok(None) => {}
             Err(Refusal::Handshake(reason)) => {
-                tracing::info!(peer = %name, %addr, %reason, "cannot connect");
+                tracing::info!(node = %shared.config.node, peer = %name, %addr, %reason,
+                    "cannot connect");
                 shared.lock().note_error(peer, reason);
             }
             Err(refusal) => {
@@ -232,7 +234,9 @@ async fn run_link(
         core.replica.handle_link_up(now, peer);
         generation
     });
-    tracing::info!(peer = %peer, remote = %conn.remote_address(), "link up");
+    let peer_name = shared.lock().peer_name(peer);
+    tracing::info!(node = %shared.config.node, peer = %peer_name, remote = %conn.remote_address(),
+        "link up");
 
     let max = limits.max_frame_bytes;
     let (hello_tx, hello_rx) = oneshot::channel();
@@ -265,7 +269,7 @@ async fn run_link(
             core.note_error(peer, reason.clone());
         }
     });
-    tracing::info!(peer = %peer, %reason, "link down");
+    tracing::info!(node = %shared.config.node, peer = %peer_name, %reason, "link down");
 }
 
 async fn write_frames(
