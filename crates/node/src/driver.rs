@@ -111,6 +111,8 @@ pub(crate) struct Shared {
     core: Mutex<Core>,
     /// The replica's next timer may have moved.
     pub(crate) timer: Notify,
+    /// The replica took an input: vectors and the matrix clock may have moved.
+    pub(crate) progress: Notify,
     epoch: Instant,
     pub(crate) config: NodeConfig,
     cluster_id: uuid::Uuid,
@@ -150,6 +152,7 @@ impl Shared {
         let shared = Arc::new(Shared {
             core: Mutex::new(core),
             timer: Notify::new(),
+            progress: Notify::new(),
             epoch: Instant::now(),
             config,
             cluster_id,
@@ -189,6 +192,7 @@ impl Shared {
             result
         };
         self.timer.notify_one();
+        self.progress.notify_waiters();
         result
     }
 }

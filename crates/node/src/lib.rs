@@ -8,6 +8,7 @@
 
 #![warn(missing_docs)]
 
+mod ack;
 mod admin;
 pub mod cluster;
 pub mod config;
@@ -18,6 +19,7 @@ mod status;
 pub mod tls;
 mod transport;
 
+pub use ack::{AckError, Acknowledgement};
 pub use config::{ConfigError, LinkLimits, NodeConfig, TlsPaths};
 pub use driver::{Change, RefusalRecord};
 pub use node::{

@@ -442,6 +442,18 @@ impl Node {
         }
     }
 
+    /// Waits until the write `dot` (a receipt's) is held durably at `level`: by N regions,
+    /// a majority, every region, or a named one, as the matrix clock shows it. On a timeout
+    /// the error says which regions hold it; the write is not rolled back either way.
+    pub async fn wait_acknowledged(
+        &self,
+        dot: Dot,
+        level: &crate::Acknowledgement,
+        timeout: std::time::Duration,
+    ) -> Result<(), crate::AckError> {
+        crate::ack::wait(&self.shared, dot, level, timeout).await
+    }
+
     /// Subscribes to changes of keys starting with `prefix` (empty: every key), local or
     /// remote, from now on.
     pub fn subscribe(&self, prefix: impl Into<Bytes>) -> Subscription {

@@ -178,3 +178,71 @@ async fn the_admin_endpoint_reports_health_and_status() {
     assert!(n1.status().to_table().contains("down (cut)"));
     cluster.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_waits_for_the_regions_asked_for_and_a_timeout_says_who_holds_it() {
+    use meridian_node::{AckError, Acknowledgement};
+    use std::num::NonZeroUsize;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (cluster, _) = start(dir.path(), "mesh", 3, &options()).await;
+    eventually("every link up", LIMIT, || async { all_links_up(&cluster) }).await;
+    let (n1, n2) = (&cluster.nodes[0], &cluster.nodes[1]);
+
+    let first = n1.set("k", "1").await.unwrap();
+    n1.wait_acknowledged(first.dot, &Acknowledgement::All, LIMIT)
+        .await
+        .unwrap();
+
+    // n3 cut off from both: two regions can hold a write, three cannot.
+    assert!(n1.disconnect("n3") && n2.disconnect("n3"));
+    eventually("n3 is cut off", LIMIT, || async {
+        cluster.nodes[2]
+            .status()
+            .links
+            .iter()
+            .all(|l| l.state == "down")
+    })
+    .await;
+    let second = n1.set("k", "2").await.unwrap();
+    let two = Acknowledgement::Regions(NonZeroUsize::new(2).unwrap());
+    n1.wait_acknowledged(second.dot, &two, LIMIT).await.unwrap();
+    n1.wait_acknowledged(second.dot, &Acknowledgement::Majority, LIMIT)
+        .await
+        .unwrap();
+    n1.wait_acknowledged(second.dot, &Acknowledgement::Region("n2".into()), LIMIT)
+        .await
+        .unwrap();
+    let short = Duration::from_millis(300);
+    match n1
+        .wait_acknowledged(second.dot, &Acknowledgement::All, short)
+        .await
+    {
+        Err(AckError::Timeout { holding, nodes, .. }) => {
+            assert_eq!(holding, ["n1", "n2"]);
+            assert_eq!(nodes, 3);
+        }
+        other => panic!("{other:?}"),
+    }
+    let e = n1
+        .wait_acknowledged(second.dot, &Acknowledgement::Region("n3".into()), short)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("held by 2 of 3 (n1, n2)"), "{e}");
+    let e = n1
+        .wait_acknowledged(
+            second.dot,
+            &Acknowledgement::Region("atlantis".into()),
+            short,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e, AckError::UnknownRegion("atlantis".into()));
+    // Not rolled back: the write is still there, and reaches n3 once it is back.
+    assert_eq!(n1.get(b"k").await, Some(Value::Str("2".into())));
+    assert!(n1.reconnect("n3") && n2.reconnect("n3"));
+    n1.wait_acknowledged(second.dot, &Acknowledgement::All, LIMIT)
+        .await
+        .unwrap();
+    cluster.shutdown().await.unwrap();
+}
