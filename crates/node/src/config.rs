@@ -17,6 +17,12 @@
 //! max_queued_frames = 4096
 //! idle_timeout_ms = 10000
 //! keep_alive_ms = 2000
+//!
+//! [clients]                                # optional; Redis protocol clients
+//! requirepass = "s3cret"                   # AUTH required when set; default: none
+//! max_clients = 10000
+//! max_output_buffer_bytes = 67108864       # a client that does not read is disconnected
+//! idle_timeout_s = 0                       # 0: idle clients are never disconnected
 //! ```
 //!
 //! An unknown field is an error that names it, like every other mistake in the file.
@@ -52,6 +58,34 @@ pub struct NodeConfig {
     pub limits: LinkLimits,
     /// Replication tuning (gossip interval, retention...).
     pub replica: meridian_replica::Config,
+    /// Redis protocol clients.
+    pub clients: ClientLimits,
+}
+
+/// What Redis protocol clients may do.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClientLimits {
+    /// When set, a client must `AUTH` with it before any other command.
+    pub requirepass: Option<String>,
+    /// Connections past this many are refused with an error.
+    pub max_clients: usize,
+    /// Replies a client has not read, in bytes; past it the client is disconnected (Redis's
+    /// client-output-buffer-limit).
+    pub max_output_buffer_bytes: usize,
+    /// A client silent for this long is disconnected; 0 never.
+    pub idle_timeout_s: u64,
+}
+
+impl Default for ClientLimits {
+    fn default() -> Self {
+        ClientLimits {
+            requirepass: None,
+            max_clients: 10_000,
+            max_output_buffer_bytes: 64 << 20,
+            idle_timeout_s: 0,
+        }
+    }
 }
 
 /// Where a node's certificates are.
@@ -118,6 +152,8 @@ struct RawConfig {
     limits: LinkLimits,
     #[serde(default)]
     replication: Replication,
+    #[serde(default)]
+    clients: ClientLimits,
 }
 
 /// Replication tuning; `preset` picks `Config::lan()` or `Config::wan()`, the other fields
@@ -296,6 +332,23 @@ impl NodeConfig {
             ));
         }
 
+        let clients = raw.clients;
+        if clients.max_clients == 0 {
+            return Err(field("clients.max_clients", "must be at least 1".to_owned()));
+        }
+        if clients.max_output_buffer_bytes < 64 * 1024 {
+            return Err(field(
+                "clients.max_output_buffer_bytes",
+                format!("{} is below the minimum of 65536", clients.max_output_buffer_bytes),
+            ));
+        }
+        if clients.requirepass.as_deref() == Some("") {
+            return Err(field(
+                "clients.requirepass",
+                "must not be empty (leave it out for no password)".to_owned(),
+            ));
+        }
+
         Ok(NodeConfig {
             node: raw.node,
             id,
@@ -310,6 +363,7 @@ impl NodeConfig {
             },
             limits,
             replica,
+            clients,
         })
     }
 
@@ -396,6 +450,19 @@ key = "virginia-key.pem"
                 "replication.preset",
             ),
             (format!("colour = \"blue\"\n{GOOD}"), "colour"),
+            (
+                format!("{GOOD}\n[clients]\nmax_clients = 0\n"),
+                "clients.max_clients",
+            ),
+            (
+                format!("{GOOD}\n[clients]\nrequirepass = \"\"\n"),
+                "clients.requirepass",
+            ),
+            (
+                format!("{GOOD}\n[clients]\nmax_output_buffer_bytes = 10\n"),
+                "clients.max_output_buffer_bytes",
+            ),
+            (format!("{GOOD}\n[clients]\npassword = \"x\"\n"), "password"),
             (GOOD.replace("key = \"virginia-key.pem\"\n", ""), "key"),
         ];
         for (body, expected) in cases {

@@ -20,7 +20,7 @@ pub mod tls;
 mod transport;
 
 pub use ack::{AckError, Acknowledgement};
-pub use config::{ConfigError, LinkLimits, NodeConfig, TlsPaths};
+pub use config::{ClientLimits, ConfigError, LinkLimits, NodeConfig, TlsPaths};
 pub use driver::{Change, RefusalRecord};
 pub use node::{
     Addresses, FeedError, Node, NodeError, Siblings, StartError, Subscription, WriteReceipt,
