@@ -327,6 +327,20 @@ impl Keyspace {
         self.keys.iter().filter(|(_, s)| s.live).map(|(k, _)| k)
     }
 
+    /// Keys holding something visible, sorted, from the first one after `after` (all of them
+    /// when `after` is `None`): the resumable walk behind SCAN.
+    pub fn keys_after<'a>(&'a self, after: Option<&[u8]>) -> impl Iterator<Item = &'a Bytes> + 'a {
+        use std::ops::Bound;
+        let start = match after {
+            Some(key) => Bound::Excluded(key),
+            None => Bound::Unbounded,
+        };
+        self.keys
+            .range::<[u8], _>((start, Bound::Unbounded))
+            .filter(|(_, s)| s.live)
+            .map(|(k, _)| k)
+    }
+
     /// Number of keys holding state; no type keeps tombstones, so every one is visible and
     /// this equals `len()`.
     pub fn retained_len(&self) -> usize {

@@ -15,6 +15,7 @@ pub mod config;
 mod driver;
 pub mod frame;
 mod node;
+mod ops;
 mod status;
 pub mod tls;
 mod transport;

@@ -267,18 +267,7 @@ impl Node {
         key: impl Into<Bytes>,
         command: Command,
     ) -> Result<WriteReceipt, NodeError> {
-        let key = key.into();
-        let wall = wall();
-        let (ack, receipt) = self.shared.with_core(|core, now| {
-            let dot = core.replica.write(now, wall, key, command)?;
-            let token = core.replica.applied().clone();
-            Ok::<_, WriteError>((core.wait_ack(dot.seq), WriteReceipt { dot, token }))
-        })?;
-        match ack.await {
-            Ok(Ok(())) => Ok(receipt),
-            Ok(Err(e)) => Err(e.into()),
-            Err(_) => Err(NodeError::ShutDown),
-        }
+        crate::ops::write(&self.shared, key.into(), command).await
     }
 
     fn read<T>(&self, f: impl FnOnce(&Replica) -> T) -> T {
