@@ -334,12 +334,18 @@ impl NodeConfig {
 
         let clients = raw.clients;
         if clients.max_clients == 0 {
-            return Err(field("clients.max_clients", "must be at least 1".to_owned()));
+            return Err(field(
+                "clients.max_clients",
+                "must be at least 1".to_owned(),
+            ));
         }
         if clients.max_output_buffer_bytes < 64 * 1024 {
             return Err(field(
                 "clients.max_output_buffer_bytes",
-                format!("{} is below the minimum of 65536", clients.max_output_buffer_bytes),
+                format!(
+                    "{} is below the minimum of 65536",
+                    clients.max_output_buffer_bytes
+                ),
             ));
         }
         if clients.requirepass.as_deref() == Some("") {
