@@ -163,9 +163,13 @@ struct RawConfig {
 struct Replication {
     preset: Option<String>,
     gossip_interval_ms: Option<u64>,
+    repair_after_ms: Option<u64>,
     retention_ops: Option<usize>,
     retention_bytes: Option<u64>,
 }
+
+/// The least `repair_after_ms` of a node (see `NodeConfig::parse`).
+const NODE_REPAIR_FLOOR_MS: u64 = 3_000;
 
 fn default_fsync() -> String {
     "always".to_owned()
@@ -309,8 +313,18 @@ impl NodeConfig {
                 ));
             }
         };
+        // QUIC streams lose nothing while a connection lives, so a neighbour that has not
+        // acknowledged for a while is slow (its disk, most often), not missing frames: a
+        // resend after the presets' 200 ms / 1 s, made for lossy networks, only duplicated
+        // thousands of ops whenever a peer's fsync stalled (BENCHMARKS.md section 6). What
+        // a link does lose (ops a peer dropped from a full causal buffer, ops misrouted
+        // while views of the links disagreed) is repaired after this floor.
+        replica.repair_after_ms = replica.repair_after_ms.max(NODE_REPAIR_FLOOR_MS);
         if let Some(ms) = raw.replication.gossip_interval_ms {
             replica.gossip_interval_ms = ms;
+        }
+        if let Some(ms) = raw.replication.repair_after_ms {
+            replica.repair_after_ms = ms;
         }
         if let Some(ops) = raw.replication.retention_ops {
             replica.retention_ops = ops;

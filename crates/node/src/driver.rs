@@ -45,6 +45,8 @@ pub(crate) struct LinkHandle {
     pub(crate) control: mpsc::Sender<Message>,
     /// Ops and snapshot chunks.
     pub(crate) data: mpsc::Sender<Message>,
+    /// The connection was closed for a full or stopped queue: nothing more is queued.
+    pub(crate) closing: bool,
 }
 
 /// What status pages show of a link beyond what the replica knows.
@@ -299,11 +301,15 @@ impl Core {
     }
 
     fn send(&mut self, to: ActorId, msg: Message) {
-        let Some(link) = self.links.get(&to) else {
+        let Some(link) = self.links.get_mut(&to) else {
             // The link's tasks ended and its link-down is on its way: the handshake of the
             // next connection tells the replica what the peer lacks.
             return;
         };
+        if link.closing {
+            // Closed once already; its link-down is on its way.
+            return;
+        }
         let queue = match msg {
             Message::Ops(_) | Message::Snapshot(_) => &link.data,
             Message::Hello { .. } | Message::Gossip { .. } => &link.control,
@@ -316,9 +322,11 @@ impl Core {
                 }
                 mpsc::error::TrySendError::Closed(_) => "link writer stopped",
             };
-            tracing::warn!(node = %self.name, peer = %self.peer_name(to), reason, "closing link");
+            link.closing = true;
             link.conn
                 .close(crate::transport::CLOSE_OVERLOAD, reason.as_bytes());
+            let peer = self.peer_name(to);
+            tracing::warn!(node = %self.name, %peer, reason, "closing link");
             self.note_error(to, reason.to_owned());
         }
     }

@@ -222,6 +222,7 @@ async fn run_link(
             conn: conn.clone(),
             control: control_tx,
             data: data_tx,
+            closing: false,
         };
         if let Some(old) = core.links.insert(peer, handle) {
             old.conn
