@@ -16,6 +16,7 @@ mod driver;
 pub mod frame;
 mod node;
 mod ops;
+mod resp;
 mod status;
 pub mod tls;
 mod transport;

@@ -206,6 +206,21 @@ impl Node {
                 })?;
             tasks.spawn(crate::admin::serve(Arc::clone(&shared), listener));
         }
+        if let Some(addr) = shared
+            .config
+            .topology
+            .node(shared.config.id)
+            .map(|n| n.resp)
+        {
+            let listener =
+                tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| StartError::Bind {
+                        addr,
+                        message: format!("Redis protocol: {e}"),
+                    })?;
+            tasks.spawn(crate::resp::serve(Arc::clone(&shared), listener));
+        }
         tasks.spawn(transport::accept_loop(
             Arc::clone(&shared),
             endpoint.clone(),
