@@ -306,7 +306,7 @@ impl Decoder {
     }
 
     fn start_array(&mut self, buf: &mut BytesMut) -> Result<Step, ProtocolError> {
-        let (count, cr) = match self.header(buf) {
+        let (count, cr) = match header_line(buf, &mut self.scanned, &self.limits) {
             Header::NeedMore => return Ok(Step::NeedMore),
             Header::TooLong => return Err(ProtocolError::TooBigMultibulkCount),
             Header::Invalid => return Err(ProtocolError::InvalidMultibulkLength),
@@ -448,10 +448,6 @@ impl Decoder {
             return Ok(Step::Progress);
         }
         Ok(Step::Request(Request { args }))
-    }
-
-    fn header(&mut self, buf: &[u8]) -> Header {
-        header_line(buf, &mut self.scanned, &self.limits)
     }
 }
 
