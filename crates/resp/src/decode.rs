@@ -113,11 +113,11 @@ impl Request {
         let mut header = itoa_buf();
         out.reserve(self.args.iter().map(|a| a.len() + 16).sum::<usize>() + 16);
         out.put_u8(b'*');
-        out.put_slice(format_usize(&mut header, self.args.len()));
+        out.put_slice(format_u64(&mut header, self.args.len() as u64));
         out.put_slice(b"\r\n");
         for arg in &self.args {
             out.put_u8(b'$');
-            out.put_slice(format_usize(&mut header, arg.len()));
+            out.put_slice(format_u64(&mut header, arg.len() as u64));
             out.put_slice(b"\r\n");
             out.put_slice(arg);
             out.put_slice(b"\r\n");
@@ -306,7 +306,7 @@ impl Decoder {
     }
 
     fn start_array(&mut self, buf: &mut BytesMut) -> Result<Step, ProtocolError> {
-        let (count, cr) = match self.header(buf) {
+        let (count, cr) = match header_line(buf, &mut self.scanned, &self.limits) {
             Header::NeedMore => return Ok(Step::NeedMore),
             Header::TooLong => return Err(ProtocolError::TooBigMultibulkCount),
             Header::Invalid => return Err(ProtocolError::InvalidMultibulkLength),
@@ -449,10 +449,6 @@ impl Decoder {
         }
         Ok(Step::Request(Request { args }))
     }
-
-    fn header(&mut self, buf: &[u8]) -> Header {
-        header_line(buf, &mut self.scanned, &self.limits)
-    }
 }
 
 /// Reads the header line at the front of `buf`, whose first byte is its marker (`*`, `$`).
@@ -515,13 +511,13 @@ fn saturating_i64(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-/// A buffer wide enough for any `usize` in decimal.
+/// A buffer wide enough for any `u64` in decimal.
 pub(crate) fn itoa_buf() -> [u8; 20] {
     [0; 20]
 }
 
 /// Formats `n` in decimal into `buf`, returning the digits.
-pub(crate) fn format_usize(buf: &mut [u8; 20], mut n: usize) -> &[u8] {
+pub(crate) fn format_u64(buf: &mut [u8; 20], mut n: u64) -> &[u8] {
     let mut at = buf.len();
     loop {
         at -= 1;

@@ -2,7 +2,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::decode::{format_usize, itoa_buf};
+use crate::decode::{format_u64, itoa_buf};
 
 /// The protocol a connection speaks: RESP2 by default, RESP3 after `HELLO 3`.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
@@ -100,8 +100,12 @@ impl Reply {
             Reply::Simple(text) => line(out, b'+', text.as_bytes()),
             Reply::Error(text) => line(out, b'-', text.as_bytes()),
             Reply::Integer(n) => {
+                let mut digits = itoa_buf();
                 out.put_u8(b':');
-                out.put_slice(n.to_string().as_bytes());
+                if *n < 0 {
+                    out.put_u8(b'-');
+                }
+                out.put_slice(format_u64(&mut digits, n.unsigned_abs()));
                 out.put_slice(b"\r\n");
             }
             Reply::Bulk(bytes) => bulk(out, bytes),
@@ -185,7 +189,7 @@ fn line(out: &mut BytesMut, marker: u8, text: &[u8]) {
 fn header(out: &mut BytesMut, marker: u8, len: usize) {
     let mut digits = itoa_buf();
     out.put_u8(marker);
-    out.put_slice(format_usize(&mut digits, len));
+    out.put_slice(format_u64(&mut digits, len as u64));
     out.put_slice(b"\r\n");
 }
 
