@@ -2,6 +2,7 @@
 
 use std::num::NonZeroUsize;
 
+use meridian_crdt::ActorId;
 use thiserror::Error;
 
 /// Tuning for one replica. Times are in milliseconds of the driver's monotonic clock.
@@ -39,6 +40,19 @@ pub struct Config {
     pub snapshot_chunk_bytes: usize,
     /// Limits on what a peer may send.
     pub limits: Limits,
+    /// Neighbours the history gate does not wait for. A node whose store is new, or may have
+    /// lost its latest writes, takes no writes until the handshake of every neighbour has
+    /// told it how far its own history goes (every op it ever sent went first to a
+    /// neighbour). Name here a neighbour that is gone for good, so the node can write without
+    /// it; naming every neighbour opens the gate at once. Empty by default; every entry must
+    /// be a neighbour in the topology file.
+    ///
+    /// Risk: if a node named here holds ops of this node that no other neighbour reports
+    /// (they went to it alone), this node reuses their sequence numbers. Its new writes are
+    /// then dropped as duplicates wherever the old ones are held: acknowledged, lost there,
+    /// and the regions diverge for good. Only name a neighbour whose store is gone too, or one
+    /// known to hold nothing of this node that the others lack.
+    pub open_history_without: Vec<ActorId>,
 }
 
 /// Sizes accepted from peers: anything larger is a protocol error that closes the link.
@@ -77,6 +91,7 @@ impl Config {
             retention_bytes: 1 << 30,
             snapshot_chunk_bytes: 4 << 20,
             limits: Limits::default(),
+            open_history_without: Vec::new(),
         }
     }
 

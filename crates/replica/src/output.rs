@@ -1,5 +1,6 @@
 //! What leaves the replica: outputs for the driver and the errors of each input.
 
+use std::fmt;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -58,10 +59,11 @@ pub enum Output {
 /// A local write that was refused. The state did not change.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum WriteError {
-    /// This node's store is new (or lost its latest writes) and it has not yet learnt from a
-    /// peer how far its own history goes; writing now could reuse a sequence number.
-    #[error("TRYAGAIN this region is recovering its own history from its peers")]
-    Recovering,
+    /// This node's store is new (or may have lost its latest writes) and it has not yet
+    /// learnt from every neighbour how far its own history goes, or not yet fetched it back;
+    /// writing now could reuse a sequence number. The reason says what it waits for.
+    #[error("TRYAGAIN this region is recovering its own history from its peers: {0}")]
+    Recovering(HistoryWait),
     /// This node's store failed (a write, an fsync, a full disk): it accepts no write until
     /// it is restarted on a working store. Reads go on.
     #[error("MISCONF this region's store failed and accepts no writes: {0}")]
@@ -72,6 +74,48 @@ pub enum WriteError {
     /// The command does not fit the key's current value.
     #[error(transparent)]
     Prepare(#[from] PrepareError),
+}
+
+/// What a node with a closed history gate still waits for (`Replica::history_wait`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryWait {
+    /// Neighbours whose handshake has not been heard since this store was created, with their
+    /// names in the topology file.
+    pub neighbours: Vec<(ActorId, String)>,
+    /// The highest seq of this node's own ops that any node is known to hold.
+    pub known: u64,
+    /// How far this node holds its own ops again.
+    pub held: u64,
+}
+
+impl fmt::Display for HistoryWait {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !self.neighbours.is_empty() {
+            f.write_str("waiting for the handshake of neighbour")?;
+            if self.neighbours.len() > 1 {
+                f.write_str("s")?;
+            }
+            for (i, (id, name)) in self.neighbours.iter().enumerate() {
+                let sep = if i == 0 { " " } else { ", " };
+                write!(f, "{sep}{name} (id {id})")?;
+            }
+            f.write_str(
+                " (one gone for good can be named in open_history_without, at the risk of reusing sequence numbers)",
+            )?;
+            if self.known > self.held {
+                f.write_str("; ")?;
+            }
+        }
+        if self.known > self.held {
+            write!(
+                f,
+                "fetching its own ops {}..={} back from its peers",
+                self.held + 1,
+                self.known
+            )?;
+        }
+        Ok(())
+    }
 }
 
 /// A neighbour broke the protocol. The link is closed; the state did not change beyond the
@@ -144,6 +188,11 @@ pub enum NewError {
     /// A stored key state could not be decoded.
     #[error("stored state: {0}")]
     State(String),
+    /// `Config::open_history_without` names a node that is not a neighbour of this one.
+    #[error(
+        "open_history_without names node {0}, which is not a neighbour of this node in the topology file"
+    )]
+    HistoryOverride(ActorId),
     /// A recovered log has a gap.
     #[error("recovered log: {0}")]
     Log(#[from] crate::log::LogGap),

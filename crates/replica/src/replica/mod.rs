@@ -14,8 +14,10 @@ use crate::matrix::{LinkView, MatrixClock};
 use crate::op::{Message, Op, PROTOCOL_VERSION, Row};
 use crate::output::{NewError, Output, PeerError, WriteError};
 use crate::stats::Stats;
+use history::HistoryGate;
 
 mod forward;
+mod history;
 mod receive;
 mod snapshot;
 use crate::topology::{Role, Routes, Topology};
@@ -88,15 +90,6 @@ pub struct Replica {
     newest_applied: Option<Hlc>,
     /// While set, local writes wait: this node does not yet know how far its own history goes.
     history_gate: Option<HistoryGate>,
-}
-
-/// What a node whose store is new (or may have lost its latest writes) learns before writing.
-#[derive(Debug, Default)]
-struct HistoryGate {
-    /// A neighbour's handshake has told us what it holds.
-    heard: bool,
-    /// The highest seq of ours any node is known to hold.
-    known: u64,
 }
 
 /// What a restarted node read back from its store.
@@ -189,15 +182,18 @@ impl Replica {
             newest_applied: None,
             store_failed: None,
         };
+        replica.check_history_override()?;
         // Until links come up, this node advertises none of them.
         replica.advertise_links();
         Ok(replica)
     }
 
     /// A node joining a cluster with a new store while its actor id may already have history
-    /// at its peers (a replaced disk, a reinstalled host). Local writes are refused with
-    /// [`WriteError::Recovering`] until a neighbour's handshake has told it how far its own
-    /// history goes and it holds all of it, so it never reuses a sequence number.
+    /// at its peers (a replaced disk, a reinstalled host), or a node of a brand-new cluster.
+    /// Local writes are refused with [`WriteError::Recovering`] until the handshake of every
+    /// neighbour (but those in `Config::open_history_without`) has told it how far its own
+    /// history goes and it holds all of it again, so it never reuses a sequence number
+    /// ([`Replica::history_wait`] says what it still waits for).
     pub fn rejoin(
         me: ActorId,
         topology: Arc<Topology>,
@@ -291,26 +287,6 @@ impl Replica {
         Ok(replica)
     }
 
-    fn close_history_gate(&mut self) {
-        if self.topology.neighbours(self.me).next().is_some() && self.role == Role::Leader {
-            self.history_gate = Some(HistoryGate::default());
-        }
-    }
-
-    /// Learns that some node holds our own ops up to `seq`; opens the gate once a neighbour
-    /// has been heard and we hold everything of ours that anyone is known to hold.
-    pub(super) fn learn_own_history(&mut self, seq: u64, heard: bool) {
-        let Some(gate) = self.history_gate.as_mut() else {
-            return;
-        };
-        gate.known = gate.known.max(seq);
-        gate.heard |= heard;
-        if gate.heard && self.received.get(self.me) >= gate.known {
-            self.history_gate = None;
-            self.next_seq = self.next_seq.max(self.received.get(self.me) + 1);
-        }
-    }
-
     // ----- commands -----
 
     /// Accepts a local write. The op is applied at once (reads see it) and acknowledged with
@@ -328,8 +304,8 @@ impl Replica {
         if let Some(reason) = &self.store_failed {
             return Err(WriteError::StoreFailed(reason.clone()));
         }
-        if self.history_gate.is_some() {
-            return Err(WriteError::Recovering);
+        if let Some(wait) = self.history_wait() {
+            return Err(WriteError::Recovering(wait));
         }
         let payload = self.keyspace.prepare(&key, command, &self.applied)?;
         let hlc = self.clock.now(wall);
@@ -482,7 +458,7 @@ impl Replica {
                 self.durable_at.entry(origin).or_default().push_back(now);
             }
         }
-        self.learn_own_history(0, false);
+        self.learn_own_history(0);
         self.try_apply(now);
         self.update_own_row();
         self.release_snapshots();

@@ -41,6 +41,15 @@ pub fn mesh_3() -> Arc<Topology> {
     Arc::new(Topology::parse(text, "mesh-3.toml").unwrap())
 }
 
+/// `topologies/ring-5.toml`: five leaders in a ring, each linked to two others.
+pub fn ring_5() -> Arc<Topology> {
+    let text = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../topologies/ring-5.toml"
+    ));
+    Arc::new(Topology::parse(text, "ring-5.toml").unwrap())
+}
+
 pub const DUBLIN: ActorId = ActorId(1);
 pub const OREGON: ActorId = ActorId(2);
 pub const SAO_PAULO: ActorId = ActorId(3);
