@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use meridian_crdt::{ActorId, Dot, PrepareError, VersionVector};
+use meridian_crdt::{ActorId, Dot, PrepareError, StateDecodeError, VersionVector};
 use thiserror::Error;
 
 use crate::op::{Message, Op, PROTOCOL_VERSION};
@@ -185,9 +185,15 @@ pub enum NewError {
     /// The config is inconsistent.
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
-    /// A stored key state could not be decoded.
-    #[error("stored state: {0}")]
-    State(String),
+    /// A key's record in the store's state table does not decode (corrupt, or written by
+    /// another format). No replica was made.
+    #[error("stored state: the record of key {key} in table state does not decode: {reason}")]
+    State {
+        /// The key, printable: UTF-8 when it is, otherwise `0x` and hex.
+        key: String,
+        /// What is wrong with the bytes.
+        reason: StateDecodeError,
+    },
     /// `Config::open_history_without` names a node that is not a neighbour of this one.
     #[error(
         "open_history_without names node {0}, which is not a neighbour of this node in the topology file"
@@ -196,4 +202,20 @@ pub enum NewError {
     /// A recovered log has a gap.
     #[error("recovered log: {0}")]
     Log(#[from] crate::log::LogGap),
+}
+
+/// A key as error messages show it: UTF-8 when it is printable, otherwise `0x` and hex (as the
+/// store shows keys).
+pub(crate) fn printable_key(key: &[u8]) -> String {
+    match std::str::from_utf8(key) {
+        Ok(s) if !s.chars().any(char::is_control) => s.to_owned(),
+        _ => {
+            let mut out = String::with_capacity(2 + 2 * key.len());
+            out.push_str("0x");
+            for b in key {
+                out.push_str(&format!("{b:02x}"));
+            }
+            out
+        }
+    }
 }

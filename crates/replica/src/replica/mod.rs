@@ -12,7 +12,7 @@ use crate::link::{Link, LinkState, LinkStatus};
 use crate::log::OpLog;
 use crate::matrix::{LinkView, MatrixClock};
 use crate::op::{Message, Op, PROTOCOL_VERSION, Row};
-use crate::output::{NewError, Output, PeerError, WriteError};
+use crate::output::{NewError, Output, PeerError, WriteError, printable_key};
 use crate::stats::Stats;
 use history::HistoryGate;
 
@@ -225,7 +225,8 @@ impl Replica {
     }
 
     /// A replica rebuilt from what its store held: the state, the vector it reflects, the log
-    /// base and the log after it. Ops beyond the state's vector are re-applied.
+    /// base and the log after it. Ops beyond the state's vector are re-applied. A key state
+    /// that does not decode is [`NewError::State`], naming the key, never a panic.
     pub fn restore(
         me: ActorId,
         topology: Arc<Topology>,
@@ -238,8 +239,11 @@ impl Replica {
         for (key, bytes) in restored.state {
             replica
                 .keyspace
-                .load_key(key, &bytes)
-                .map_err(|e| NewError::State(e.to_string()))?;
+                .load_key(key.clone(), &bytes)
+                .map_err(|reason| NewError::State {
+                    key: printable_key(&key),
+                    reason,
+                })?;
         }
         replica.applied = restored.applied.clone();
         replica.durable_applied = restored.applied.clone();
