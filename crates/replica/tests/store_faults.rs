@@ -1,17 +1,154 @@
-//! What a replica does when its store lets it down: a stored key state that does not decode
-//! is an error that names the key, never a panic.
+//! What a replica does when its store lets it down: a failed persist stops writes and
+//! acknowledgements but not reads; a stored key state that does not decode is an error that
+//! names the key, never a panic.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 
+use std::sync::Arc;
+
 use bytes::Bytes;
-use meridian_crdt::{ActorId, Command};
-use meridian_replica::{Config, NewError, Replica, Restored};
+use meridian_crdt::{ActorId, Command, Dot, Value};
+use meridian_replica::{Config, Message, NewError, Output, Replica, Restored, WriteError};
 use proptest::prelude::*;
-use support::{key, mesh_3, wall};
+use support::{drain, drain_persisting, handshake, key, mesh_3, ops_of, set, snapshot, wall};
 
 const ME: ActorId = ActorId(1);
+const VIRGINIA: ActorId = ActorId(2);
+const SINGAPORE: ActorId = ActorId(3);
+
+fn acks(outputs: &[Output]) -> Vec<Dot> {
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Ack(dot) => Some(*dot),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Ops sent to peers, as dots.
+fn sent_ops(outputs: &[Output]) -> Vec<Dot> {
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Send {
+                msg: Message::Ops(ops),
+                ..
+            } => Some(ops.iter().map(|op| op.dot()).collect::<Vec<_>>()),
+            _ => None,
+        })
+        .flatten()
+        .collect()
+}
+
+fn persist_batches(outputs: &[Output]) -> Vec<u64> {
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Persist { batch, .. } => Some(*batch),
+            _ => None,
+        })
+        .collect()
+}
+
+fn str_value(v: &str) -> Option<Value> {
+    Some(Value::Str(Bytes::from(v.to_string())))
+}
+
+#[test]
+fn after_a_failed_persist_writes_are_refused_nothing_more_is_acknowledged_and_reads_go_on() {
+    let topology = mesh_3();
+    let mut r = Replica::new(ME, Arc::clone(&topology), Config::lan(), wall(0)).unwrap();
+    handshake(&mut r, &topology, VIRGINIA, 0);
+    handshake(&mut r, &topology, SINGAPORE, 0);
+    let settled = Config::lan().link_settle_ms;
+    r.handle_timeout(settled);
+    drain_persisting(&mut r, settled);
+
+    let t = settled + 1;
+    let durable = r.write(t, wall(t), key("k1"), set("durable")).unwrap();
+    let out = drain_persisting(&mut r, t);
+    assert_eq!(acks(&out), vec![durable]);
+    assert_eq!(sent_ops(&out), vec![durable, durable], "to both peers");
+
+    // Two more writes go into one batch, which the disk then fails.
+    let lost: Vec<Dot> = ["k2", "k3"]
+        .iter()
+        .map(|k| r.write(t, wall(t), key(k), set("in memory")).unwrap())
+        .collect();
+    let out = drain(&mut r);
+    let batches = persist_batches(&out);
+    assert_eq!(batches.len(), 1, "{out:?}");
+    assert!(acks(&out).is_empty() && sent_ops(&out).is_empty());
+    let digest = r.digest();
+    r.handle_persist_failed(t, batches[0], "fsync: Input/output error".to_string());
+    assert_eq!(
+        r.store_failure(),
+        Some("batch 2: fsync: Input/output error")
+    );
+    assert_eq!(r.stats().store_failures, 1);
+    // A confused driver reporting the failed batch durable anyway changes nothing.
+    r.handle_persisted(t, batches[0]);
+    let out = drain(&mut r);
+    assert!(
+        acks(&out).is_empty() && sent_ops(&out).is_empty() && persist_batches(&out).is_empty(),
+        "nothing of the failed batch is acknowledged, sent or persisted again: {out:?}"
+    );
+
+    let before = snapshot(&r);
+    let refused = r.write(t, wall(t), key("k4"), Command::IncrBy(1));
+    match &refused {
+        Err(e @ WriteError::StoreFailed(reason)) => {
+            assert!(reason.contains("Input/output error"), "{reason}");
+            assert!(e.to_string().starts_with("MISCONF"), "{e}");
+        }
+        other => panic!("expected StoreFailed, got {other:?}"),
+    }
+    assert!(drain(&mut r).is_empty(), "a refused write has no effect");
+    assert_eq!(snapshot(&r), before);
+
+    // An op from a peer is left with it: it could not be persisted here.
+    let theirs = ops_of(&topology, VIRGINIA, 1);
+    r.handle_message(t, wall(t), VIRGINIA, Message::Ops(theirs));
+    let out = drain(&mut r);
+    assert!(persist_batches(&out).is_empty(), "{out:?}");
+    assert_eq!(r.received().get(VIRGINIA), 0);
+    assert_eq!(r.stats().refused_store_failed, 1);
+    assert_eq!(snapshot(&r), before);
+
+    // Reads go on from memory, including the writes that were never acknowledged.
+    assert_eq!(r.keyspace().get(b"k1"), str_value("durable"));
+    assert_eq!(r.keyspace().get(b"k2"), str_value("in memory"));
+    assert_eq!(r.keyspace().get(b"k4"), None);
+    assert_eq!(r.digest(), digest);
+    assert_eq!(r.applied().get(ME), lost[1].seq);
+    assert_eq!(
+        r.received().get(ME),
+        durable.seq,
+        "only the durable op is held"
+    );
+
+    // Gossip goes on, and never reports the lost ops as held.
+    r.handle_timeout(t + Config::lan().gossip_interval_ms);
+    let out = drain(&mut r);
+    let own_rows: Vec<u64> = out
+        .iter()
+        .filter_map(|o| match o {
+            Output::Send {
+                msg: Message::Gossip { rows, .. },
+                ..
+            } => rows
+                .iter()
+                .find(|(n, _)| *n == ME)
+                .map(|(_, row)| row.received.get(ME)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(own_rows, vec![durable.seq, durable.seq], "{out:?}");
+    assert!(acks(&out).is_empty() && sent_ops(&out).is_empty());
+}
 
 /// A store that wrote these state bytes for key `k`, with nothing in its log.
 fn stored(entries: Vec<(Bytes, Vec<u8>)>) -> Restored {
