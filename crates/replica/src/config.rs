@@ -31,8 +31,10 @@ pub struct Config {
     /// allowed to drag our clock forward (its op is still applied).
     pub max_clock_ahead_ms: u64,
     /// Most ops kept in the log. Ops leave the log once every node holds them (stability);
-    /// beyond this many, applied ops leave it anyway, so that one dead region cannot fill the
-    /// disk of the others: a neighbour that needs them later gets a state snapshot.
+    /// beyond this many, the oldest ops already applied into durable state leave it anyway
+    /// until this many remain, so that one dead region cannot fill the disk of the others: a
+    /// neighbour that needs them later gets a state snapshot, one behind by fewer ops is
+    /// served from the log. (Ops not yet in durable state stay, so the log may hold more.)
     pub retention_ops: usize,
     /// Most bytes of ops (encoded) kept in the log; the same rule as `retention_ops`.
     pub retention_bytes: u64,

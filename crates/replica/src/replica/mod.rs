@@ -495,19 +495,26 @@ impl Replica {
     }
 
     /// Drops from the log the ops nobody can need: held by every node and applied into durable
-    /// state here. Past `retention_ops` or `retention_bytes`, every op applied into durable state goes, stable or
-    /// not: a neighbour that needs one later gets a snapshot.
+    /// state here. Past `retention_ops` or `retention_bytes`, the oldest ops applied into
+    /// durable state go too, stable or not, until the log is within both: a neighbour that
+    /// needs one of them later gets a snapshot, while one only briefly behind, lacking only
+    /// newer ops, is still served from the log.
     fn truncate_log(&mut self) {
-        let mut upto = self.matrix.stable_received().meet(&self.durable_applied);
-        if self.log.len() > self.config.retention_ops
-            || self.log.bytes() > self.config.retention_bytes
-        {
-            upto = self.durable_applied.clone();
-        }
-        if self.truncated.dominates(&upto) {
+        let stable = self.matrix.stable_received().meet(&self.durable_applied);
+        self.truncate_to(&stable);
+        let cut = self.log.retention_cut(
+            self.config.retention_ops,
+            self.config.retention_bytes,
+            &self.durable_applied,
+        );
+        self.truncate_to(&cut);
+    }
+
+    fn truncate_to(&mut self, upto: &VersionVector) {
+        if self.truncated.dominates(upto) {
             return;
         }
-        self.truncated.merge(&upto);
+        self.truncated.merge(upto);
         let dropped = self.log.truncate(&self.truncated);
         self.stats.truncated += dropped as u64;
         self.truncate_pending = true;

@@ -200,10 +200,16 @@ pub struct Cluster {
 impl Cluster {
     /// Every node with empty state, every link up, handshakes done.
     pub fn new(topology: Arc<Topology>) -> Cluster {
+        Cluster::with_config(topology, Config::lan())
+    }
+
+    /// [`Cluster::new`] with every node on `config`.
+    pub fn with_config(topology: Arc<Topology>, config: Config) -> Cluster {
+        let settle_ms = config.link_settle_ms;
         let replicas = topology
             .ids()
             .map(|id| {
-                let r = Replica::new(id, Arc::clone(&topology), Config::lan(), wall(0)).unwrap();
+                let r = Replica::new(id, Arc::clone(&topology), config.clone(), wall(0)).unwrap();
                 (id, r)
             })
             .collect();
@@ -225,7 +231,7 @@ impl Cluster {
         }
         c.settle();
         // Past the links' settle time: ops flow.
-        c.advance(Config::lan().link_settle_ms);
+        c.advance(settle_ms);
         c
     }
 
