@@ -177,6 +177,9 @@ impl OpLog {
     ) -> VersionVector {
         let mut cut = VersionVector::new();
         let (mut len, mut bytes) = (self.len, self.bytes);
+        if len <= max_ops && bytes <= max_bytes {
+            return cut;
+        }
         let droppable = |origin: ActorId, entry: &OriginLog, index: usize| {
             entry
                 .ops

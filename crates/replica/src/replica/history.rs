@@ -58,7 +58,7 @@ impl Replica {
             .config
             .open_history_without
             .iter()
-            .find(|n| !self.topology.are_linked(self.me, **n) || **n == self.me)
+            .find(|n| !self.topology.are_linked(self.me, **n))
         {
             Some(node) => Err(NewError::HistoryOverride(*node)),
             None => Ok(()),
