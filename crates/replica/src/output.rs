@@ -7,7 +7,7 @@ use bytes::Bytes;
 use meridian_crdt::{ActorId, Dot, PrepareError, StateDecodeError, VersionVector};
 use thiserror::Error;
 
-use crate::op::{Message, Op, PROTOCOL_VERSION};
+use crate::op::{MAX_SEQ, Message, Op, PROTOCOL_VERSION};
 
 /// An effect for the driver to carry out, in order.
 #[derive(Debug, Clone)]
@@ -193,6 +193,17 @@ pub enum NewError {
         key: String,
         /// What is wrong with the bytes.
         reason: StateDecodeError,
+    },
+    /// A stored vector or log op names a seq beyond [`crate::MAX_SEQ`]: the store is corrupt.
+    /// No replica was made.
+    #[error("stored {record}: node {origin} at seq {seq}, beyond the largest seq {MAX_SEQ}")]
+    StoredSeq {
+        /// Which record: `applied vector`, `log base` or `log`.
+        record: &'static str,
+        /// The node the seq belongs to.
+        origin: ActorId,
+        /// The seq.
+        seq: u64,
     },
     /// `Config::open_history_without` names a node that is not a neighbour of this one.
     #[error(

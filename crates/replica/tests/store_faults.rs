@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use meridian_crdt::{ActorId, Command, Dot, Value};
-use meridian_replica::{Config, Message, NewError, Output, Replica, Restored, WriteError};
+use meridian_replica::{Config, MAX_SEQ, Message, NewError, Output, Replica, Restored, WriteError};
 use proptest::prelude::*;
 use support::{drain, drain_persisting, handshake, key, mesh_3, ops_of, set, snapshot, wall};
 
@@ -236,4 +236,44 @@ fn restores_or_names_the_key(bytes: Vec<u8>) -> Result<(), TestCaseError> {
         Err(e) => prop_assert!(false, "unexpected error {e:?}"),
     }
     Ok(())
+}
+
+/// A `Restored` whose one vector or op holds `seq` for node 1.
+fn with_seq(record: &str, seq: u64) -> Restored {
+    let mut r = stored(Vec::new());
+    match record {
+        "applied vector" => r.applied.set(ME, seq),
+        "log base" => r.truncated.set(ME, seq),
+        _ => {
+            let mut op = (*ops_of(&mesh_3(), ME, 1)[0]).clone();
+            op.seq = seq;
+            r.ops.push(Arc::new(op));
+        }
+    }
+    r
+}
+
+#[test]
+fn a_stored_seq_beyond_the_limit_is_an_error_not_an_overflow() {
+    for record in ["applied vector", "log base", "log"] {
+        for seq in [MAX_SEQ + 1, u64::MAX] {
+            let e = restore(with_seq(record, seq)).unwrap_err();
+            assert_eq!(
+                e,
+                NewError::StoredSeq {
+                    record,
+                    origin: ME,
+                    seq,
+                },
+            );
+            assert!(
+                e.to_string()
+                    .starts_with(&format!("stored {record}: node 1")),
+                "{e}"
+            );
+        }
+    }
+    // At the limit itself the store is only odd, and a replica is made.
+    let r = restore(with_seq("log base", MAX_SEQ)).unwrap();
+    assert_eq!(r.received().get(ME), MAX_SEQ);
 }

@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::link::{Link, LinkState, LinkStatus};
 use crate::log::OpLog;
 use crate::matrix::{LinkView, MatrixClock};
-use crate::op::{Message, Op, PROTOCOL_VERSION, Row};
+use crate::op::{MAX_SEQ, Message, Op, PROTOCOL_VERSION, Row};
 use crate::output::{NewError, Output, PeerError, WriteError, printable_key};
 use crate::stats::Stats;
 use history::HistoryGate;
@@ -236,6 +236,7 @@ impl Replica {
         restored: Restored,
     ) -> Result<Replica, NewError> {
         let mut replica = Replica::new(me, topology, config, wall)?;
+        check_stored_seqs(&restored)?;
         for (key, bytes) in restored.state {
             replica
                 .keyspace
@@ -798,6 +799,27 @@ impl Replica {
             applied,
         };
         self.matrix.observe(self.me, &row);
+    }
+}
+
+/// Refuses stored seqs beyond `MAX_SEQ`, so that no arithmetic on what a store holds can
+/// overflow (peers' seqs are held to the same bound).
+fn check_stored_seqs(restored: &Restored) -> Result<(), NewError> {
+    let vectors = [
+        ("applied vector", &restored.applied),
+        ("log base", &restored.truncated),
+    ];
+    let in_vectors = vectors
+        .into_iter()
+        .flat_map(|(record, v)| v.iter().map(move |(origin, seq)| (record, origin, seq)));
+    let in_log = restored.ops.iter().map(|op| ("log", op.origin, op.seq));
+    match in_vectors.chain(in_log).find(|(_, _, seq)| *seq > MAX_SEQ) {
+        Some((record, origin, seq)) => Err(NewError::StoredSeq {
+            record,
+            origin,
+            seq,
+        }),
+        None => Ok(()),
     }
 }
 
