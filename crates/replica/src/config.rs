@@ -2,6 +2,7 @@
 
 use std::num::NonZeroUsize;
 
+use meridian_crdt::ActorId;
 use thiserror::Error;
 
 /// Tuning for one replica. Times are in milliseconds of the driver's monotonic clock.
@@ -30,8 +31,10 @@ pub struct Config {
     /// allowed to drag our clock forward (its op is still applied).
     pub max_clock_ahead_ms: u64,
     /// Most ops kept in the log. Ops leave the log once every node holds them (stability);
-    /// beyond this many, applied ops leave it anyway, so that one dead region cannot fill the
-    /// disk of the others: a neighbour that needs them later gets a state snapshot.
+    /// beyond this many, the oldest ops already applied into durable state leave it anyway
+    /// until this many remain, so that one dead region cannot fill the disk of the others: a
+    /// neighbour that needs them later gets a state snapshot, one behind by fewer ops is
+    /// served from the log. (Ops not yet in durable state stay, so the log may hold more.)
     pub retention_ops: usize,
     /// Most bytes of ops (encoded) kept in the log; the same rule as `retention_ops`.
     pub retention_bytes: u64,
@@ -39,6 +42,19 @@ pub struct Config {
     pub snapshot_chunk_bytes: usize,
     /// Limits on what a peer may send.
     pub limits: Limits,
+    /// Neighbours the history gate does not wait for. A node whose store is new, or may have
+    /// lost its latest writes, takes no writes until the handshake of every neighbour has
+    /// told it how far its own history goes (every op it ever sent went first to a
+    /// neighbour). Name here a neighbour that is gone for good, so the node can write without
+    /// it; naming every neighbour opens the gate at once. Empty by default; every entry must
+    /// be a neighbour in the topology file.
+    ///
+    /// Risk: if a node named here holds ops of this node that no other neighbour reports
+    /// (they went to it alone), this node reuses their sequence numbers. Its new writes are
+    /// then dropped as duplicates wherever the old ones are held: acknowledged, lost there,
+    /// and the regions diverge for good. Only name a neighbour whose store is gone too, or one
+    /// known to hold nothing of this node that the others lack.
+    pub open_history_without: Vec<ActorId>,
 }
 
 /// Sizes accepted from peers: anything larger is a protocol error that closes the link.
@@ -77,6 +93,7 @@ impl Config {
             retention_bytes: 1 << 30,
             snapshot_chunk_bytes: 4 << 20,
             limits: Limits::default(),
+            open_history_without: Vec::new(),
         }
     }
 

@@ -30,7 +30,7 @@ pub use op::{
     LinkAdvert, MAX_SEQ, Message, OP_FORMAT_VERSION, Op, OpDecodeError, PROTOCOL_VERSION, Row,
     SnapshotChunk,
 };
-pub use output::{NewError, Output, PeerError, WriteError};
+pub use output::{HistoryWait, NewError, Output, PeerError, WriteError};
 pub use replica::{Millis, Replica, Restored};
 pub use stats::Stats;
 pub use topology::{Role, Routes, Topology};

@@ -1,7 +1,8 @@
 //! The in-memory index of the durable op log: every op this node holds, own and received,
 //! by origin and sequence, so that any neighbour's gap can be served.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use std::sync::Arc;
 
 use meridian_crdt::{ActorId, VersionVector};
@@ -163,6 +164,51 @@ impl OpLog {
         dropped
     }
 
+    /// The cut that brings the log within `max_ops` ops and `max_bytes` bytes by dropping its
+    /// oldest ops first (by HLC stamp across origins, ties to the smaller origin), never one
+    /// beyond `within`: the newest ops stay, so a neighbour only briefly behind is still served
+    /// from the log. Each origin loses a prefix (an origin's stamps grow with its seq). Empty
+    /// when the log is within both limits.
+    pub fn retention_cut(
+        &self,
+        max_ops: usize,
+        max_bytes: u64,
+        within: &VersionVector,
+    ) -> VersionVector {
+        let mut cut = VersionVector::new();
+        let (mut len, mut bytes) = (self.len, self.bytes);
+        if len <= max_ops && bytes <= max_bytes {
+            return cut;
+        }
+        let droppable = |origin: ActorId, entry: &OriginLog, index: usize| {
+            entry
+                .ops
+                .get(index)
+                .filter(|op| op.seq <= within.get(origin))
+                .map(|op| Reverse((op.hlc, origin, index)))
+        };
+        let mut oldest: BinaryHeap<_> = self
+            .origins
+            .iter()
+            .filter_map(|(origin, entry)| droppable(*origin, entry, 0))
+            .collect();
+        while len > max_ops || bytes > max_bytes {
+            let Some(Reverse((_, origin, index))) = oldest.pop() else {
+                break;
+            };
+            let Some(entry) = self.origins.get(&origin) else {
+                break;
+            };
+            if let Some(op) = entry.ops.get(index) {
+                len -= 1;
+                bytes = bytes.saturating_sub(op.encoded_len() as u64);
+                cut.set(origin, op.seq);
+            }
+            oldest.extend(droppable(origin, entry, index + 1));
+        }
+        cut
+    }
+
     /// Number of ops held.
     pub fn len(&self) -> usize {
         self.len
@@ -222,6 +268,48 @@ mod tests {
         log.set_base(ActorId(1), 3);
         assert_eq!((log.len(), log.bytes()), (0, 0));
         assert_eq!(log.horizon(ActorId(1)), 4);
+    }
+
+    fn stamped(origin: u32, seq: u64, time: u64) -> Arc<Op> {
+        let mut o = (*op(origin, seq)).clone();
+        o.hlc.time = time;
+        Arc::new(o)
+    }
+
+    fn vv(entries: &[(u32, u64)]) -> VersionVector {
+        entries.iter().map(|&(a, s)| (ActorId(a), s)).collect()
+    }
+
+    #[test]
+    fn the_retention_cut_drops_the_oldest_ops_first_and_never_beyond_the_bound() {
+        let mut log = OpLog::new();
+        // Origin 1 wrote long ago and recently; origin 2 in between.
+        for (seq, time) in [(1, 10), (2, 20), (3, 90), (4, 100)] {
+            log.append(stamped(1, seq, time)).unwrap();
+        }
+        for (seq, time) in [(1, 30), (2, 40), (3, 50)] {
+            log.append(stamped(2, seq, time)).unwrap();
+        }
+        let all = vv(&[(1, 4), (2, 3)]);
+        assert!(
+            log.retention_cut(7, u64::MAX, &all).is_empty(),
+            "within both limits"
+        );
+        assert_eq!(log.retention_cut(4, u64::MAX, &all), vv(&[(1, 2), (2, 1)]));
+        assert_eq!(log.retention_cut(2, u64::MAX, &all), vv(&[(1, 2), (2, 3)]));
+        // Only what `within` covers may go, however far over the limit.
+        assert_eq!(
+            log.retention_cut(0, u64::MAX, &vv(&[(2, 2)])),
+            vv(&[(2, 2)])
+        );
+        // Bytes: every op here has the same size.
+        let size = log.bytes() / 7;
+        assert_eq!(log.retention_cut(usize::MAX, 5 * size, &all), vv(&[(1, 2)]));
+        assert_eq!(log.retention_cut(usize::MAX, 6 * size, &all), vv(&[(1, 1)]));
+        let cut = log.retention_cut(4, 5 * size, &all);
+        assert_eq!(cut, vv(&[(1, 2), (2, 1)]), "the stricter limit wins");
+        assert_eq!(log.truncate(&cut), 3);
+        assert_eq!(log.len(), 4);
     }
 
     #[test]

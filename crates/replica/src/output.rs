@@ -1,12 +1,13 @@
 //! What leaves the replica: outputs for the driver and the errors of each input.
 
+use std::fmt;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use meridian_crdt::{ActorId, Dot, PrepareError, VersionVector};
+use meridian_crdt::{ActorId, Dot, PrepareError, StateDecodeError, VersionVector};
 use thiserror::Error;
 
-use crate::op::{Message, Op, PROTOCOL_VERSION};
+use crate::op::{MAX_SEQ, Message, Op, PROTOCOL_VERSION};
 
 /// An effect for the driver to carry out, in order.
 #[derive(Debug, Clone)]
@@ -58,10 +59,11 @@ pub enum Output {
 /// A local write that was refused. The state did not change.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum WriteError {
-    /// This node's store is new (or lost its latest writes) and it has not yet learnt from a
-    /// peer how far its own history goes; writing now could reuse a sequence number.
-    #[error("TRYAGAIN this region is recovering its own history from its peers")]
-    Recovering,
+    /// This node's store is new (or may have lost its latest writes) and it has not yet
+    /// learnt from every neighbour how far its own history goes, or not yet fetched it back;
+    /// writing now could reuse a sequence number. The reason says what it waits for.
+    #[error("TRYAGAIN this region is recovering its own history from its peers: {0}")]
+    Recovering(HistoryWait),
     /// This node's store failed (a write, an fsync, a full disk): it accepts no write until
     /// it is restarted on a working store. Reads go on.
     #[error("MISCONF this region's store failed and accepts no writes: {0}")]
@@ -72,6 +74,48 @@ pub enum WriteError {
     /// The command does not fit the key's current value.
     #[error(transparent)]
     Prepare(#[from] PrepareError),
+}
+
+/// What a node with a closed history gate still waits for (`Replica::history_wait`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryWait {
+    /// Neighbours whose handshake has not been heard since this store was created, with their
+    /// names in the topology file.
+    pub neighbours: Vec<(ActorId, String)>,
+    /// The highest seq of this node's own ops that any node is known to hold.
+    pub known: u64,
+    /// How far this node holds its own ops again.
+    pub held: u64,
+}
+
+impl fmt::Display for HistoryWait {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !self.neighbours.is_empty() {
+            f.write_str("waiting for the handshake of neighbour")?;
+            if self.neighbours.len() > 1 {
+                f.write_str("s")?;
+            }
+            for (i, (id, name)) in self.neighbours.iter().enumerate() {
+                let sep = if i == 0 { " " } else { ", " };
+                write!(f, "{sep}{name} (id {id})")?;
+            }
+            f.write_str(
+                " (one gone for good can be named in open_history_without, at the risk of reusing sequence numbers)",
+            )?;
+            if self.known > self.held {
+                f.write_str("; ")?;
+            }
+        }
+        if self.known > self.held {
+            write!(
+                f,
+                "fetching its own ops {}..={} back from its peers",
+                self.held + 1,
+                self.known
+            )?;
+        }
+        Ok(())
+    }
 }
 
 /// A neighbour broke the protocol. The link is closed; the state did not change beyond the
@@ -141,10 +185,48 @@ pub enum NewError {
     /// The config is inconsistent.
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
-    /// A stored key state could not be decoded.
-    #[error("stored state: {0}")]
-    State(String),
+    /// A key's record in the store's state table does not decode (corrupt, or written by
+    /// another format). No replica was made.
+    #[error("stored state: the record of key {key} in table state does not decode: {reason}")]
+    State {
+        /// The key, printable: UTF-8 when it is, otherwise `0x` and hex.
+        key: String,
+        /// What is wrong with the bytes.
+        reason: StateDecodeError,
+    },
+    /// A stored vector or log op names a seq beyond [`crate::MAX_SEQ`]: the store is corrupt.
+    /// No replica was made.
+    #[error("stored {record}: node {origin} at seq {seq}, beyond the largest seq {MAX_SEQ}")]
+    StoredSeq {
+        /// Which record: `applied vector`, `log base` or `log`.
+        record: &'static str,
+        /// The node the seq belongs to.
+        origin: ActorId,
+        /// The seq.
+        seq: u64,
+    },
+    /// `Config::open_history_without` names a node that is not a neighbour of this one.
+    #[error(
+        "open_history_without names node {0}, which is not a neighbour of this node in the topology file"
+    )]
+    HistoryOverride(ActorId),
     /// A recovered log has a gap.
     #[error("recovered log: {0}")]
     Log(#[from] crate::log::LogGap),
+}
+
+/// A key as error messages show it: UTF-8 when it is printable, otherwise `0x` and hex (as the
+/// store shows keys).
+pub(crate) fn printable_key(key: &[u8]) -> String {
+    match std::str::from_utf8(key) {
+        Ok(s) if !s.chars().any(char::is_control) => s.to_owned(),
+        _ => {
+            let mut out = String::with_capacity(2 + 2 * key.len());
+            out.push_str("0x");
+            for b in key {
+                out.push_str(&format!("{b:02x}"));
+            }
+            out
+        }
+    }
 }

@@ -57,11 +57,14 @@ impl Replica {
                 );
                 return;
             }
-            let mine = row.received.get(self.me);
-            self.learn_own_history(mine, false);
             if *node == self.me {
+                // Our own row as a peer relays it may be our previous incarnation's: what it
+                // held, not what reached anyone else.
                 continue;
             }
+            // A relayed row may be older than this store, so it never counts a neighbour as
+            // heard; it still proves that its node held our ops this far (history.rs).
+            self.learn_own_history(row.received.get(self.me));
             self.matrix.observe(*node, row);
             if *node == from
                 && let Some(link) = self.links.get_mut(&from)

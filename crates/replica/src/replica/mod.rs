@@ -11,11 +11,13 @@ use crate::config::Config;
 use crate::link::{Link, LinkState, LinkStatus};
 use crate::log::OpLog;
 use crate::matrix::{LinkView, MatrixClock};
-use crate::op::{Message, Op, PROTOCOL_VERSION, Row};
-use crate::output::{NewError, Output, PeerError, WriteError};
+use crate::op::{MAX_SEQ, Message, Op, PROTOCOL_VERSION, Row};
+use crate::output::{NewError, Output, PeerError, WriteError, printable_key};
 use crate::stats::Stats;
+use history::HistoryGate;
 
 mod forward;
+mod history;
 mod receive;
 mod snapshot;
 use crate::topology::{Role, Routes, Topology};
@@ -88,15 +90,6 @@ pub struct Replica {
     newest_applied: Option<Hlc>,
     /// While set, local writes wait: this node does not yet know how far its own history goes.
     history_gate: Option<HistoryGate>,
-}
-
-/// What a node whose store is new (or may have lost its latest writes) learns before writing.
-#[derive(Debug, Default)]
-struct HistoryGate {
-    /// A neighbour's handshake has told us what it holds.
-    heard: bool,
-    /// The highest seq of ours any node is known to hold.
-    known: u64,
 }
 
 /// What a restarted node read back from its store.
@@ -189,15 +182,18 @@ impl Replica {
             newest_applied: None,
             store_failed: None,
         };
+        replica.check_history_override()?;
         // Until links come up, this node advertises none of them.
         replica.advertise_links();
         Ok(replica)
     }
 
     /// A node joining a cluster with a new store while its actor id may already have history
-    /// at its peers (a replaced disk, a reinstalled host). Local writes are refused with
-    /// [`WriteError::Recovering`] until a neighbour's handshake has told it how far its own
-    /// history goes and it holds all of it, so it never reuses a sequence number.
+    /// at its peers (a replaced disk, a reinstalled host), or a node of a brand-new cluster.
+    /// Local writes are refused with [`WriteError::Recovering`] until the handshake of every
+    /// neighbour (but those in `Config::open_history_without`) has told it how far its own
+    /// history goes and it holds all of it again, so it never reuses a sequence number
+    /// ([`Replica::history_wait`] says what it still waits for).
     pub fn rejoin(
         me: ActorId,
         topology: Arc<Topology>,
@@ -229,7 +225,8 @@ impl Replica {
     }
 
     /// A replica rebuilt from what its store held: the state, the vector it reflects, the log
-    /// base and the log after it. Ops beyond the state's vector are re-applied.
+    /// base and the log after it. Ops beyond the state's vector are re-applied. A key state
+    /// that does not decode is [`NewError::State`], naming the key, never a panic.
     pub fn restore(
         me: ActorId,
         topology: Arc<Topology>,
@@ -239,11 +236,15 @@ impl Replica {
         restored: Restored,
     ) -> Result<Replica, NewError> {
         let mut replica = Replica::new(me, topology, config, wall)?;
+        check_stored_seqs(&restored)?;
         for (key, bytes) in restored.state {
             replica
                 .keyspace
-                .load_key(key, &bytes)
-                .map_err(|e| NewError::State(e.to_string()))?;
+                .load_key(key.clone(), &bytes)
+                .map_err(|reason| NewError::State {
+                    key: printable_key(&key),
+                    reason,
+                })?;
         }
         replica.applied = restored.applied.clone();
         replica.durable_applied = restored.applied.clone();
@@ -291,26 +292,6 @@ impl Replica {
         Ok(replica)
     }
 
-    fn close_history_gate(&mut self) {
-        if self.topology.neighbours(self.me).next().is_some() && self.role == Role::Leader {
-            self.history_gate = Some(HistoryGate::default());
-        }
-    }
-
-    /// Learns that some node holds our own ops up to `seq`; opens the gate once a neighbour
-    /// has been heard and we hold everything of ours that anyone is known to hold.
-    pub(super) fn learn_own_history(&mut self, seq: u64, heard: bool) {
-        let Some(gate) = self.history_gate.as_mut() else {
-            return;
-        };
-        gate.known = gate.known.max(seq);
-        gate.heard |= heard;
-        if gate.heard && self.received.get(self.me) >= gate.known {
-            self.history_gate = None;
-            self.next_seq = self.next_seq.max(self.received.get(self.me) + 1);
-        }
-    }
-
     // ----- commands -----
 
     /// Accepts a local write. The op is applied at once (reads see it) and acknowledged with
@@ -328,8 +309,8 @@ impl Replica {
         if let Some(reason) = &self.store_failed {
             return Err(WriteError::StoreFailed(reason.clone()));
         }
-        if self.history_gate.is_some() {
-            return Err(WriteError::Recovering);
+        if let Some(wait) = self.history_wait() {
+            return Err(WriteError::Recovering(wait));
         }
         let payload = self.keyspace.prepare(&key, command, &self.applied)?;
         let hlc = self.clock.now(wall);
@@ -482,7 +463,7 @@ impl Replica {
                 self.durable_at.entry(origin).or_default().push_back(now);
             }
         }
-        self.learn_own_history(0, false);
+        self.learn_own_history(0);
         self.try_apply(now);
         self.update_own_row();
         self.release_snapshots();
@@ -515,19 +496,26 @@ impl Replica {
     }
 
     /// Drops from the log the ops nobody can need: held by every node and applied into durable
-    /// state here. Past `retention_ops` or `retention_bytes`, every op applied into durable state goes, stable or
-    /// not: a neighbour that needs one later gets a snapshot.
+    /// state here. Past `retention_ops` or `retention_bytes`, the oldest ops applied into
+    /// durable state go too, stable or not, until the log is within both: a neighbour that
+    /// needs one of them later gets a snapshot, while one only briefly behind, lacking only
+    /// newer ops, is still served from the log.
     fn truncate_log(&mut self) {
-        let mut upto = self.matrix.stable_received().meet(&self.durable_applied);
-        if self.log.len() > self.config.retention_ops
-            || self.log.bytes() > self.config.retention_bytes
-        {
-            upto = self.durable_applied.clone();
-        }
-        if self.truncated.dominates(&upto) {
+        let stable = self.matrix.stable_received().meet(&self.durable_applied);
+        self.truncate_to(&stable);
+        let cut = self.log.retention_cut(
+            self.config.retention_ops,
+            self.config.retention_bytes,
+            &self.durable_applied,
+        );
+        self.truncate_to(&cut);
+    }
+
+    fn truncate_to(&mut self, upto: &VersionVector) {
+        if self.truncated.dominates(upto) {
             return;
         }
-        self.truncated.merge(&upto);
+        self.truncated.merge(upto);
         let dropped = self.log.truncate(&self.truncated);
         self.stats.truncated += dropped as u64;
         self.truncate_pending = true;
@@ -811,6 +799,27 @@ impl Replica {
             applied,
         };
         self.matrix.observe(self.me, &row);
+    }
+}
+
+/// Refuses stored seqs beyond `MAX_SEQ`, so that no arithmetic on what a store holds can
+/// overflow (peers' seqs are held to the same bound).
+fn check_stored_seqs(restored: &Restored) -> Result<(), NewError> {
+    let vectors = [
+        ("applied vector", &restored.applied),
+        ("log base", &restored.truncated),
+    ];
+    let in_vectors = vectors
+        .into_iter()
+        .flat_map(|(record, v)| v.iter().map(move |(origin, seq)| (record, origin, seq)));
+    let in_log = restored.ops.iter().map(|op| ("log", op.origin, op.seq));
+    match in_vectors.chain(in_log).find(|(_, _, seq)| *seq > MAX_SEQ) {
+        Some((record, origin, seq)) => Err(NewError::StoredSeq {
+            record,
+            origin,
+            seq,
+        }),
+        None => Ok(()),
     }
 }
 

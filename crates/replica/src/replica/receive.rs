@@ -69,7 +69,8 @@ impl Replica {
             },
         );
         self.ensure_gossip_timer(now);
-        self.learn_own_history(mine, true);
+        // Sent after the link to this replica came up: first-hand and newer than this store.
+        self.heard_neighbour(from, mine);
         self.advertise_links();
         self.send_gossip(from, true);
         self.pump_all();

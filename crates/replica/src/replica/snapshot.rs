@@ -263,7 +263,7 @@ impl Replica {
             applied: theirs,
             keys: changed,
         });
-        self.learn_own_history(0, false);
+        self.learn_own_history(0);
         self.try_apply(now);
         self.update_own_row();
         self.pump_all();

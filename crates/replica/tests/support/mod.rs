@@ -41,6 +41,15 @@ pub fn mesh_3() -> Arc<Topology> {
     Arc::new(Topology::parse(text, "mesh-3.toml").unwrap())
 }
 
+/// `topologies/ring-5.toml`: five leaders in a ring, each linked to two others.
+pub fn ring_5() -> Arc<Topology> {
+    let text = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../topologies/ring-5.toml"
+    ));
+    Arc::new(Topology::parse(text, "ring-5.toml").unwrap())
+}
+
 pub const DUBLIN: ActorId = ActorId(1);
 pub const OREGON: ActorId = ActorId(2);
 pub const SAO_PAULO: ActorId = ActorId(3);
@@ -191,10 +200,16 @@ pub struct Cluster {
 impl Cluster {
     /// Every node with empty state, every link up, handshakes done.
     pub fn new(topology: Arc<Topology>) -> Cluster {
+        Cluster::with_config(topology, Config::lan())
+    }
+
+    /// [`Cluster::new`] with every node on `config`.
+    pub fn with_config(topology: Arc<Topology>, config: Config) -> Cluster {
+        let settle_ms = config.link_settle_ms;
         let replicas = topology
             .ids()
             .map(|id| {
-                let r = Replica::new(id, Arc::clone(&topology), Config::lan(), wall(0)).unwrap();
+                let r = Replica::new(id, Arc::clone(&topology), config.clone(), wall(0)).unwrap();
                 (id, r)
             })
             .collect();
@@ -216,7 +231,7 @@ impl Cluster {
         }
         c.settle();
         // Past the links' settle time: ops flow.
-        c.advance(Config::lan().link_settle_ms);
+        c.advance(settle_ms);
         c
     }
 
