@@ -61,7 +61,7 @@ pub enum OpenError {
     /// Nothing is open; the file was not modified, except by redb's own crash repair.
     #[error("cannot open store {path}: {cause}")]
     Open {
-        /// The file.
+        /// The file (or the backend's name).
         path: String,
         /// What redb or the OS reported.
         cause: Cause,
@@ -70,7 +70,7 @@ pub enum OpenError {
     /// held before (the creating transaction was not committed).
     #[error("cannot initialise the tables of store {path}: {cause}")]
     Init {
-        /// The file.
+        /// The file (or the backend's name).
         path: String,
         /// What redb reported.
         cause: Cause,

@@ -56,6 +56,8 @@ pub use error::{Cause, CommitError, LoadError, OpenError};
 pub use group::{FsyncPolicy, GroupCommit, GroupCommitStats, ParsePolicyError, Ticket};
 pub use identity::{IDENTITY_KEY, Identity, IdentityError, Opened, open_identity};
 pub use mem::{FaultKind, FaultStats, FaultStore, MemStore};
+/// The storage under a [`RedbStore`] opened with [`RedbStore::with_backend`].
+pub use redb::StorageBackend;
 pub use redb_store::RedbStore;
 
 /// Which table a record lives in (for error messages).

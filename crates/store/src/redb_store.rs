@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 use meridian_crdt::{ActorId, Dot};
 use redb::{
-    Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
-    WriteTransaction,
+    Builder, Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata,
+    StorageBackend, TableDefinition, WriteTransaction,
 };
 
 use crate::{
@@ -31,9 +31,14 @@ const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("meta");
 /// [`Store::load`] at once, but redb does not write the header that makes them reachable on
 /// disk until the next `Immediate` commit ([`Store::sync`]) or a clean close, so a crash of
 /// the process, not only of the machine, loses them.
+///
+/// [`RedbStore::open`] keeps the store in a file; [`RedbStore::with_backend`] over any redb
+/// [`StorageBackend`] (memory, or a test disk that fails on demand).
 pub struct RedbStore {
     db: Database,
-    path: PathBuf,
+    /// The file, or the backend's name: how errors name this store.
+    name: String,
+    path: Option<PathBuf>,
     poisoned: Option<CommitError>,
     buf: Vec<u8>,
 }
@@ -41,7 +46,7 @@ pub struct RedbStore {
 impl fmt::Debug for RedbStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedbStore")
-            .field("path", &self.path)
+            .field("name", &self.name)
             .field("poisoned", &self.poisoned)
             .finish_non_exhaustive()
     }
@@ -53,11 +58,33 @@ impl RedbStore {
     /// commit.
     pub fn open(path: impl AsRef<Path>) -> Result<RedbStore, OpenError> {
         let path = path.as_ref().to_path_buf();
-        let shown = || path.display().to_string();
+        let name = path.display().to_string();
         let db = Database::create(&path).map_err(|e| OpenError::Open {
-            path: shown(),
+            path: name.clone(),
             cause: Cause::new(e),
         })?;
+        Self::init(db, name, Some(path))
+    }
+
+    /// Opens the store over `backend` (creating its tables if needed), as [`RedbStore::open`]
+    /// does over a file; `name` names the store in errors. redb reaches the storage only
+    /// through the backend, so a backend that loses what was not synced at a simulated crash
+    /// and is reopened after it shows what a crash leaves.
+    pub fn with_backend(
+        backend: impl StorageBackend,
+        name: impl Into<String>,
+    ) -> Result<RedbStore, OpenError> {
+        let name = name.into();
+        let db = Builder::new()
+            .create_with_backend(backend)
+            .map_err(|e| OpenError::Open {
+                path: name.clone(),
+                cause: Cause::new(e),
+            })?;
+        Self::init(db, name, None)
+    }
+
+    fn init(db: Database, name: String, path: Option<PathBuf>) -> Result<RedbStore, OpenError> {
         let init = || -> Result<(), redb::Error> {
             let mut txn = db.begin_write()?;
             txn.set_quick_repair(true);
@@ -68,20 +95,27 @@ impl RedbStore {
             Ok(())
         };
         init().map_err(|e| OpenError::Init {
-            path: shown(),
+            path: name.clone(),
             cause: Cause::new(e),
         })?;
         Ok(RedbStore {
             db,
+            name,
             path,
             poisoned: None,
             buf: Vec::new(),
         })
     }
 
-    /// The file.
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// The file, for a store opened by [`RedbStore::open`].
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// How errors name this store: the file, or the name given to
+    /// [`RedbStore::with_backend`].
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     fn write(&mut self, batch: &Batch, sync: bool) -> Result<(), CommitError> {
