@@ -1,20 +1,27 @@
 //! The store in one redb file.
 
+mod watched;
+
 use std::cmp::Ordering;
 use std::fmt;
+use std::fs::OpenOptions;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use meridian_crdt::{ActorId, Dot};
+use redb::backends::FileBackend;
 use redb::{
     Builder, Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata,
     StorageBackend, TableDefinition, WriteTransaction,
 };
+use thiserror::Error;
 
 use crate::{
     Batch, Cause, CommitError, LoadError, Loaded, OpenError, Store, Table, printable_key, record,
 };
+use watched::{Call, LastFailure, Watched};
 
 const LOG: TableDefinition<'_, (u32, u64), &[u8]> = TableDefinition::new("log");
 const STATE: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("state");
@@ -34,11 +41,19 @@ const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("meta");
 ///
 /// [`RedbStore::open`] keeps the store in a file; [`RedbStore::with_backend`] over any redb
 /// [`StorageBackend`] (memory, or a test disk that fails on demand).
+///
+/// A failed commit or sync names the store and what failed: the store watches the calls its
+/// backend fails, since redb reports a failed write and a failed fsync alike. After any I/O
+/// failure redb itself refuses every further call to the backend, so it never retries an
+/// fsync either; [`Store::load`] then answers from redb's page cache (1 GiB) and fails with
+/// [`LoadError::Read`] where it would have to read the backend.
 pub struct RedbStore {
     db: Database,
     /// The file, or the backend's name: how errors name this store.
     name: String,
     path: Option<PathBuf>,
+    /// The backend call that failed in the current operation.
+    failed: Arc<LastFailure>,
     poisoned: Option<CommitError>,
     buf: Vec<u8>,
 }
@@ -59,11 +74,19 @@ impl RedbStore {
     pub fn open(path: impl AsRef<Path>) -> Result<RedbStore, OpenError> {
         let path = path.as_ref().to_path_buf();
         let name = path.display().to_string();
-        let db = Database::create(&path).map_err(|e| OpenError::Open {
+        let refused = |cause| OpenError::Open {
             path: name.clone(),
-            cause: Cause::new(e),
-        })?;
-        Self::init(db, name, Some(path))
+            cause,
+        };
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| refused(Cause::new(e)))?;
+        let backend = FileBackend::new(file).map_err(|e| refused(Cause::new(e)))?;
+        Self::create(backend, name, Some(path))
     }
 
     /// Opens the store over `backend` (creating its tables if needed), as [`RedbStore::open`]
@@ -74,17 +97,34 @@ impl RedbStore {
         backend: impl StorageBackend,
         name: impl Into<String>,
     ) -> Result<RedbStore, OpenError> {
-        let name = name.into();
+        Self::create(backend, name.into(), None)
+    }
+
+    fn create(
+        backend: impl StorageBackend,
+        name: String,
+        path: Option<PathBuf>,
+    ) -> Result<RedbStore, OpenError> {
+        let failed = Arc::new(LastFailure::default());
+        let watched = Watched {
+            inner: backend,
+            failed: Arc::clone(&failed),
+        };
         let db = Builder::new()
-            .create_with_backend(backend)
+            .create_with_backend(watched)
             .map_err(|e| OpenError::Open {
                 path: name.clone(),
                 cause: Cause::new(e),
             })?;
-        Self::init(db, name, None)
+        Self::init(db, name, path, failed)
     }
 
-    fn init(db: Database, name: String, path: Option<PathBuf>) -> Result<RedbStore, OpenError> {
+    fn init(
+        db: Database,
+        name: String,
+        path: Option<PathBuf>,
+        failed: Arc<LastFailure>,
+    ) -> Result<RedbStore, OpenError> {
         let init = || -> Result<(), redb::Error> {
             let mut txn = db.begin_write()?;
             txn.set_quick_repair(true);
@@ -102,6 +142,7 @@ impl RedbStore {
             db,
             name,
             path,
+            failed,
             poisoned: None,
             buf: Vec::new(),
         })
@@ -119,20 +160,41 @@ impl RedbStore {
     }
 
     fn write(&mut self, batch: &Batch, sync: bool) -> Result<(), CommitError> {
-        let mut txn = self.db.begin_write().map_err(write_error)?;
-        let durability = if sync {
-            Durability::Immediate
-        } else {
-            Durability::None
+        self.failed.take();
+        let mut attempt = || -> Result<(), redb::Error> {
+            let mut txn = self.db.begin_write()?;
+            let durability = if sync {
+                Durability::Immediate
+            } else {
+                Durability::None
+            };
+            txn.set_durability(durability).map_err(redb::Error::from)?;
+            txn.set_quick_repair(true);
+            fill(&txn, batch, &mut self.buf)?;
+            txn.commit()?;
+            Ok(())
         };
-        txn.set_durability(durability)
-            .map_err(|e| write_error(redb::Error::from(e)))?;
-        txn.set_quick_repair(true);
-        fill(&txn, batch, &mut self.buf).map_err(write_error)?;
-        txn.commit().map_err(|e| {
-            let e = redb::Error::from(e);
-            if sync { fsync_error(e) } else { write_error(e) }
-        })
+        attempt().map_err(|e| self.commit_error(e))
+    }
+
+    /// What a failed commit or sync reports: a full disk whichever call failed, a failed
+    /// fsync, or else (a failed write, read or resize, or an engine error) a failed write.
+    fn commit_error(&self, error: redb::Error) -> CommitError {
+        let call = self.failed.take();
+        let disk_full =
+            matches!(&error, redb::Error::Io(e) if e.kind() == io::ErrorKind::StorageFull);
+        let fsync = matches!(&error, redb::Error::Io(_)) && call == Some(Call::Sync);
+        let cause = Cause::new(InStore {
+            store: self.name.clone(),
+            error,
+        });
+        if disk_full {
+            CommitError::DiskFull(cause)
+        } else if fsync {
+            CommitError::Fsync(cause)
+        } else {
+            CommitError::Write(cause)
+        }
     }
 
     fn checked(
@@ -199,25 +261,12 @@ fn ascending<T>(entries: &[T], cmp: impl Fn(&T, &T) -> Ordering) -> Vec<&T> {
     sorted
 }
 
-fn is_disk_full(e: &redb::Error) -> bool {
-    matches!(e, redb::Error::Io(io) if io.kind() == io::ErrorKind::StorageFull)
-}
-
-fn write_error(e: impl Into<redb::Error>) -> CommitError {
-    let e = e.into();
-    if is_disk_full(&e) {
-        CommitError::DiskFull(Cause::new(e))
-    } else {
-        CommitError::Write(Cause::new(e))
-    }
-}
-
-fn fsync_error(e: redb::Error) -> CommitError {
-    if is_disk_full(&e) {
-        CommitError::DiskFull(Cause::new(e))
-    } else {
-        CommitError::Fsync(Cause::new(e))
-    }
+/// A storage engine error and the store it happened in.
+#[derive(Debug, Error)]
+#[error("store {store}: {error}")]
+struct InStore {
+    store: String,
+    error: redb::Error,
 }
 
 fn read_error(e: impl Into<redb::Error>) -> LoadError {
