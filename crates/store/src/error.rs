@@ -57,13 +57,23 @@ impl std::error::Error for Message {}
 #[derive(Debug, Error)]
 pub enum OpenError {
     /// The database file could not be opened or created (I/O error, already open in another
-    /// process, a file that is not a redb database, corruption redb could not repair).
+    /// process, a file that is not a redb database).
     /// Nothing is open; the file was not modified, except by redb's own crash repair.
     #[error("cannot open store {path}: {cause}")]
     Open {
         /// The file (or the backend's name).
         path: String,
         /// What redb or the OS reported.
+        cause: Cause,
+    },
+    /// The file is damaged: a page's checksum does not match, or its structure makes no sense
+    /// (a flipped bit, a torn or overwritten page, an edit outside redb). Nothing is open: a
+    /// node refuses to start on it rather than trust it.
+    #[error("store {path} is damaged: {cause}")]
+    Damaged {
+        /// The file (or the backend's name).
+        path: String,
+        /// What redb found.
         cause: Cause,
     },
     /// The file opened, but creating the tables failed. Nothing is open; the file holds what it

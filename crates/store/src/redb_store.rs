@@ -13,8 +13,8 @@ use bytes::Bytes;
 use meridian_crdt::{ActorId, Dot};
 use redb::backends::FileBackend;
 use redb::{
-    Builder, Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata,
-    StorageBackend, TableDefinition, WriteTransaction,
+    Builder, Database, DatabaseError, Durability, ReadableDatabase, ReadableTable,
+    ReadableTableMetadata, StorageBackend, StorageError, TableDefinition, WriteTransaction,
 };
 use thiserror::Error;
 
@@ -31,8 +31,14 @@ const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("meta");
 /// `state` (`bytes -> record`) and `meta` (`str -> record`), every value in a
 /// [`record`] envelope.
 ///
-/// Every write transaction has redb's quick repair on, so that reopening a large file after a
-/// crash loads the saved allocator state instead of walking the whole file. A commit with
+/// Every open checks the integrity of the file: redb verifies the checksum of every page
+/// reachable from the last commit and rebuilds its allocator state, so a file damaged outside
+/// redb (a flipped bit, a torn or overwritten page) is refused with [`OpenError::Damaged`]. A
+/// plain redb open trusts such a file, and the load after it may panic inside redb or return
+/// records under altered keys. The check reads the whole file, as [`Store::load`] does next.
+///
+/// Every write transaction has redb's quick repair on (it saves the allocator state, which an
+/// open without the integrity check would load instead of walking the file). A commit with
 /// `sync` uses `Durability::Immediate` (fsynced when it returns); without, it uses
 /// `Durability::None`, which redb keeps in this process only: such commits are visible to
 /// [`Store::load`] at once, but redb does not write the header that makes them reachable on
@@ -111,10 +117,17 @@ impl RedbStore {
             failed: Arc::clone(&failed),
         };
         let db = Builder::new()
+            .set_check_integrity_on_open(true)
             .create_with_backend(watched)
-            .map_err(|e| OpenError::Open {
-                path: name.clone(),
-                cause: Cause::new(e),
+            .map_err(|e| match e {
+                DatabaseError::Storage(StorageError::Corrupted(_)) => OpenError::Damaged {
+                    path: name.clone(),
+                    cause: Cause::new(e),
+                },
+                e => OpenError::Open {
+                    path: name.clone(),
+                    cause: Cause::new(e),
+                },
             })?;
         Self::init(db, name, path, failed)
     }
@@ -269,6 +282,15 @@ struct InStore {
     error: redb::Error,
 }
 
+/// Most entries [`Store::load`] reserves room for up front.
+const MAX_RESERVE: u64 = 1 << 16;
+
+/// Room to reserve for a table that says it holds `len` entries. The count comes from the
+/// file: a damaged one may claim billions, and reserving for them aborts the process.
+fn plausible(len: u64) -> usize {
+    usize::try_from(len.min(MAX_RESERVE)).unwrap_or(0)
+}
+
 fn read_error(e: impl Into<redb::Error>) -> LoadError {
     LoadError::Read(Cause::new(e.into()))
 }
@@ -283,7 +305,7 @@ impl Store for RedbStore {
         let mut out = Loaded::default();
 
         let log = txn.open_table(LOG).map_err(read_error)?;
-        out.log.reserve(log.len().map_err(read_error)? as usize);
+        out.log.reserve(plausible(log.len().map_err(read_error)?));
         for item in log.iter().map_err(read_error)? {
             let (k, v) = item.map_err(read_error)?;
             let (origin, seq) = k.value();
@@ -294,7 +316,8 @@ impl Store for RedbStore {
         }
 
         let state = txn.open_table(STATE).map_err(read_error)?;
-        out.state.reserve(state.len().map_err(read_error)? as usize);
+        out.state
+            .reserve(plausible(state.len().map_err(read_error)?));
         for item in state.iter().map_err(read_error)? {
             let (k, v) = item.map_err(read_error)?;
             let key = k.value();
@@ -322,5 +345,20 @@ impl Store for RedbStore {
 
     fn sync(&mut self) -> Result<(), CommitError> {
         self.checked(|s| s.write(&Batch::default(), true))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: the load reserved room for as many entries as a table's header said it
+    /// held, and one flipped byte in that header asked for 68 GB: the allocation failed and
+    /// aborted the process, where a damaged file must be an error.
+    #[test]
+    fn a_table_length_read_from_the_file_reserves_bounded_room() {
+        assert_eq!(plausible(12), 12);
+        assert_eq!(plausible(1_426_063_380), 1 << 16);
+        assert_eq!(plausible(u64::MAX), 1 << 16);
     }
 }

@@ -13,7 +13,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use faulty_disk::{Disk, eio, enospc, storage_full};
 use meridian_crdt::{ActorId, Dot};
-use meridian_store::{Batch, CommitError, FsyncPolicy, GroupCommit, Loaded, RedbStore, Store};
+use meridian_store::{
+    Batch, CommitError, FsyncPolicy, GroupCommit, LoadError, Loaded, OpenError, RedbStore, Store,
+};
 
 const NAME: &str = "disk-under-test";
 /// Bound on every wait for the writer thread.
@@ -381,4 +383,46 @@ fn a_failure_at_any_write_or_fsync_stops_the_store_and_keeps_what_was_durable() 
             );
         }
     }
+}
+
+/// Regression: a plain redb open trusts a file that was shut down cleanly, so bytes damaged
+/// on disk went unchecked. Flipping single bytes of a small store's file made the load panic
+/// inside redb ("Invalid page type byte", "Malformed allocator state", slice indices out of
+/// range, about one flip in forty), return records under altered keys (one in two hundred),
+/// and once, through a damaged table length, reserve 68 GB and abort the process. Every open
+/// now checks the file's integrity, so damage is [`OpenError::Damaged`]; a record whose page
+/// is intact but whose envelope is not is still a `Corrupt` error naming its table and key
+/// (tests/corrupt.rs).
+#[test]
+fn a_damaged_file_is_refused_at_open_never_a_panic_nor_altered_records() {
+    let disk = Disk::new();
+    let mut store = open(&disk);
+    for i in 1..=20 {
+        store.commit(&batch(i), true).unwrap();
+    }
+    drop(store);
+    let image = disk.durable_image();
+    const PAGE: usize = 4096;
+    let mut refused = 0;
+    for page in
+        (0..image.len() / PAGE).filter(|p| image[p * PAGE..][..PAGE].iter().any(|b| *b != 0))
+    {
+        for at in (page * PAGE..(page + 1) * PAGE).step_by(23) {
+            let mut damaged = image.clone();
+            damaged[at] ^= 0x55;
+            let outcome = std::panic::catch_unwind(|| {
+                let store = RedbStore::with_backend(Disk::holding(damaged).backend(), NAME)?;
+                Ok::<_, OpenError>(store.load())
+            });
+            match outcome {
+                Err(_) => panic!("a flipped byte at {at} made the store panic"),
+                Ok(Err(OpenError::Damaged { .. } | OpenError::Open { .. })) => refused += 1,
+                Ok(Err(e)) => panic!("flipped byte at {at}: {e}"),
+                Ok(Ok(Ok(loaded))) => assert_eq!(loaded, upto(20), "flipped byte at {at}"),
+                Ok(Ok(Err(LoadError::Corrupt { .. }))) => refused += 1,
+                Ok(Ok(Err(e))) => panic!("flipped byte at {at}: {e}"),
+            }
+        }
+    }
+    assert!(refused > 100, "only {refused} flips were noticed");
 }

@@ -116,7 +116,9 @@ impl Disk {
         Disk::holding(Vec::new())
     }
 
-    fn holding(durable: Vec<u8>) -> Disk {
+    /// A disk holding `image`, as if synced.
+    pub fn holding(image: Vec<u8>) -> Disk {
+        let durable = image;
         let cache = InMemoryBackend::new();
         let len = durable.len() as u64;
         cache
@@ -151,6 +153,11 @@ impl Disk {
     /// at zero. This disk stays as it was.
     pub fn after_power_loss(&self) -> Disk {
         Disk::holding(self.lock().durable.clone())
+    }
+
+    /// What a power loss now would leave.
+    pub fn durable_image(&self) -> Vec<u8> {
+        self.lock().durable.clone()
     }
 
     /// Makes the `n`-th next `write` (1: the next one) fail with `error()`, once.
