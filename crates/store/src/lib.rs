@@ -6,7 +6,7 @@
 //! committed with `sync` or once a later [`Store::sync`] returns, and a store whose write or
 //! fsync failed is poisoned: it refuses everything after and never reports success again.
 //! [`Store::load`] reads everything back at open. [`RedbStore`] keeps the tables in one redb
-//! file, [`MemStore`] in memory, and [`FaultStore`] in memory with crashes that lose unsynced
+//! file (or over any redb [`StorageBackend`]), [`MemStore`] in memory, and [`FaultStore`] in memory with crashes that lose unsynced
 //! batches and injected write, fsync and disk-full failures, for the simulator. A node writes
 //! through [`GroupCommit`]: one writer thread owns the store, merges every queued batch into
 //! one commit and one fsync, then acknowledges them together under the node's

@@ -25,7 +25,7 @@ fn open(disk: &Disk) -> RedbStore {
     RedbStore::with_backend(disk.backend(), NAME).unwrap()
 }
 
-/// Batch `i`: op `1:i` and state key `k/i`.
+/// Batch `i`: op `1:i` and state key `k/00i`.
 fn batch(i: u64) -> Batch {
     Batch {
         log: vec![(Dot::new(ActorId(1), i), Bytes::from(format!("op {i}")))],
@@ -88,6 +88,22 @@ fn a_full_disk_during_a_commit_is_reported_as_disk_full_and_acknowledges_nothing
         assert_eq!(disk.stats().failed_writes, 1);
         assert_eq!(after_power_loss(&disk), upto(2));
         assert_eq!(open(&disk).load().unwrap(), upto(2));
+    }
+}
+
+#[test]
+fn a_full_disk_when_a_store_is_created_is_an_open_error_naming_it() {
+    for calls in 1..=3 {
+        let disk = Disk::new();
+        disk.fail_write_after(calls, enospc);
+        let err = RedbStore::with_backend(disk.backend(), NAME).unwrap_err();
+        let shown = err.to_string();
+        assert!(
+            matches!(err, OpenError::Open { .. } | OpenError::Init { .. }),
+            "{shown}"
+        );
+        assert!(shown.contains(NAME), "{shown}");
+        assert!(shown.contains(&enospc().to_string()), "{shown}");
     }
 }
 
