@@ -57,20 +57,30 @@ impl std::error::Error for Message {}
 #[derive(Debug, Error)]
 pub enum OpenError {
     /// The database file could not be opened or created (I/O error, already open in another
-    /// process, a file that is not a redb database, corruption redb could not repair).
+    /// process, a file that is not a redb database).
     /// Nothing is open; the file was not modified, except by redb's own crash repair.
     #[error("cannot open store {path}: {cause}")]
     Open {
-        /// The file.
+        /// The file (or the backend's name).
         path: String,
         /// What redb or the OS reported.
+        cause: Cause,
+    },
+    /// The file is damaged: a page's checksum does not match, or its structure makes no sense
+    /// (a flipped bit, a torn or overwritten page, an edit outside redb). Nothing is open: a
+    /// node refuses to start on it rather than trust it.
+    #[error("store {path} is damaged: {cause}")]
+    Damaged {
+        /// The file (or the backend's name).
+        path: String,
+        /// What redb found.
         cause: Cause,
     },
     /// The file opened, but creating the tables failed. Nothing is open; the file holds what it
     /// held before (the creating transaction was not committed).
     #[error("cannot initialise the tables of store {path}: {cause}")]
     Init {
-        /// The file.
+        /// The file (or the backend's name).
         path: String,
         /// What redb reported.
         cause: Cause,
@@ -78,7 +88,8 @@ pub enum OpenError {
 }
 
 /// Reading the store back failed. A load never modifies the store: after any of these the
-/// store is unchanged and still accepts commits.
+/// store is unchanged, and still accepts commits unless the engine itself failed to read
+/// ([`LoadError::Read`]).
 #[derive(Debug, Error)]
 pub enum LoadError {
     /// A stored record's envelope is wrong (unknown version, checksum mismatch, too short):
@@ -94,7 +105,8 @@ pub enum LoadError {
         reason: RecordError,
     },
     /// The storage engine failed to read (I/O error, corruption below the record level).
-    /// Nothing was loaded.
+    /// Nothing was loaded. After a failed read from the disk, redb refuses all I/O, so the
+    /// next commit of a [`crate::RedbStore`] fails and poisons it.
     #[error("cannot read the store: {0}")]
     Read(Cause),
 }
@@ -103,22 +115,29 @@ pub enum LoadError {
 /// further commit and sync with [`CommitError::Failed`], and never reports success again,
 /// because after a failed write or fsync the state of the disk is unknown (a failed fsync in
 /// particular may have dropped dirty pages that a retry would then report as durable).
-/// Reopening the store (after a restart) shows what survived.
+/// Whatever the variant, no batch committed without `sync` since the last successful sync is
+/// known to be durable. Reopening the store (after a restart) shows what survived.
+///
+/// Display names what failed and, for a [`crate::RedbStore`], the store:
+/// `fsync failed: store /var/lib/meridian/node.redb: I/O error: Input/output error (os error 5)`.
 #[derive(Debug, Clone, Error)]
 pub enum CommitError {
-    /// Writing the batch failed. Nothing of the batch is visible to this process; whether any
-    /// of it reached the disk is unknown until the store is reopened. The batch was not
-    /// acknowledged and must not be.
+    /// Writing the batch failed: a write, read or resize of the file, or the storage engine
+    /// itself. Nothing of the batch is visible to this process; whether any of it reached the
+    /// disk is unknown until the store is reopened. The batch was not acknowledged and must
+    /// not be.
     #[error("write failed: {0}")]
     Write(Cause),
-    /// The disk is full. Nothing of the batch is visible to this process; whether any of it
-    /// reached the disk is unknown until the store is reopened. Freeing space does not revive
-    /// the store: reopen it.
+    /// The disk is full (a write, a resize or an fsync reported `ENOSPC`). Nothing of the
+    /// batch is visible to this process; whether any of it reached the disk is unknown until
+    /// the store is reopened. Freeing space does not revive the store: reopen it.
     #[error("disk full: {0}")]
     DiskFull(Cause),
-    /// Making data durable (fsync) failed. The batch being committed, if any, may be visible
-    /// to this process, but neither it nor any earlier unsynced batch is known to be durable;
-    /// a crash may lose them all.
+    /// Making data durable (fsync) failed, in a commit with `sync`, a sync, or an fsync the
+    /// engine makes on its own (redb's when it grows the file). The batch being committed, if
+    /// any, may be visible to this process, but neither it nor any earlier unsynced batch is
+    /// known to be durable: a crash may lose them all, or a restart may find them all the same
+    /// (redb fsyncs twice per commit, and the first may have made it durable).
     #[error("fsync failed: {0}")]
     Fsync(Cause),
     /// An earlier commit or sync of this store failed (`first`); this operation was not

@@ -6,7 +6,7 @@
 //! committed with `sync` or once a later [`Store::sync`] returns, and a store whose write or
 //! fsync failed is poisoned: it refuses everything after and never reports success again.
 //! [`Store::load`] reads everything back at open. [`RedbStore`] keeps the tables in one redb
-//! file, [`MemStore`] in memory, and [`FaultStore`] in memory with crashes that lose unsynced
+//! file (or over any redb [`StorageBackend`]), [`MemStore`] in memory, and [`FaultStore`] in memory with crashes that lose unsynced
 //! batches and injected write, fsync and disk-full failures, for the simulator. A node writes
 //! through [`GroupCommit`]: one writer thread owns the store, merges every queued batch into
 //! one commit and one fsync, then acknowledges them together under the node's
@@ -56,6 +56,8 @@ pub use error::{Cause, CommitError, LoadError, OpenError};
 pub use group::{FsyncPolicy, GroupCommit, GroupCommitStats, ParsePolicyError, Ticket};
 pub use identity::{IDENTITY_KEY, Identity, IdentityError, Opened, open_identity};
 pub use mem::{FaultKind, FaultStats, FaultStore, MemStore};
+/// The storage under a [`RedbStore`] opened with [`RedbStore::with_backend`].
+pub use redb::StorageBackend;
 pub use redb_store::RedbStore;
 
 /// Which table a record lives in (for error messages).

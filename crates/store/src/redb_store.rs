@@ -1,20 +1,27 @@
 //! The store in one redb file.
 
+mod watched;
+
 use std::cmp::Ordering;
 use std::fmt;
+use std::fs::OpenOptions;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use meridian_crdt::{ActorId, Dot};
+use redb::backends::FileBackend;
 use redb::{
-    Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
-    WriteTransaction,
+    Builder, Database, DatabaseError, Durability, ReadableDatabase, ReadableTable,
+    ReadableTableMetadata, StorageBackend, StorageError, TableDefinition, WriteTransaction,
 };
+use thiserror::Error;
 
 use crate::{
     Batch, Cause, CommitError, LoadError, Loaded, OpenError, Store, Table, printable_key, record,
 };
+use watched::{Call, LastFailure, Watched};
 
 const LOG: TableDefinition<'_, (u32, u64), &[u8]> = TableDefinition::new("log");
 const STATE: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("state");
@@ -24,16 +31,35 @@ const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("meta");
 /// `state` (`bytes -> record`) and `meta` (`str -> record`), every value in a
 /// [`record`] envelope.
 ///
-/// Every write transaction has redb's quick repair on, so that reopening a large file after a
-/// crash loads the saved allocator state instead of walking the whole file. A commit with
+/// Every open checks the integrity of the file: redb verifies the checksum of every page
+/// reachable from the last commit and rebuilds its allocator state, so a file damaged outside
+/// redb (a flipped bit, a torn or overwritten page) is refused with [`OpenError::Damaged`]. A
+/// plain redb open trusts such a file, and the load after it may panic inside redb or return
+/// records under altered keys. The check reads the whole file, as [`Store::load`] does next.
+///
+/// Every write transaction has redb's quick repair on (it saves the allocator state, which an
+/// open without the integrity check would load instead of walking the file). A commit with
 /// `sync` uses `Durability::Immediate` (fsynced when it returns); without, it uses
 /// `Durability::None`, which redb keeps in this process only: such commits are visible to
 /// [`Store::load`] at once, but redb does not write the header that makes them reachable on
 /// disk until the next `Immediate` commit ([`Store::sync`]) or a clean close, so a crash of
 /// the process, not only of the machine, loses them.
+///
+/// [`RedbStore::open`] keeps the store in a file; [`RedbStore::with_backend`] over any redb
+/// [`StorageBackend`] (memory, or a test disk that fails on demand).
+///
+/// A failed commit or sync names the store and what failed: the store watches the calls its
+/// backend fails, since redb reports a failed write and a failed fsync alike. After any I/O
+/// failure redb itself refuses every further call to the backend, so it never retries an
+/// fsync either; [`Store::load`] then answers from redb's page cache (1 GiB) and fails with
+/// [`LoadError::Read`] where it would have to read the backend.
 pub struct RedbStore {
     db: Database,
-    path: PathBuf,
+    /// The file, or the backend's name: how errors name this store.
+    name: String,
+    path: Option<PathBuf>,
+    /// The backend call that failed in the current operation.
+    failed: Arc<LastFailure>,
     poisoned: Option<CommitError>,
     buf: Vec<u8>,
 }
@@ -41,7 +67,7 @@ pub struct RedbStore {
 impl fmt::Debug for RedbStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedbStore")
-            .field("path", &self.path)
+            .field("name", &self.name)
             .field("poisoned", &self.poisoned)
             .finish_non_exhaustive()
     }
@@ -53,11 +79,65 @@ impl RedbStore {
     /// commit.
     pub fn open(path: impl AsRef<Path>) -> Result<RedbStore, OpenError> {
         let path = path.as_ref().to_path_buf();
-        let shown = || path.display().to_string();
-        let db = Database::create(&path).map_err(|e| OpenError::Open {
-            path: shown(),
-            cause: Cause::new(e),
-        })?;
+        let name = path.display().to_string();
+        let refused = |cause| OpenError::Open {
+            path: name.clone(),
+            cause,
+        };
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| refused(Cause::new(e)))?;
+        let backend = FileBackend::new(file).map_err(|e| refused(Cause::new(e)))?;
+        Self::create(backend, name, Some(path))
+    }
+
+    /// Opens the store over `backend` (creating its tables if needed), as [`RedbStore::open`]
+    /// does over a file; `name` names the store in errors. redb reaches the storage only
+    /// through the backend, so a backend that loses what was not synced at a simulated crash
+    /// and is reopened after it shows what a crash leaves.
+    pub fn with_backend(
+        backend: impl StorageBackend,
+        name: impl Into<String>,
+    ) -> Result<RedbStore, OpenError> {
+        Self::create(backend, name.into(), None)
+    }
+
+    fn create(
+        backend: impl StorageBackend,
+        name: String,
+        path: Option<PathBuf>,
+    ) -> Result<RedbStore, OpenError> {
+        let failed = Arc::new(LastFailure::default());
+        let watched = Watched {
+            inner: backend,
+            failed: Arc::clone(&failed),
+        };
+        let db = Builder::new()
+            .set_check_integrity_on_open(true)
+            .create_with_backend(watched)
+            .map_err(|e| match e {
+                DatabaseError::Storage(StorageError::Corrupted(_)) => OpenError::Damaged {
+                    path: name.clone(),
+                    cause: Cause::new(e),
+                },
+                e => OpenError::Open {
+                    path: name.clone(),
+                    cause: Cause::new(e),
+                },
+            })?;
+        Self::init(db, name, path, failed)
+    }
+
+    fn init(
+        db: Database,
+        name: String,
+        path: Option<PathBuf>,
+        failed: Arc<LastFailure>,
+    ) -> Result<RedbStore, OpenError> {
         let init = || -> Result<(), redb::Error> {
             let mut txn = db.begin_write()?;
             txn.set_quick_repair(true);
@@ -68,37 +148,66 @@ impl RedbStore {
             Ok(())
         };
         init().map_err(|e| OpenError::Init {
-            path: shown(),
+            path: name.clone(),
             cause: Cause::new(e),
         })?;
         Ok(RedbStore {
             db,
+            name,
             path,
+            failed,
             poisoned: None,
             buf: Vec::new(),
         })
     }
 
-    /// The file.
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// The file, for a store opened by [`RedbStore::open`].
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// How errors name this store: the file, or the name given to
+    /// [`RedbStore::with_backend`].
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     fn write(&mut self, batch: &Batch, sync: bool) -> Result<(), CommitError> {
-        let mut txn = self.db.begin_write().map_err(write_error)?;
-        let durability = if sync {
-            Durability::Immediate
-        } else {
-            Durability::None
+        self.failed.take();
+        let mut attempt = || -> Result<(), redb::Error> {
+            let mut txn = self.db.begin_write()?;
+            let durability = if sync {
+                Durability::Immediate
+            } else {
+                Durability::None
+            };
+            txn.set_durability(durability).map_err(redb::Error::from)?;
+            txn.set_quick_repair(true);
+            fill(&txn, batch, &mut self.buf)?;
+            txn.commit()?;
+            Ok(())
         };
-        txn.set_durability(durability)
-            .map_err(|e| write_error(redb::Error::from(e)))?;
-        txn.set_quick_repair(true);
-        fill(&txn, batch, &mut self.buf).map_err(write_error)?;
-        txn.commit().map_err(|e| {
-            let e = redb::Error::from(e);
-            if sync { fsync_error(e) } else { write_error(e) }
-        })
+        attempt().map_err(|e| self.commit_error(e))
+    }
+
+    /// What a failed commit or sync reports: a full disk whichever call failed, a failed
+    /// fsync, or else (a failed write, read or resize, or an engine error) a failed write.
+    fn commit_error(&self, error: redb::Error) -> CommitError {
+        let call = self.failed.take();
+        let disk_full =
+            matches!(&error, redb::Error::Io(e) if e.kind() == io::ErrorKind::StorageFull);
+        let fsync = matches!(&error, redb::Error::Io(_)) && call == Some(Call::Sync);
+        let cause = Cause::new(InStore {
+            store: self.name.clone(),
+            error,
+        });
+        if disk_full {
+            CommitError::DiskFull(cause)
+        } else if fsync {
+            CommitError::Fsync(cause)
+        } else {
+            CommitError::Write(cause)
+        }
     }
 
     fn checked(
@@ -165,25 +274,21 @@ fn ascending<T>(entries: &[T], cmp: impl Fn(&T, &T) -> Ordering) -> Vec<&T> {
     sorted
 }
 
-fn is_disk_full(e: &redb::Error) -> bool {
-    matches!(e, redb::Error::Io(io) if io.kind() == io::ErrorKind::StorageFull)
+/// A storage engine error and the store it happened in.
+#[derive(Debug, Error)]
+#[error("store {store}: {error}")]
+struct InStore {
+    store: String,
+    error: redb::Error,
 }
 
-fn write_error(e: impl Into<redb::Error>) -> CommitError {
-    let e = e.into();
-    if is_disk_full(&e) {
-        CommitError::DiskFull(Cause::new(e))
-    } else {
-        CommitError::Write(Cause::new(e))
-    }
-}
+/// Most entries [`Store::load`] reserves room for up front.
+const MAX_RESERVE: u64 = 1 << 16;
 
-fn fsync_error(e: redb::Error) -> CommitError {
-    if is_disk_full(&e) {
-        CommitError::DiskFull(Cause::new(e))
-    } else {
-        CommitError::Fsync(Cause::new(e))
-    }
+/// Room to reserve for a table that says it holds `len` entries. The count comes from the
+/// file: a damaged one may claim billions, and reserving for them aborts the process.
+fn plausible(len: u64) -> usize {
+    usize::try_from(len.min(MAX_RESERVE)).unwrap_or(0)
 }
 
 fn read_error(e: impl Into<redb::Error>) -> LoadError {
@@ -200,7 +305,7 @@ impl Store for RedbStore {
         let mut out = Loaded::default();
 
         let log = txn.open_table(LOG).map_err(read_error)?;
-        out.log.reserve(log.len().map_err(read_error)? as usize);
+        out.log.reserve(plausible(log.len().map_err(read_error)?));
         for item in log.iter().map_err(read_error)? {
             let (k, v) = item.map_err(read_error)?;
             let (origin, seq) = k.value();
@@ -211,7 +316,8 @@ impl Store for RedbStore {
         }
 
         let state = txn.open_table(STATE).map_err(read_error)?;
-        out.state.reserve(state.len().map_err(read_error)? as usize);
+        out.state
+            .reserve(plausible(state.len().map_err(read_error)?));
         for item in state.iter().map_err(read_error)? {
             let (k, v) = item.map_err(read_error)?;
             let key = k.value();
@@ -239,5 +345,20 @@ impl Store for RedbStore {
 
     fn sync(&mut self) -> Result<(), CommitError> {
         self.checked(|s| s.write(&Batch::default(), true))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: the load reserved room for as many entries as a table's header said it
+    /// held, and one flipped byte in that header asked for 68 GB: the allocation failed and
+    /// aborted the process, where a damaged file must be an error.
+    #[test]
+    fn a_table_length_read_from_the_file_reserves_bounded_room() {
+        assert_eq!(plausible(12), 12);
+        assert_eq!(plausible(1_426_063_380), 1 << 16);
+        assert_eq!(plausible(u64::MAX), 1 << 16);
     }
 }
