@@ -165,6 +165,8 @@ struct Replication {
     gossip_interval_ms: Option<u64>,
     repair_after_ms: Option<u64>,
     retention_ops: Option<usize>,
+    #[serde(default)]
+    open_history_without: Vec<String>,
     retention_bytes: Option<u64>,
 }
 
@@ -332,6 +334,24 @@ impl NodeConfig {
         if let Some(bytes) = raw.replication.retention_bytes {
             replica.retention_bytes = bytes;
         }
+        for name in &raw.replication.open_history_without {
+            let neighbour = topology
+                .by_name(name)
+                .map(|n| n.id)
+                .filter(|&peer| topology.are_linked(id, peer));
+            match neighbour {
+                Some(peer) => replica.open_history_without.push(peer),
+                None => {
+                    return Err(field(
+                        "replication.open_history_without",
+                        format!(
+                            "{name:?} is not a neighbour of {:?} in the topology",
+                            raw.node
+                        ),
+                    ));
+                }
+            }
+        }
         replica
             .validate()
             .map_err(|e| field("replication", e.to_string()))?;
@@ -483,6 +503,10 @@ key = "virginia-key.pem"
                 "clients.max_output_buffer_bytes",
             ),
             (format!("{GOOD}\n[clients]\npassword = \"x\"\n"), "password"),
+            (
+                format!("{GOOD}\n[replication]\nopen_history_without = [\"atlantis\"]\n"),
+                "replication.open_history_without",
+            ),
             (GOOD.replace("key = \"virginia-key.pem\"\n", ""), "key"),
         ];
         for (body, expected) in cases {

@@ -33,6 +33,10 @@ pub struct Status {
     pub keys: usize,
     /// Why the store stopped taking writes, if it did.
     pub store_failure: Option<String>,
+    /// What a node with a new store waits for before it takes writes (it must not reuse a
+    /// sequence number of its own), if it waits.
+    #[serde(default)]
+    pub recovering: Option<String>,
     /// Each link to a neighbour.
     pub links: Vec<LinkReport>,
     /// The latest refused connections.
@@ -141,6 +145,7 @@ impl Status {
             digest: r.digest().to_string(),
             keys: r.keyspace().len(),
             store_failure: r.store_failure().map(str::to_owned),
+            recovering: r.history_wait().map(|w| w.to_string()),
             links,
             refusals: core
                 .refusals
@@ -174,6 +179,9 @@ impl Status {
         let _ = writeln!(out, "keys     {}   digest {}", self.keys, self.digest);
         if let Some(f) = &self.store_failure {
             let _ = writeln!(out, "STORE FAILED: {f}");
+        }
+        if let Some(w) = &self.recovering {
+            let _ = writeln!(out, "not taking writes yet: {w}");
         }
         let _ = writeln!(out);
         let _ = writeln!(

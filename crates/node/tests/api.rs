@@ -246,3 +246,56 @@ async fn a_write_waits_for_the_regions_asked_for_and_a_timeout_says_who_holds_it
         .unwrap();
     cluster.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_store_takes_writes_only_after_every_neighbour_or_an_override() {
+    use meridian_node::{Node, NodeConfig, NodeError};
+    use meridian_replica::WriteError;
+
+    let dir = tempfile::tempdir().unwrap();
+    let topology = support::topology(dir.path(), "mesh", 3);
+    let configs =
+        meridian_node::cluster::prepare(&topology, &dir.path().join("cluster"), &options())
+            .unwrap();
+    // n1 alone, with a new store: it cannot know whether n2 or n3 hold ops of an earlier n1.
+    let n1 = Node::start(NodeConfig::load(&configs[0]).unwrap())
+        .await
+        .unwrap();
+    let refused = n1.set("k", "v").await.unwrap_err();
+    assert!(
+        matches!(refused, NodeError::Write(WriteError::Recovering(_))),
+        "{refused}"
+    );
+    assert!(refused.to_string().starts_with("TRYAGAIN"), "{refused}");
+    let recovering = n1.status().recovering.unwrap();
+    assert!(
+        recovering.contains("n2") && recovering.contains("n3"),
+        "{recovering}"
+    );
+    // n2 alone is not enough.
+    let n2 = Node::start(NodeConfig::load(&configs[1]).unwrap())
+        .await
+        .unwrap();
+    eventually("n1 heard n2", LIMIT, || async {
+        n1.status().recovering.is_some_and(|w| !w.contains("n2"))
+    })
+    .await;
+    assert!(n1.set("k", "v").await.is_err());
+    n1.shutdown().await.unwrap();
+    n2.shutdown().await.unwrap();
+
+    // An operator who knows n2 and n3 hold nothing of n1 may say so.
+    std::fs::remove_dir_all(dir.path().join("cluster/node-1/data")).unwrap();
+    let mut text = std::fs::read_to_string(&configs[0]).unwrap();
+    text = text.replace(
+        "[replication]\n",
+        "[replication]\nopen_history_without = [\"n2\", \"n3\"]\n",
+    );
+    std::fs::write(&configs[0], text).unwrap();
+    let n1 = Node::start(NodeConfig::load(&configs[0]).unwrap())
+        .await
+        .unwrap();
+    assert!(n1.status().recovering.is_none());
+    n1.set("k", "v").await.unwrap();
+    n1.shutdown().await.unwrap();
+}
