@@ -427,6 +427,12 @@ impl Node {
         self.read(|r| r.digest())
     }
 
+    /// The key's canonical CRDT state, the bytes its digest hashes: equal at every region
+    /// that applied the same ops to it. For inspection and demos of what a merge keeps.
+    pub async fn canonical_state(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.read(|r| r.keyspace().canonical_key_bytes(key))
+    }
+
     /// Ops applied here: the causal token of everything a read sees.
     pub async fn applied(&self) -> VersionVector {
         self.read(|r| r.applied().clone())

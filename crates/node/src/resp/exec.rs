@@ -1,5 +1,5 @@
 //! One request: authentication, arity, dispatch, and the connection commands (PING, ECHO,
-//! HELLO, AUTH, CLIENT, COMMAND, SELECT, QUIT, CONFIG GET). Data commands live in
+//! HELLO, AUTH, CLIENT, COMMAND, SELECT, QUIT). Data commands live in
 //! `values` and `keys`, the INFO text in `info`.
 
 use std::future::Future;
@@ -152,7 +152,6 @@ pub(crate) fn execute(server: &Arc<Server>, session: &mut Session, request: Requ
         "hello" => hello(server, session, &args).into(),
         "client" => client(session, &args).into(),
         "command" => command_command(&args).into(),
-        "config" => config(&args).into(),
         "info" => Reply::Verbatim {
             format: *b"txt",
             text: Bytes::from(super::info::render(server, &args[1..])),
@@ -341,18 +340,6 @@ fn command_command(args: &[Bytes]) -> Reply {
             "ERR unknown subcommand '{}'. Try COMMAND HELP.",
             String::from_utf8_lossy(&args[1])
         )),
-    }
-}
-
-/// CONFIG GET answers what Meridian has (nothing Redis clients look for), so that tools
-/// such as redis-benchmark, which ask, carry on; CONFIG SET is refused.
-fn config(args: &[Bytes]) -> Reply {
-    if args[1].eq_ignore_ascii_case(b"get") && args.len() >= 3 {
-        Reply::Map(Vec::new())
-    } else {
-        Reply::error(
-            "ERR CONFIG is limited to GET on Meridian: its settings live in the node's config file",
-        )
     }
 }
 
