@@ -214,3 +214,26 @@ replaced_disk! {
     #[ignore = "seq reused: the history gate opens at the first neighbour's Hello, before a peer that holds more of its history is heard (29 of 30 seeds, seed 0 first); replay: MERIDIAN_SIM_FIRST_SEED=0 MERIDIAN_SIM_SEEDS=1 cargo test --release -p meridian-sim --test storage -- --ignored --exact a_replaced_disk_behind_a_lagging_peer_primary_replica"]
     a_replaced_disk_behind_a_lagging_peer_primary_replica: "primary-replica", FaultMix::ReplacedDiskLaggingPeer, 30;
 }
+
+#[test]
+fn a_seed_replays_exactly_under_every_new_fault() {
+    let (topology, _) = common::topology("ring-5");
+    for (mix, fsync, point) in [
+        (FaultMix::All, PERIODIC, None),
+        (
+            FaultMix::Crashes,
+            FsyncPolicy::Never,
+            Some(CrashPoint::Reported),
+        ),
+        (FaultMix::ReplacedDiskLaggingPeer, FsyncPolicy::Always, None),
+    ] {
+        let mut config = SimConfig::new(Arc::clone(&topology), 7, mix);
+        config.fsync = fsync;
+        config.crash_point = point;
+        let a = meridian_sim::run(&config);
+        let b = meridian_sim::run(&config);
+        assert_eq!(a.digest, b.digest, "{mix} {fsync}");
+        assert_eq!(a.counters, b.counters, "{mix} {fsync}");
+        assert_eq!(a.violations, b.violations, "{mix} {fsync}");
+    }
+}
