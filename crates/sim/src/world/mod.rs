@@ -95,7 +95,7 @@ struct Node {
     /// this life, or still on its disk from an earlier one (kept while it is down).
     held: BTreeMap<Dot, Arc<Op>>,
     /// Ops of batches written and not synced yet: what a crash now takes back.
-    unsynced: Vec<Arc<Op>>,
+    unsynced: BTreeMap<Dot, Arc<Op>>,
     /// A periodic fsync is scheduled (`periodic`).
     sync_due: bool,
     /// Seqs of the local writes this life made: an own op not among them came back from a
@@ -172,6 +172,8 @@ pub(crate) struct World {
     /// Acknowledged writes. A list, not a map: a dot may be acknowledged twice if its first
     /// write vanished and its seq was issued again.
     pub(crate) acked: Vec<Acked>,
+    /// The dots of `acked`.
+    acked_dots: BTreeSet<Dot>,
     pub(crate) counters: Counters,
     pub(crate) violations: Vec<Violation>,
     writes_issued: u64,
@@ -221,7 +223,7 @@ impl World {
                     skew_ms,
                     seen_applied: VersionVector::new(),
                     held: BTreeMap::new(),
-                    unsynced: Vec::new(),
+                    unsynced: BTreeMap::new(),
                     sync_due: false,
                     issued: BTreeSet::new(),
                     rejoined: false,
@@ -271,6 +273,7 @@ impl World {
             contents: BTreeMap::new(),
             synced: BTreeMap::new(),
             acked: Vec::new(),
+            acked_dots: BTreeSet::new(),
             counters: Counters::default(),
             violations: Vec::new(),
             writes_issued: 0,
@@ -591,7 +594,7 @@ impl World {
                     .is_some_and(|earlier| !same_op(earlier, op))
                 {
                     self.counters.seqs_issued_again += 1;
-                    if self.acked.iter().any(|a| a.dot == dot) {
+                    if self.acked_dots.contains(&dot) {
                         self.counters.acked_seqs_issued_again += 1;
                     }
                 }
@@ -620,7 +623,7 @@ impl World {
             at.iter()
                 .any(|s| s.node == node && s.disk_gen == n.disk_gen && same_op(&s.op, &op))
         });
-        let written = synced_here || n.unsynced.iter().any(|o| same_op(o, &op));
+        let written = synced_here || n.unsynced.get(&dot).is_some_and(|o| same_op(o, &op));
         let durable = match self.fsync {
             FsyncPolicy::Always => synced_here,
             FsyncPolicy::Periodic(_) | FsyncPolicy::Never => written,
@@ -631,6 +634,7 @@ impl World {
         }
         if self.writes.contains_key(&dot) {
             self.acked.push(Acked { dot, op });
+            self.acked_dots.insert(dot);
         }
     }
 

@@ -33,7 +33,9 @@ impl World {
             self.store_failed(p.node, p.batch, e.to_string());
             return;
         }
-        n.unsynced.extend(p.ops.iter().cloned());
+        for op in &p.ops {
+            n.unsynced.insert(op.dot(), Arc::clone(op));
+        }
         if n.crash_armed == Some(CrashPoint::Committed) {
             self.kill(p.node, Some(CrashPoint::Committed));
             return;
@@ -146,7 +148,7 @@ impl World {
         let Some(n) = self.nodes.get_mut(&node) else {
             return;
         };
-        for op in n.unsynced.drain(..) {
+        for op in std::mem::take(&mut n.unsynced).into_values() {
             self.synced.entry(op.dot()).or_default().push(SyncedAt {
                 node,
                 disk_gen: n.disk_gen,
@@ -218,8 +220,8 @@ impl World {
         self.counters.lost_unpersisted += r.unpersisted() as u64;
         let acked_unsynced = n
             .unsynced
-            .iter()
-            .filter(|op| op.origin == node && self.acked.iter().any(|a| a.dot == op.dot()))
+            .values()
+            .filter(|op| op.origin == node && self.acked_dots.contains(&op.dot()))
             .count();
         self.counters.acked_lost_at_crash += acked_unsynced as u64;
         n.incarnation += 1;
