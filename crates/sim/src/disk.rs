@@ -111,9 +111,15 @@ impl SimDisk {
         self.store.fail_after(n, kind);
     }
 
-    /// What a restarting node reads back, decoded.
-    pub(crate) fn restored(&self) -> Result<Restored, String> {
+    /// What a restarting node reads back, decoded; `history_complete` as the node's fsync
+    /// policy allows (see [`Restored::history_complete`]).
+    pub(crate) fn restored(&self, history_complete: bool) -> Result<Restored, String> {
         let loaded = self.store.load().map_err(|e| e.to_string())?;
-        restored(loaded, true)
+        restored(loaded, history_complete)
+    }
+
+    /// Ops in the store's log, as this process sees it (synced or not).
+    pub(crate) fn logged_ops(&self) -> Result<usize, String> {
+        Ok(self.store.load().map_err(|e| e.to_string())?.log.len())
     }
 }

@@ -26,11 +26,19 @@ pub enum FaultMix {
     Away,
     /// All of the above, and clock skew.
     All,
+    /// A leader's disk is replaced: it loses its whole store and comes back on an empty one
+    /// (`Replica::rejoin`), so it must learn its own history from its peers before writing
+    /// and never reuse a sequence number. Not part of `All`.
+    ReplacedDisk,
+    /// As `ReplacedDisk`, with one neighbour lagging: it was cut off from everyone for a while
+    /// before the disk went, so it lacks the node's last writes, and it is the only neighbour
+    /// the node reaches when it comes back; the others follow later.
+    ReplacedDiskLaggingPeer,
 }
 
 impl FaultMix {
     /// Every mix, in order.
-    pub const ALL: [FaultMix; 7] = [
+    pub const ALL: [FaultMix; 9] = [
         FaultMix::None,
         FaultMix::Lossy,
         FaultMix::Partitions,
@@ -38,6 +46,8 @@ impl FaultMix {
         FaultMix::Disk,
         FaultMix::Away,
         FaultMix::All,
+        FaultMix::ReplacedDisk,
+        FaultMix::ReplacedDiskLaggingPeer,
     ];
 
     pub(crate) fn lossy(self) -> bool {
@@ -56,12 +66,20 @@ impl FaultMix {
         matches!(self, FaultMix::Disk | FaultMix::All)
     }
 
+    /// Whether a region is away past the retention (`away`, `all`).
     pub(crate) fn away(self) -> bool {
         matches!(self, FaultMix::Away | FaultMix::All)
     }
 
     pub(crate) fn skew(self) -> bool {
         matches!(self, FaultMix::All)
+    }
+
+    pub(crate) fn replaced_disk(self) -> bool {
+        matches!(
+            self,
+            FaultMix::ReplacedDisk | FaultMix::ReplacedDiskLaggingPeer
+        )
     }
 }
 
@@ -75,6 +93,8 @@ impl fmt::Display for FaultMix {
             FaultMix::Disk => "disk",
             FaultMix::Away => "away",
             FaultMix::All => "all",
+            FaultMix::ReplacedDisk => "replaced-disk",
+            FaultMix::ReplacedDiskLaggingPeer => "replaced-disk-lagging-peer",
         })
     }
 }
@@ -88,7 +108,7 @@ impl FromStr for FaultMix {
             .find(|m| m.to_string() == s)
             .ok_or_else(|| {
                 format!(
-                    "unknown fault mix {s:?}: use none, lossy, partitions, crashes, disk, away or all"
+                    "unknown fault mix {s:?}: use none, lossy, partitions, crashes, disk, away, all, replaced-disk or replaced-disk-lagging-peer"
                 )
             })
     }
@@ -112,6 +132,73 @@ pub(crate) enum Fault {
     Restart(ActorId),
     /// The node's store fails at its next few writes.
     DiskFail(ActorId),
+    /// The node dies and its disk is destroyed: its next restart is on an empty store.
+    LoseDisk(ActorId),
+}
+
+/// Where in the persistence of a batch a crash strikes. A batch goes through every step in
+/// this order; under the `periodic` and `never` fsync policies it is reported (and its local
+/// writes acknowledged) right after its write, and synced later by the periodic fsync (or
+/// never), so `Reported` comes before `Synced` there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CrashPoint {
+    /// An op is accepted (a local write applied, or an op from a peer taken), not yet
+    /// written: the crash loses it, and nobody was told about it.
+    Accepted,
+    /// The batch is written, not synced, not yet reported to the replica: the crash loses
+    /// it, and nobody was told about it.
+    Committed,
+    /// The batch is synced, not yet reported (`always`): durable but never acknowledged.
+    /// Under `periodic`: right after a periodic fsync. Never reached under `never`.
+    Synced,
+    /// The batch was reported to the replica: its local writes are acknowledged and its ops
+    /// sent on. Under `always` nothing is lost; under `periodic` and `never` the crash loses
+    /// every acknowledged write not yet synced, though peers may hold some of them.
+    Reported,
+}
+
+impl CrashPoint {
+    /// Every point, in pipeline order under `always`.
+    pub const ALL: [CrashPoint; 4] = [
+        CrashPoint::Accepted,
+        CrashPoint::Committed,
+        CrashPoint::Synced,
+        CrashPoint::Reported,
+    ];
+
+    /// Whether a crash can strike at this point under `fsync`: `never` has no fsync.
+    pub fn reachable_under(self, fsync: meridian_store::FsyncPolicy) -> bool {
+        self != CrashPoint::Synced || fsync != meridian_store::FsyncPolicy::Never
+    }
+
+    /// The points a crash is drawn from when none is forced: under `always` the three where
+    /// something is in flight; otherwise the three before the (later, or absent) fsync.
+    pub(crate) fn drawn(always: bool) -> [CrashPoint; 3] {
+        if always {
+            [
+                CrashPoint::Accepted,
+                CrashPoint::Committed,
+                CrashPoint::Synced,
+            ]
+        } else {
+            [
+                CrashPoint::Accepted,
+                CrashPoint::Committed,
+                CrashPoint::Reported,
+            ]
+        }
+    }
+}
+
+impl fmt::Display for CrashPoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CrashPoint::Accepted => "accepted",
+            CrashPoint::Committed => "committed",
+            CrashPoint::Synced => "synced",
+            CrashPoint::Reported => "reported",
+        })
+    }
 }
 
 /// Draws the faults of one run, all ending by `end`.
@@ -191,6 +278,54 @@ pub(crate) fn schedule(
             let until = (at + rng.random_range(50..3_000)).min(end);
             faults.push((at, Fault::Crash(node)));
             faults.push((until, Fault::Restart(node)));
+        }
+    }
+    if mix.replaced_disk() {
+        // One leader, so that it has a history of its own to learn back and writes again
+        // after rejoining; after 20 % of the window, so that it wrote. One disk only: with
+        // two, an op whose only copies were on both may be gone while ops that depend on it
+        // survive, and those can never be applied (see the `never` fsync scenarios).
+        let neighbours = |n: ActorId| -> Vec<ActorId> {
+            links
+                .iter()
+                .filter_map(|(a, b)| match (*a == n, *b == n) {
+                    (true, _) => Some(*b),
+                    (_, true) => Some(*a),
+                    _ => None,
+                })
+                .collect()
+        };
+        let lagging = mix == FaultMix::ReplacedDiskLaggingPeer;
+        let pool: Vec<ActorId> = leaders_spared
+            .iter()
+            .copied()
+            .filter(|n| !lagging || neighbours(*n).len() > 1)
+            .collect();
+        let pool = if pool.is_empty() {
+            &leaders_spared
+        } else {
+            &pool
+        };
+        let node = pool[rng.random_range(0..pool.len())];
+        let at = rng.random_range(end / 5..end / 2);
+        let until = at + rng.random_range(200..2_000);
+        faults.push((at, Fault::LoseDisk(node)));
+        faults.push((until, Fault::Restart(node)));
+        let around = neighbours(node);
+        if lagging && around.len() > 1 {
+            // The lagging neighbour is cut off from everyone, so that no other path brings it
+            // the node's last writes; it comes back as the node does.
+            let behind = around[rng.random_range(0..around.len())];
+            let from = at - rng.random_range(300..1_500);
+            for peer in neighbours(behind) {
+                faults.push((from, Fault::Cut(behind, peer)));
+                faults.push((until, Fault::Heal(behind, peer)));
+            }
+            for other in around.into_iter().filter(|n| *n != behind) {
+                let back = until + rng.random_range(300..1_500);
+                faults.push((at, Fault::Cut(node, other)));
+                faults.push((back, Fault::Heal(node, other)));
+            }
         }
     }
     faults.sort_by_key(|(t, _)| *t);

@@ -6,11 +6,14 @@
 //! lose what was not persisted, clock skew). After the faults end, the network heals and the
 //! run waits for quiescence; then the checkers look for divergence (digests and vectors), lost
 //! acknowledged writes, values that differ from the data model's definitions applied to the
-//! history, causal-order violations, and faults that never happened. The same seed replays
-//! the same run exactly.
+//! history, causal-order violations, and faults that never happened; then, after a few more
+//! rounds of gossip, for logs not truncated at stability. Each node persists under an fsync
+//! policy (`always`, `periodic`, `never`), and the no-loss checker holds it to exactly what that
+//! policy promises. The same seed replays the same run exactly.
 
 #![warn(missing_docs)]
 
+mod check;
 pub mod disk;
 mod faults;
 pub mod model;
@@ -18,17 +21,15 @@ mod report;
 mod workload;
 mod world;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use meridian_replica::{Config, Millis, Topology};
 
-pub use faults::FaultMix;
+pub use faults::{CrashPoint, FaultMix};
+pub use meridian_store::FsyncPolicy;
 pub use report::{Counters, Report, Violation};
 pub use workload::Family;
 
-use crate::model::Write;
 use crate::world::World;
 
 /// One run's settings.
@@ -48,6 +49,12 @@ pub struct SimConfig {
     pub window_ms: Millis,
     /// Virtual ms allowed after the window for the cluster to converge.
     pub settle_limit_ms: Millis,
+    /// Every node's fsync policy. `Always` acknowledges a write after its fsync; `Periodic`
+    /// and `Never` after its write, so a crash takes back acknowledged writes and the node
+    /// restarts with `history_complete = false`.
+    pub fsync: FsyncPolicy,
+    /// Makes every crash strike at this step of a persistence; `None` draws one per crash.
+    pub crash_point: Option<CrashPoint>,
 }
 
 impl SimConfig {
@@ -55,11 +62,14 @@ impl SimConfig {
     pub fn new(topology: Arc<Topology>, seed: u64, faults: FaultMix) -> SimConfig {
         let mut replica = Config::wan();
         // A short log, so that a region away for long needs a snapshot: by op count alone, or
-        // with everything else by bytes.
+        // with everything else by bytes. Small chunks, so that the snapshot spans several.
         match faults {
             FaultMix::Away => replica.retention_ops = 10,
             FaultMix::All => replica.retention_bytes = 1_500,
             _ => {}
+        }
+        if matches!(faults, FaultMix::Away | FaultMix::All) {
+            replica.snapshot_chunk_bytes = SNAPSHOT_CHUNK_BYTES;
         }
         SimConfig {
             topology,
@@ -69,21 +79,27 @@ impl SimConfig {
             replica,
             window_ms: 10_000,
             settle_limit_ms: 120_000,
+            fsync: FsyncPolicy::Always,
+            crash_point: None,
         }
     }
 }
 
+/// Snapshot chunk size in the `away` and `all` mixes: a snapshot of the workload's keys
+/// (a few kB) spans several chunks.
+const SNAPSHOT_CHUNK_BYTES: usize = 256;
+
 /// How often the settle phase checks for convergence.
 const PROBE_MS: Millis = 20;
+/// Gossip rounds run after convergence before the logs must be truncated at stability: rows
+/// cross one hop per round, so this covers the diameter of every shipped topology.
+const STABILITY_ROUNDS: u64 = 10;
+/// Virtual ms allowed after those rounds for the truncation to reach every store.
+const STABILITY_LIMIT_MS: Millis = 2_000;
 
 /// Runs one seed and checks it.
 pub fn run(config: &SimConfig) -> Report {
-    let mut world = World::new(
-        Arc::clone(&config.topology),
-        config.replica.clone(),
-        config.faults,
-        config.seed,
-    );
+    let mut world = World::new(config);
     world.plan(config.ops, config.window_ms);
     world.run_until(config.window_ms);
     world.heal_everything();
@@ -97,179 +113,15 @@ pub fn run(config: &SimConfig) -> Report {
             break;
         }
     }
-    check(config, world, convergence_ms)
-}
-
-fn check(config: &SimConfig, world: World, convergence_ms: Option<Millis>) -> Report {
-    let mut violations = world.violations.clone();
-    if convergence_ms.is_none() {
-        violations.push(Violation::NotConverged);
-    }
-    let replicas: Vec<_> = world.replicas().collect();
-    let first_digest = replicas
-        .first()
-        .map(|(_, r)| r.digest().to_string())
-        .unwrap_or_default();
-    let mut duplicates = 0;
-    let mut max_causal_depth = 0;
-    let mut repairs = 0;
-    let mut clock_ahead_reports = 0;
-    let mut snapshots_merged = 0;
-    for (id, r) in &replicas {
-        let digest = r.digest().to_string();
-        if digest != first_digest {
-            violations.push(Violation::Diverged {
-                first: first_digest.clone(),
-                node: *id,
-                digest,
-            });
-        }
-        let stats = r.stats();
-        duplicates += stats.duplicates;
-        max_causal_depth = max_causal_depth.max(stats.max_causal_depth);
-        repairs += stats.repairs;
-        clock_ahead_reports += stats.clock_ahead_reports;
-        snapshots_merged += stats.snapshots_merged;
-    }
-
-    // No acknowledged write lost: present at every node, and still the write that was acked.
-    let mut lost_acked = 0;
-    for (dot, acked) in &world.acked {
-        let replaced = world
-            .writes
-            .get(dot)
-            .is_none_or(|w| w.key != acked.key || w.command != acked.command);
-        let held = world.history.get(dot).is_some_and(|op| op.key == acked.key);
-        for (id, r) in &replicas {
-            if replaced || !held || !r.applied().covers(*dot) {
-                lost_acked += 1;
-                violations.push(Violation::LostAck {
-                    dot: *dot,
-                    node: *id,
-                });
-            }
-        }
-    }
-
-    // Every key's value against the model of its history: every op the nodes applied.
-    if let Some((_, reference)) = replicas.first() {
-        let mut by_key: BTreeMap<Bytes, Vec<Write<'_>>> = BTreeMap::new();
-        for (dot, op) in &world.history {
-            if !reference.applied().covers(*dot) {
-                continue;
-            }
-            if let Some(w) = world.writes.get(dot) {
-                by_key.entry(op.key.clone()).or_default().push(Write {
-                    op,
-                    command: &w.command,
-                });
-            }
-        }
-        for (key, writes) in &by_key {
-            let Some(expected) = model::expected(key, writes) else {
-                continue;
-            };
-            for (id, r) in &replicas {
-                let got = r.keyspace().get(key);
-                if got != expected {
-                    violations.push(Violation::Model {
-                        key: String::from_utf8_lossy(key).into_owned(),
-                        node: *id,
-                        expected: format!("{expected:?}"),
-                        got: format!("{got:?}"),
-                    });
-                }
-            }
-        }
-    }
-
-    // Counter metadata stays bounded: once converged (and so compacted at the full vector),
-    // no counter holds more than one entry per node.
+    // The figures are those of the run up to convergence; the stability rounds only check.
+    let counters = world.counters.clone();
     if convergence_ms.is_some() {
-        let bound = replicas.len();
-        for (id, r) in &replicas {
-            for key in r.keyspace().retained_keys() {
-                let entries = r.keyspace().counter_entries(key);
-                if entries > bound {
-                    violations.push(Violation::CounterEntries {
-                        key: String::from_utf8_lossy(key).into_owned(),
-                        node: *id,
-                        entries,
-                        bound,
-                    });
-                }
-            }
+        world.run_until(world.now() + STABILITY_ROUNDS * config.replica.gossip_interval_ms);
+        let limit = world.now() + STABILITY_LIMIT_MS;
+        while !world.quiescent() && world.now() < limit {
+            world.run_until(world.now() + PROBE_MS);
         }
+        check::stability(&mut world);
     }
-
-    let c = &world.counters;
-    let f = config.faults;
-    if f == FaultMix::None && duplicates > 0 {
-        violations.push(Violation::SteadyStateDuplicates(duplicates));
-    }
-    if matches!(f, FaultMix::Lossy | FaultMix::All) {
-        if c.lost == 0 {
-            violations.push(Violation::FaultMissing("no message was lost"));
-        }
-        if c.duplicated == 0 {
-            violations.push(Violation::FaultMissing("no message was duplicated"));
-        }
-        if c.reordered == 0 {
-            violations.push(Violation::FaultMissing("no message was reordered"));
-        }
-    }
-    if matches!(f, FaultMix::Partitions | FaultMix::All) && c.cuts == 0 {
-        violations.push(Violation::FaultMissing("no link was cut"));
-    }
-    if matches!(f, FaultMix::Crashes | FaultMix::All) {
-        if c.crashes == 0 || c.restarts == 0 {
-            violations.push(Violation::FaultMissing("no node crashed and restarted"));
-        }
-        // With every other fault mixed in, a node may be cut off or its store failed when a
-        // crash is due: then it strikes at restart time. Alone, crashes always strike mid-way.
-        if f == FaultMix::Crashes && c.crashes_mid_persistence == 0 {
-            violations.push(Violation::FaultMissing(
-                "no crash struck in the middle of a persistence",
-            ));
-        }
-    }
-    // Mixed with everything else, single-leader topologies skip the store failure (their one
-    // leader would take no writes); alone, it is always armed.
-    if f == FaultMix::Disk || c.disk_faults_armed > 0 {
-        if c.store_failures == 0 {
-            violations.push(Violation::FaultMissing("no store failed"));
-        }
-        if c.writes_refused_store_failed == 0 {
-            violations.push(Violation::FaultMissing(
-                "no write was refused by a node whose store failed",
-            ));
-        }
-    }
-    if matches!(f, FaultMix::Away | FaultMix::All) && snapshots_merged == 0 {
-        violations.push(Violation::FaultMissing(
-            "no region came back by state snapshot",
-        ));
-    }
-    if f == FaultMix::All && clock_ahead_reports == 0 {
-        violations.push(Violation::FaultMissing(
-            "no clock skew beyond the limit was seen",
-        ));
-    }
-
-    Report {
-        seed: config.seed,
-        faults: config.faults,
-        nodes: config.topology.nodes.len(),
-        counters: world.counters.clone(),
-        convergence_ms,
-        duplicates,
-        max_causal_depth,
-        repairs,
-        clock_ahead_reports,
-        snapshots_merged,
-        acked: world.acked.len() as u64,
-        lost_acked,
-        violations,
-        digest: first_digest,
-    }
+    check::check(config, world, counters, convergence_ms)
 }

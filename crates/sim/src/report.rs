@@ -4,8 +4,9 @@ use std::fmt;
 
 use meridian_crdt::{ActorId, Dot};
 use meridian_replica::Millis;
+use meridian_store::FsyncPolicy;
 
-use crate::faults::FaultMix;
+use crate::faults::{CrashPoint, FaultMix};
 
 /// Counters of one run, kept by the world.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -51,6 +52,71 @@ pub struct Counters {
     pub store_failures: u64,
     /// Writes refused because the node's store had failed.
     pub writes_refused_store_failed: u64,
+    /// Crashes that struck as an op was accepted, before its write.
+    pub crashes_at_accepted: u64,
+    /// Crashes that struck after a batch's write, before its fsync and its report.
+    pub crashes_at_committed: u64,
+    /// Crashes that struck after an fsync, before the batch's report (`always`), or right
+    /// after a periodic fsync.
+    pub crashes_at_synced: u64,
+    /// Crashes that struck right after a batch's report: its writes acknowledged.
+    pub crashes_at_reported: u64,
+    /// Acknowledged local writes in batches not yet synced when their node crashed: taken back
+    /// from its disk (only under `periodic` and `never`; peers may still hold them).
+    pub acked_lost_at_crash: u64,
+    /// Acknowledged writes gone from every node in the end, which the fsync policy allowed:
+    /// never fsynced on a disk still in place (counted by the checker).
+    pub acked_lost_allowed: u64,
+    /// Local writes that took a seq an earlier op of the same node had, after that op vanished
+    /// without a trace (lost in a crash before any other node or synced disk held it).
+    pub seqs_issued_again: u64,
+    /// Of those, seqs whose earlier op had been acknowledged (`periodic`, `never`): a client
+    /// holds a causal token naming a write that is gone and whose dot now names another.
+    pub acked_seqs_issued_again: u64,
+    /// Ops of its own a node took back from a peer: it was learning its own history.
+    pub own_ops_recovered: u64,
+    /// Snapshots merged that brought a node ops of its own it had lost.
+    pub own_history_snapshots: u64,
+    /// Writes refused while the node was learning its own history (`TRYAGAIN`).
+    pub writes_refused_recovering: u64,
+    /// Disks replaced: the node lost its whole store.
+    pub disks_replaced: u64,
+    /// Starts on an empty store (`Replica::rejoin`).
+    pub rejoins: u64,
+    /// Writes accepted by a node after it rejoined on an empty store.
+    pub writes_after_rejoin: u64,
+    /// Gossip rounds after which a node's log was checked against its retention.
+    pub retention_checks: u64,
+    /// Of those, rounds after which the node's log had been truncated past what every node
+    /// holds: the retention, not stability, was bounding it.
+    pub rounds_truncated_past_stability: u64,
+    /// State snapshot chunks sent.
+    pub snapshot_chunks_sent: u64,
+    /// State snapshot chunks lost on the way.
+    pub snapshot_chunks_lost: u64,
+    /// Snapshots of two chunks or more received whole and merged.
+    pub multi_chunk_snapshots_merged: u64,
+}
+
+impl Counters {
+    /// Crashes that struck at `point`.
+    pub fn crashes_at(&self, point: CrashPoint) -> u64 {
+        match point {
+            CrashPoint::Accepted => self.crashes_at_accepted,
+            CrashPoint::Committed => self.crashes_at_committed,
+            CrashPoint::Synced => self.crashes_at_synced,
+            CrashPoint::Reported => self.crashes_at_reported,
+        }
+    }
+
+    pub(crate) fn crashes_at_mut(&mut self, point: CrashPoint) -> &mut u64 {
+        match point {
+            CrashPoint::Accepted => &mut self.crashes_at_accepted,
+            CrashPoint::Committed => &mut self.crashes_at_committed,
+            CrashPoint::Synced => &mut self.crashes_at_synced,
+            CrashPoint::Reported => &mut self.crashes_at_reported,
+        }
+    }
 }
 
 /// Something a checker found wrong.
@@ -109,6 +175,46 @@ pub enum Violation {
         expected: String,
         /// What the replica holds.
         got: String,
+    },
+    /// A local write was acknowledged before it was durable at the node's fsync level:
+    /// fsynced on its disk under `always`, written under `periodic` and `never`.
+    AckBeforeDurable {
+        /// The node.
+        node: ActorId,
+        /// The write.
+        dot: Dot,
+    },
+    /// Two different ops under one dot were held at once: a sequence number was issued again
+    /// while an op that had it still existed somewhere (in memory or on a disk).
+    SeqReused {
+        /// The dot.
+        dot: Dot,
+        /// The node that took in the second op.
+        node: ActorId,
+        /// A node holding the other one.
+        holder: ActorId,
+    },
+    /// Right after a gossip round, a log past its retention still held an op that the node's
+    /// durable state reflects.
+    RetentionExceeded {
+        /// The node.
+        node: ActorId,
+        /// Ops in its log.
+        ops: usize,
+        /// Bytes of them.
+        bytes: u64,
+        /// An op kept that should have gone.
+        kept: Dot,
+    },
+    /// After convergence and some gossip rounds without faults, a log still held ops that
+    /// every node holds.
+    LogNotTruncated {
+        /// The node.
+        node: ActorId,
+        /// Ops in the replica's log.
+        in_memory: usize,
+        /// Ops in its store's log.
+        on_disk: usize,
     },
     /// A write was acknowledged by a node after its store failed.
     AckAfterStoreFailure {
@@ -178,6 +284,34 @@ impl fmt::Display for Violation {
                 f,
                 "key {key} at node {node}: model expects {expected}, replica holds {got}"
             ),
+            Violation::AckBeforeDurable { node, dot } => write!(
+                f,
+                "node {node} acknowledged {}:{} before it was durable at its fsync level",
+                dot.actor, dot.seq
+            ),
+            Violation::SeqReused { dot, node, holder } => write!(
+                f,
+                "seq {}:{} issued again: node {node} took in an op under it while node {holder} held another",
+                dot.actor, dot.seq
+            ),
+            Violation::RetentionExceeded {
+                node,
+                ops,
+                bytes,
+                kept,
+            } => write!(
+                f,
+                "node {node}'s log holds {ops} ops ({bytes} bytes) after a gossip round, past its retention, and still {}:{}, which its durable state reflects",
+                kept.actor, kept.seq
+            ),
+            Violation::LogNotTruncated {
+                node,
+                in_memory,
+                on_disk,
+            } => write!(
+                f,
+                "node {node}'s log still holds {in_memory} ops in memory and {on_disk} in its store after convergence and rounds of gossip"
+            ),
             Violation::AckAfterStoreFailure { node, dot } => write!(
                 f,
                 "node {node} acknowledged {}:{} after its store failed",
@@ -200,6 +334,10 @@ pub struct Report {
     pub seed: u64,
     /// The fault mix.
     pub faults: FaultMix,
+    /// The nodes' fsync policy.
+    pub fsync: FsyncPolicy,
+    /// The crash point forced, if one was.
+    pub crash_point: Option<CrashPoint>,
     /// Nodes in the topology.
     pub nodes: usize,
     /// What the world counted.
@@ -264,11 +402,16 @@ impl Report {
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let c = &self.counters;
+        write!(f, "seed={} faults={} ", self.seed, self.faults)?;
+        if self.fsync != FsyncPolicy::Always {
+            write!(f, "fsync={} ", self.fsync)?;
+        }
+        if let Some(point) = self.crash_point {
+            write!(f, "crash_point={point} ")?;
+        }
         write!(
             f,
-            "seed={} faults={} {} writes={} acked={} msgs/op={:.2} bytes/op={:.0} dup/op={:.3} max_causal={} converge_ms={} snapshots={} lost={} dup_net={} reordered={} cuts={} crashes={} lost_unpersisted={} digest={}",
-            self.seed,
-            self.faults,
+            "{} writes={} acked={} msgs/op={:.2} bytes/op={:.0} dup/op={:.3} max_causal={} converge_ms={} snapshots={} lost={} dup_net={} reordered={} cuts={} crashes={} lost_unpersisted={} digest={}",
             if self.ok() { "ok" } else { "FAIL" },
             c.writes,
             self.acked,

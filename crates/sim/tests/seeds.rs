@@ -7,56 +7,34 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::sync::Arc;
 
-use meridian_replica::Topology;
+use common::topology;
 use meridian_sim::{FaultMix, SimConfig};
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn topology(name: &str) -> (Arc<Topology>, String) {
-    let path = format!(
-        "{}/../../topologies/{name}.toml",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let text = std::fs::read_to_string(&path).expect("shipped topology file");
-    let shown = format!("topologies/{name}.toml");
-    (
-        Arc::new(Topology::parse(&text, &shown).expect("valid topology")),
-        shown,
-    )
-}
 
 fn run_seeds(name: &str, faults: FaultMix) {
     let (topology, shown) = topology(name);
-    let seeds = env_u64("MERIDIAN_SIM_SEEDS", 200);
-    let first = env_u64("MERIDIAN_SIM_FIRST_SEED", 0);
+    let seeds = common::seeds(200);
+    let count = seeds.end - seeds.start;
     let mut failures = Vec::new();
-    for seed in first..first + seeds {
+    for seed in seeds {
         let config = SimConfig::new(Arc::clone(&topology), seed, faults);
         let report = meridian_sim::run(&config);
         if !report.ok() {
-            let reasons: Vec<String> = report
-                .violations
-                .iter()
-                .take(5)
-                .map(|v| v.to_string())
-                .collect();
-            failures.push(format!(
-                "{report}\n    {}\n    replay: cargo run --release -- sim --topology {shown} --faults {faults} --first-seed {seed} --seeds 1 --ops {}",
-                reasons.join("\n    "),
-                config.ops
+            failures.push(common::failure(
+                &report,
+                &format!(
+                    "cargo run --release -- sim --topology {shown} --faults {faults} --first-seed {seed} --seeds 1 --ops {}",
+                    config.ops
+                ),
             ));
         }
     }
     assert!(
         failures.is_empty(),
-        "{} of {seeds} seeds failed on {shown} with faults {faults}:\n{}",
+        "{} of {count} seeds failed on {shown} with faults {faults}:\n{}",
         failures.len(),
         failures.join("\n")
     );

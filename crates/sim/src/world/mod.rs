@@ -2,20 +2,22 @@
 //! links with latency and faults, simulated persistence, and the clients' writes.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::sync::Arc;
 
-use bytes::Bytes;
 use meridian_crdt::{ActorId, Command, Dot, VersionVector};
 use meridian_replica::{Config, Message, Millis, Op, Output, Replica, Role, Topology, WriteError};
-use meridian_store::{Batch, FaultKind};
+use meridian_store::{Batch, FaultKind, FsyncPolicy};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use crate::SimConfig;
 use crate::disk::SimDisk;
-use crate::faults::{self, Fault, FaultMix, Lossy};
+use crate::faults::{self, CrashPoint, Fault, FaultMix, Lossy};
 use crate::report::{Counters, Violation};
 use crate::workload;
+
+mod persist;
 
 /// Wall clock of virtual time 0: 2026-01-01, in ms since the Unix epoch.
 const WALL_EPOCH: u64 = 1_767_225_600_000;
@@ -35,8 +37,18 @@ enum Event {
     Timer(ActorId),
     /// The disk's writer has written a batch (not yet synced).
     Committed(Persisting),
-    /// The batch's fsync returned: it is durable.
+    /// The batch's fsync returned: it is durable (`always`).
     Synced(Persisting),
+    /// The periodic fsync is due (`periodic`): it starts when the disk is free.
+    SyncDue {
+        node: ActorId,
+        incarnation: u64,
+    },
+    /// The periodic fsync returned.
+    PeriodicSynced {
+        node: ActorId,
+        incarnation: u64,
+    },
     Write(ActorId),
     /// A write that is always valid (a SET), sent at the moment of a crash.
     CrashWrite(ActorId),
@@ -54,25 +66,21 @@ struct Persisting {
     ops: Vec<Arc<Op>>,
 }
 
-/// Where in the persistence of a batch an armed crash strikes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum CrashPoint {
-    /// The op is accepted, not yet written.
-    Accepted,
-    /// The batch is written, not yet synced: the crash loses it.
-    Committed,
-    /// The batch is synced, the replica not yet told: durable but never acknowledged.
-    Synced,
-}
-
 #[derive(Debug)]
 struct Node {
     replica: Option<Replica>,
     disk: SimDisk,
+    /// Which disk the node has: bumped when it is replaced, after which what only the old
+    /// one held is gone.
+    disk_gen: u64,
+    /// The disk was replaced and the node has not restarted on the new one yet.
+    fresh_disk: bool,
     incarnation: u64,
     /// Crash faults in force (overlapping crashes nest).
     down: u32,
     timer: Option<Millis>,
+    /// When this life's replica first asked for a timer.
+    timer_since: Option<Millis>,
     /// A crash fault is due: it strikes at this step of the next persistence.
     crash_armed: Option<CrashPoint>,
     /// When the node's store failed, if it did: nothing may be acknowledged after.
@@ -83,6 +91,22 @@ struct Node {
     skew_ms: i64,
     /// The applied vector as seen through `Applied` outputs: checks causal order.
     seen_applied: VersionVector,
+    /// Every op this node holds, with its content: taken into its persistence pipeline in
+    /// this life, or still on its disk from an earlier one (kept while it is down).
+    held: BTreeMap<Dot, Arc<Op>>,
+    /// Ops of batches written and not synced yet: what a crash now takes back.
+    unsynced: BTreeMap<Dot, Arc<Op>>,
+    /// A periodic fsync is scheduled (`periodic`).
+    sync_due: bool,
+    /// Seqs of the local writes this life made: an own op not among them came back from a
+    /// peer (the node learning its own history).
+    issued: BTreeSet<u64>,
+    /// This life started on an empty store (`Replica::rejoin`).
+    rejoined: bool,
+    /// A retention violation was reported for this node (one is enough).
+    retention_flagged: bool,
+    /// The replica's count of ops truncated, at the last retention check.
+    truncated_seen: u64,
 }
 
 #[derive(Debug)]
@@ -97,11 +121,25 @@ struct LinkSim {
     delivered: [u64; 2],
 }
 
-/// A write a client made and what became of it.
+/// A write a client made.
 #[derive(Debug, Clone)]
 pub(crate) struct ClientWrite {
-    pub(crate) key: Bytes,
     pub(crate) command: Command,
+}
+
+/// A write acknowledged to its client, with the op it was acknowledged as.
+#[derive(Debug, Clone)]
+pub(crate) struct Acked {
+    pub(crate) dot: Dot,
+    pub(crate) op: Arc<Op>,
+}
+
+/// Where an op was fsynced: a node and which disk it had then.
+#[derive(Debug, Clone)]
+pub(crate) struct SyncedAt {
+    pub(crate) node: ActorId,
+    pub(crate) disk_gen: u64,
+    pub(crate) op: Arc<Op>,
 }
 
 /// One simulated cluster for one seed.
@@ -110,6 +148,8 @@ pub(crate) struct World {
     pub(crate) topology: Arc<Topology>,
     config: Config,
     mix: FaultMix,
+    fsync: FsyncPolicy,
+    forced_crash_point: Option<CrashPoint>,
     rng: ChaCha8Rng,
     now: Millis,
     queue: BinaryHeap<Reverse<(Millis, u64)>>,
@@ -118,22 +158,33 @@ pub(crate) struct World {
     nodes: BTreeMap<ActorId, Node>,
     links: BTreeMap<(ActorId, ActorId), LinkSim>,
     lossy: Option<Lossy>,
+    /// In the `all` mix, the first middle chunk of a snapshot is lost on purpose, so that an
+    /// incomplete snapshot surely has to be sent again.
+    drop_a_snapshot_chunk: bool,
     /// Every write a client made, by dot (a dot lost in a crash may be reused: last wins).
     pub(crate) writes: BTreeMap<Dot, ClientWrite>,
-    /// Every op made durable anywhere, by dot: the history the model checks values against
-    /// (logs are truncated, so no replica keeps it all).
-    pub(crate) history: BTreeMap<Dot, Arc<Op>>,
-    /// Acknowledged writes, with what they were when acknowledged. A list, not a map: a dot
-    /// acknowledged twice means the first write was lost and its seq reused.
-    pub(crate) acked: Vec<(Dot, ClientWrite)>,
+    /// The content of every op any node took into its persistence pipeline, by dot (a dot lost
+    /// without a trace may be reused: last wins). The history the model checks values
+    /// against: logs are truncated, so no replica keeps it all.
+    pub(crate) contents: BTreeMap<Dot, Arc<Op>>,
+    /// Every fsync of every op, by dot.
+    pub(crate) synced: BTreeMap<Dot, Vec<SyncedAt>>,
+    /// Acknowledged writes. A list, not a map: a dot may be acknowledged twice if its first
+    /// write vanished and its seq was issued again.
+    pub(crate) acked: Vec<Acked>,
+    /// The dots of `acked`.
+    acked_dots: BTreeSet<Dot>,
     pub(crate) counters: Counters,
     pub(crate) violations: Vec<Violation>,
     writes_issued: u64,
 }
 
 impl World {
-    pub(crate) fn new(topology: Arc<Topology>, config: Config, mix: FaultMix, seed: u64) -> World {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    pub(crate) fn new(sim: &SimConfig) -> World {
+        let topology = Arc::clone(&sim.topology);
+        let config = sim.replica.clone();
+        let mix = sim.faults;
+        let mut rng = ChaCha8Rng::seed_from_u64(sim.seed);
         let ids: Vec<ActorId> = topology.ids().collect();
         let first_leader = topology
             .nodes
@@ -160,14 +211,24 @@ impl World {
                 Node {
                     replica: Some(replica),
                     disk: SimDisk::default(),
+                    disk_gen: 0,
+                    fresh_disk: false,
                     incarnation: 0,
                     down: 0,
                     timer: None,
+                    timer_since: None,
                     crash_armed: None,
                     store_failed_at: None,
                     disk_fault: None,
                     skew_ms,
                     seen_applied: VersionVector::new(),
+                    held: BTreeMap::new(),
+                    unsynced: BTreeMap::new(),
+                    sync_due: false,
+                    issued: BTreeSet::new(),
+                    rejoined: false,
+                    retention_flagged: false,
+                    truncated_seen: 0,
                 },
             );
         }
@@ -197,6 +258,8 @@ impl World {
             topology,
             config,
             mix,
+            fsync: sim.fsync,
+            forced_crash_point: sim.crash_point,
             rng,
             now: 0,
             queue: BinaryHeap::new(),
@@ -205,9 +268,12 @@ impl World {
             nodes,
             links,
             lossy,
+            drop_a_snapshot_chunk: mix == FaultMix::All,
             writes: BTreeMap::new(),
+            contents: BTreeMap::new(),
+            synced: BTreeMap::new(),
             acked: Vec::new(),
-            history: BTreeMap::new(),
+            acked_dots: BTreeSet::new(),
             counters: Counters::default(),
             violations: Vec::new(),
             writes_issued: 0,
@@ -248,6 +314,20 @@ impl World {
         let ids: Vec<ActorId> = self.nodes.keys().copied().collect();
         for (at, fault) in faults::schedule(&mut self.rng, self.mix, &ids, &leaders, &links, window)
         {
+            if let Fault::LoseDisk(node) = fault
+                && leaders.contains(&node)
+            {
+                // Clients write there just before the disk goes, so that it has a history of
+                // its own at its peers, and go on writing through its return.
+                for i in 1..=3 {
+                    self.push(at.saturating_sub(i * 100), Event::Write(node));
+                }
+                for i in 1..=12 {
+                    if at + i * 250 < window {
+                        self.push(at + i * 250, Event::Write(node));
+                    }
+                }
+            }
             self.push(at, Event::Fault(fault));
         }
     }
@@ -281,20 +361,11 @@ impl World {
                 epoch,
                 sent,
             } => self.deliver(from, to, msg, epoch, sent),
-            Event::Timer(node) => {
-                let now = self.now;
-                if let Some(n) = self.nodes.get_mut(&node) {
-                    n.timer = None;
-                    if let Some(r) = n.replica.as_mut()
-                        && r.poll_timeout().is_some_and(|t| t <= now)
-                    {
-                        r.handle_timeout(now);
-                    }
-                }
-                self.drain(node);
-            }
+            Event::Timer(node) => self.timer(node),
             Event::Committed(p) => self.committed(p),
             Event::Synced(p) => self.synced(p),
+            Event::SyncDue { node, incarnation } => self.sync_due(node, incarnation),
+            Event::PeriodicSynced { node, incarnation } => self.periodic_synced(node, incarnation),
             Event::Write(node) => self.client_write(node, false),
             Event::CrashWrite(node) => self.client_write(node, true),
             Event::Connect(a, b) => self.connect(a, b),
@@ -302,68 +373,78 @@ impl World {
         }
     }
 
-    /// The disk wrote a batch: now its fsync.
-    fn committed(&mut self, p: Persisting) {
-        let Some(n) = self.nodes.get_mut(&p.node) else {
-            return;
-        };
-        if n.incarnation != p.incarnation {
-            return;
+    fn timer(&mut self, node: ActorId) {
+        let now = self.now;
+        let gossip_interval = self.config.gossip_interval_ms;
+        let mut ticked = false;
+        if let Some(n) = self.nodes.get_mut(&node) {
+            n.timer = None;
+            if let Some(r) = n.replica.as_mut()
+                && r.poll_timeout().is_some_and(|t| t <= now)
+            {
+                r.handle_timeout(now);
+                // Within a timeout, only a gossip round (which truncates the log) moves the
+                // gossip timer, to exactly one interval on. A sooner timer hides some rounds
+                // from this test. A timer first armed at this very ms looks the same without a
+                // round, hence the second condition.
+                ticked = r.poll_timeout() == Some(now + gossip_interval)
+                    && n.timer_since.is_some_and(|t| t < now);
+            }
         }
-        if let Err(e) = n.disk.commit(&p.store_batch) {
-            self.store_failed(p.node, p.batch, e.to_string());
-            return;
+        if ticked {
+            self.check_retention(node);
         }
-        if n.crash_armed == Some(CrashPoint::Committed) {
-            self.kill(p.node);
-            return;
-        }
-        let fsync = self.rng.random_range(1..=8);
-        let done = n.disk.busy_until.max(self.now) + fsync;
-        n.disk.busy_until = done;
-        self.push(done, Event::Synced(p));
+        self.drain(node);
     }
 
-    /// The batch's fsync returned: the replica may go on with it.
-    fn synced(&mut self, p: Persisting) {
-        let now = self.now;
-        let Some(n) = self.nodes.get_mut(&p.node) else {
-            return;
-        };
-        if n.incarnation != p.incarnation {
-            return;
-        }
-        if let Err(e) = n.disk.sync() {
-            self.store_failed(p.node, p.batch, e.to_string());
-            return;
-        }
-        for op in &p.ops {
-            self.history.insert(op.dot(), Arc::clone(op));
-        }
-        if n.crash_armed == Some(CrashPoint::Synced) {
-            self.kill(p.node);
-            return;
-        }
-        if let Some(r) = n.replica.as_mut() {
-            r.handle_persisted(now, p.batch);
-        }
-        self.drain(p.node);
-    }
-
-    fn store_failed(&mut self, node: ActorId, batch: u64, reason: String) {
-        let now = self.now;
+    /// Right after a gossip round, which truncates the log: a log past `retention_ops` or
+    /// `retention_bytes` keeps no op that this node's durable state already reflects. The
+    /// node's own matrix row reports a vector at most its durable applied one, so an op it
+    /// covers must be gone.
+    fn check_retention(&mut self, node: ActorId) {
         let Some(n) = self.nodes.get_mut(&node) else {
             return;
         };
-        if n.store_failed_at.is_none() {
-            n.store_failed_at = Some(now);
-            n.disk_fault = None;
-            self.counters.store_failures += 1;
+        let Some(r) = n.replica.as_ref() else {
+            return;
+        };
+        let log = r.log();
+        let over =
+            log.len() > self.config.retention_ops || log.bytes() > self.config.retention_bytes;
+        let Some(row) = r.matrix().row(node) else {
+            return;
+        };
+        let stable = r.matrix().stable_received();
+        // Whether this round dropped ops that not every node holds.
+        let truncated = r.stats().truncated;
+        let dropped = truncated > n.truncated_seen;
+        n.truncated_seen = truncated;
+        let mut past_stability = false;
+        let mut kept = None;
+        for origin in self.topology.ids() {
+            if over
+                && let Some(first) = log.first(origin)
+                && first <= row.applied.get(origin)
+            {
+                kept = Some(Dot::new(origin, first));
+            }
+            past_stability |= log.horizon(origin) > stable.get(origin) + 1;
         }
-        if let Some(r) = n.replica.as_mut() {
-            r.handle_persist_failed(now, batch, reason);
+        self.counters.retention_checks += 1;
+        if dropped && past_stability {
+            self.counters.rounds_truncated_past_stability += 1;
         }
-        self.drain(node);
+        if let Some(dot) = kept
+            && !n.retention_flagged
+        {
+            n.retention_flagged = true;
+            self.violations.push(Violation::RetentionExceeded {
+                node,
+                ops: log.len(),
+                bytes: log.bytes(),
+                kept: dot,
+            });
+        }
     }
 
     fn wall(&self, node: ActorId) -> u64 {
@@ -380,16 +461,24 @@ impl World {
         };
         let now = self.now;
         let wall = self.wall(node);
-        let Some(replica) = self.nodes.get_mut(&node).and_then(|n| n.replica.as_mut()) else {
+        let Some(n) = self.nodes.get_mut(&node) else {
+            return;
+        };
+        let Some(replica) = n.replica.as_mut() else {
             self.counters.writes_to_down_nodes += 1;
             return;
         };
-        match replica.write(now, wall, key.clone(), command.clone()) {
+        match replica.write(now, wall, key, command.clone()) {
             Ok(dot) => {
                 self.counters.writes += 1;
-                self.writes.insert(dot, ClientWrite { key, command });
+                if n.rejoined {
+                    self.counters.writes_after_rejoin += 1;
+                }
+                n.issued.insert(dot.seq);
+                self.writes.insert(dot, ClientWrite { command });
             }
             Err(WriteError::StoreFailed(_)) => self.counters.writes_refused_store_failed += 1,
+            Err(WriteError::Recovering) => self.counters.writes_refused_recovering += 1,
             Err(_) => self.counters.writes_refused += 1,
         }
         self.drain(node);
@@ -415,6 +504,10 @@ impl World {
                     applied,
                     truncate,
                 } => {
+                    self.take_in(node, &ops);
+                    let Some(n) = self.nodes.get_mut(&node) else {
+                        return;
+                    };
                     let incarnation = n.incarnation;
                     let write = self.rng.random_range(1..=3);
                     let done = n.disk.busy_until.max(self.now) + write;
@@ -432,15 +525,7 @@ impl World {
                     );
                 }
                 Output::Send { to, msg } => self.send(node, to, msg),
-                Output::Ack(dot) => {
-                    if n.store_failed_at.is_some() {
-                        self.violations
-                            .push(Violation::AckAfterStoreFailure { node, dot });
-                    }
-                    if let Some(w) = self.writes.get(&dot) {
-                        self.acked.push((dot, w.clone()));
-                    }
-                }
+                Output::Ack(dot) => self.acknowledged(node, dot),
                 Output::Applied(op) => {
                     let seen = &mut n.seen_applied;
                     if seen.get(op.origin) + 1 != op.seq || !seen.dominates(&op.deps) {
@@ -452,7 +537,13 @@ impl World {
                     }
                     seen.set(op.origin, op.seq);
                 }
-                Output::Merged { applied, .. } => n.seen_applied.merge(&applied),
+                Output::Merged { applied, .. } => {
+                    if applied.get(node) > n.seen_applied.get(node) {
+                        // The snapshot brought back ops of our own: learning our history.
+                        self.counters.own_history_snapshots += 1;
+                    }
+                    n.seen_applied.merge(&applied);
+                }
                 Output::CloseLink { peer, error } => {
                     self.violations.push(Violation::ProtocolError {
                         node,
@@ -467,10 +558,84 @@ impl World {
             n.crash_armed == Some(CrashPoint::Accepted)
                 && n.replica.as_ref().is_some_and(|r| r.unpersisted() > 0)
         }) {
-            self.kill(node);
+            self.kill(node, Some(CrashPoint::Accepted));
             return;
         }
         self.arm_timer(node);
+    }
+
+    /// `node` takes `ops` into its persistence pipeline (its own new writes, or ops from its
+    /// peers). A sequence number may be issued again only for an op that vanished without a
+    /// trace: if any node still holds another op under the same dot, in memory or on disk,
+    /// one of the two is dropped as a duplicate wherever the other arrived first.
+    fn take_in(&mut self, node: ActorId, ops: &[Arc<Op>]) {
+        for op in ops {
+            let dot = op.dot();
+            for (holder, h) in &self.nodes {
+                if let Some(other) = h.held.get(&dot)
+                    && !same_op(other, op)
+                {
+                    self.violations.push(Violation::SeqReused {
+                        dot,
+                        node,
+                        holder: *holder,
+                    });
+                }
+            }
+            let Some(n) = self.nodes.get_mut(&node) else {
+                return;
+            };
+            if op.origin == node {
+                if !n.issued.contains(&op.seq) {
+                    self.counters.own_ops_recovered += 1;
+                } else if self
+                    .contents
+                    .get(&dot)
+                    .is_some_and(|earlier| !same_op(earlier, op))
+                {
+                    self.counters.seqs_issued_again += 1;
+                    if self.acked_dots.contains(&dot) {
+                        self.counters.acked_seqs_issued_again += 1;
+                    }
+                }
+            }
+            n.held.insert(dot, Arc::clone(op));
+            self.contents.insert(dot, Arc::clone(op));
+        }
+    }
+
+    /// A local write is acknowledged: it must be durable at the fsync level, synced on this
+    /// node's disk under `always`, written under `periodic` and `never`.
+    fn acknowledged(&mut self, node: ActorId, dot: Dot) {
+        let Some(n) = self.nodes.get(&node) else {
+            return;
+        };
+        if n.store_failed_at.is_some() {
+            self.violations
+                .push(Violation::AckAfterStoreFailure { node, dot });
+        }
+        let Some(op) = n.held.get(&dot).cloned() else {
+            self.violations
+                .push(Violation::AckBeforeDurable { node, dot });
+            return;
+        };
+        let synced_here = self.synced.get(&dot).is_some_and(|at| {
+            at.iter()
+                .any(|s| s.node == node && s.disk_gen == n.disk_gen && same_op(&s.op, &op))
+        });
+        let written = synced_here || n.unsynced.get(&dot).is_some_and(|o| same_op(o, &op));
+        let durable = match self.fsync {
+            FsyncPolicy::Always => synced_here,
+            FsyncPolicy::Periodic(_) | FsyncPolicy::Never => written,
+        };
+        if !durable {
+            self.violations
+                .push(Violation::AckBeforeDurable { node, dot });
+        }
+        if self.writes.contains_key(&dot) {
+            self.acked.push(Acked { dot, op });
+            self.acked_dots.insert(dot);
+        }
     }
 
     fn arm_timer(&mut self, node: ActorId) {
@@ -481,6 +646,7 @@ impl World {
             return;
         };
         let due = due.max(self.now);
+        n.timer_since.get_or_insert(self.now);
         if n.timer.is_some_and(|t| t <= due) {
             return;
         }
@@ -509,10 +675,23 @@ impl World {
             self.counters.op_frame_bytes += bytes;
             self.counters.ops_carried += ops.len() as u64;
         }
+        let chunk = match &msg {
+            Message::Snapshot(chunk) => {
+                self.counters.snapshot_chunks_sent += 1;
+                Some((chunk.index, chunk.last))
+            }
+            _ => None,
+        };
         link.sent[dir] += 1;
         let sent = link.sent[dir];
         let epoch = link.epoch;
         let base = link.latency_ms;
+        if self.drop_a_snapshot_chunk && chunk.is_some_and(|(index, last)| index == 1 && !last) {
+            self.drop_a_snapshot_chunk = false;
+            self.counters.lost += 1;
+            self.counters.snapshot_chunks_lost += 1;
+            return;
+        }
         // The handshake rides the transport's reliable control stream: never lost.
         let faulty = !matches!(msg, Message::Hello { .. });
         let mut copies = 1;
@@ -520,6 +699,9 @@ impl World {
         if let (Some(lossy), true) = (self.lossy, faulty) {
             if self.rng.random_bool(lossy.loss) {
                 self.counters.lost += 1;
+                if chunk.is_some() {
+                    self.counters.snapshot_chunks_lost += 1;
+                }
                 return;
             }
             if self.rng.random_bool(lossy.duplicate) {
@@ -562,8 +744,14 @@ impl World {
         link.delivered[dir] = link.delivered[dir].max(sent);
         let now = self.now;
         let wall = self.wall(to);
+        // The last chunk of a snapshot of several: did it complete one that was merged?
+        let closes_chunks = matches!(&msg, Message::Snapshot(c) if c.last && c.index > 0);
         if let Some(r) = self.nodes.get_mut(&to).and_then(|n| n.replica.as_mut()) {
+            let merged = r.stats().snapshots_merged;
             r.handle_message(now, wall, from, msg);
+            if closes_chunks && r.stats().snapshots_merged > merged {
+                self.counters.multi_chunk_snapshots_merged += 1;
+            }
         }
         self.drain(to);
     }
@@ -659,143 +847,13 @@ impl World {
                 }
             }
             Fault::Crash(node) => self.crash(node),
+            Fault::LoseDisk(node) => self.lose_disk(node),
             Fault::Restart(node) => self.restart(node),
         }
     }
 
     fn neighbours(&self, node: ActorId) -> Vec<ActorId> {
         self.topology.neighbours(node).collect()
-    }
-
-    /// A crash fault: the node dies at once if it holds ops that are not durable yet, else
-    /// right after it next accepts something (a client write is sent to a leader at once), so
-    /// that the crash loses an op; or at its restart time if nothing comes.
-    fn crash(&mut self, node: ActorId) {
-        let Some(n) = self.nodes.get_mut(&node) else {
-            return;
-        };
-        n.down += 1;
-        let point = match self.rng.random_range(0..3) {
-            0 => CrashPoint::Accepted,
-            1 => CrashPoint::Committed,
-            _ => CrashPoint::Synced,
-        };
-        match &n.replica {
-            Some(r) if point == CrashPoint::Accepted && r.unpersisted() > 0 => self.kill(node),
-            Some(r) => {
-                n.crash_armed = Some(point);
-                if r.role() == Role::Leader {
-                    // A client is writing at that moment.
-                    self.push(self.now, Event::CrashWrite(node));
-                }
-            }
-            None => {}
-        }
-    }
-
-    /// The process dies: whatever was accepted but not yet durable is lost with it.
-    fn kill(&mut self, node: ActorId) {
-        let Some(n) = self.nodes.get_mut(&node) else {
-            return;
-        };
-        let armed = n.crash_armed.take();
-        let Some(r) = n.replica.take() else {
-            return;
-        };
-        self.counters.crashes += 1;
-        let lost_unsynced = n.disk.unsynced_batches() > 0;
-        if r.unpersisted() > 0 || lost_unsynced || armed == Some(CrashPoint::Synced) {
-            self.counters.crashes_mid_persistence += 1;
-        }
-        self.counters.lost_unpersisted += r.unpersisted() as u64;
-        n.incarnation += 1;
-        n.timer = None;
-        n.disk.crash();
-        n.store_failed_at = None;
-        for peer in self.neighbours(node) {
-            self.disconnect(node, peer);
-        }
-    }
-
-    fn restart(&mut self, node: ActorId) {
-        let now = self.now;
-        let wall = self.wall(node);
-        let topology = Arc::clone(&self.topology);
-        let config = self.config.clone();
-        let Some(n) = self.nodes.get_mut(&node) else {
-            return;
-        };
-        n.down = n.down.saturating_sub(1);
-        if n.down > 0 {
-            return;
-        }
-        if n.crash_armed.is_some() {
-            self.kill(node);
-        }
-        let Some(n) = self.nodes.get_mut(&node) else {
-            return;
-        };
-        if n.replica.is_some() {
-            return;
-        }
-        let restored = match n.disk.restored() {
-            Ok(restored) => restored,
-            Err(error) => {
-                self.violations.push(Violation::Recovery { node, error });
-                return;
-            }
-        };
-        if let Some((n_ops, kind)) = n.disk_fault {
-            n.disk.fail_after(n_ops, kind);
-        }
-        // A batch whose fsync failed may have reached the disk all the same: whatever the
-        // restarted node reads back is part of the history from now on.
-        for op in &restored.ops {
-            self.history
-                .entry(op.dot())
-                .or_insert_with(|| Arc::clone(op));
-        }
-        match Replica::restore(node, topology, config, now, wall, restored) {
-            Ok(r) => {
-                n.seen_applied = r.applied().clone();
-                n.replica = Some(r);
-                self.counters.restarts += 1;
-            }
-            Err(e) => self.violations.push(Violation::Recovery {
-                node,
-                error: e.to_string(),
-            }),
-        }
-        self.drain(node);
-        for peer in self.neighbours(node) {
-            self.reconnect_later(node, peer);
-        }
-    }
-
-    /// Brings every node back and heals every link (the settle phase).
-    pub(crate) fn heal_everything(&mut self) {
-        let ids: Vec<ActorId> = self.nodes.keys().copied().collect();
-        for id in ids {
-            // The operator freed the disk and restarts the node on what it had synced.
-            if self
-                .nodes
-                .get(&id)
-                .is_some_and(|n| n.store_failed_at.is_some())
-            {
-                self.kill(id);
-            }
-            if let Some(n) = self.nodes.get_mut(&id) {
-                n.down = n.down.min(1);
-            }
-            self.restart(id);
-        }
-        let keys: Vec<(ActorId, ActorId)> = self.links.keys().copied().collect();
-        for (a, b) in keys {
-            if let Some(link) = self.links.get_mut(&(a, b)) {
-                link.cuts = 0;
-            }
-            self.reconnect_later(a, b);
-        }
     }
 
     /// Whether every node is up, holds and has applied every op any node holds, and has
@@ -826,12 +884,60 @@ impl World {
         })
     }
 
+    /// Whether every node is up with nothing on its way to its disk.
+    pub(crate) fn quiescent(&self) -> bool {
+        self.nodes
+            .values()
+            .all(|n| n.replica.as_ref().is_some_and(|r| r.is_quiescent()))
+    }
+
+    /// Ops in each node's log, in memory and in its store.
+    pub(crate) fn logs(&self) -> Vec<(ActorId, usize, Result<usize, String>)> {
+        self.nodes
+            .iter()
+            .filter_map(|(id, n)| {
+                let r = n.replica.as_ref()?;
+                Some((*id, r.log().len(), n.disk.logged_ops()))
+            })
+            .collect()
+    }
+
     /// The replicas, for the checkers.
     pub(crate) fn replicas(&self) -> impl Iterator<Item = (ActorId, &Replica)> + '_ {
         self.nodes
             .iter()
             .filter_map(|(id, n)| n.replica.as_ref().map(|r| (*id, r)))
     }
+
+    /// The op `node` holds under `dot`, if it holds one with its content.
+    pub(crate) fn held(&self, node: ActorId, dot: Dot) -> Option<&Arc<Op>> {
+        self.nodes.get(&node)?.held.get(&dot)
+    }
+
+    /// Whether `op` was fsynced on a disk that is still in place.
+    pub(crate) fn durable_somewhere(&self, op: &Arc<Op>) -> bool {
+        self.synced.get(&op.dot()).is_some_and(|at| {
+            at.iter().any(|s| {
+                same_op(&s.op, op)
+                    && self
+                        .nodes
+                        .get(&s.node)
+                        .is_some_and(|n| n.disk_gen == s.disk_gen)
+            })
+        })
+    }
+
+    /// Whether any node, up or down, holds `op`.
+    pub(crate) fn held_somewhere(&self, op: &Arc<Op>) -> bool {
+        self.nodes
+            .values()
+            .any(|n| n.held.get(&op.dot()).is_some_and(|h| same_op(h, op)))
+    }
+}
+
+/// Whether two ops are the same op (not only the same dot).
+pub(crate) fn same_op(a: &Arc<Op>, b: &Arc<Op>) -> bool {
+    Arc::ptr_eq(a, b) || **a == **b
 }
 
 fn wall_at(now: Millis, skew_ms: i64) -> u64 {
