@@ -478,7 +478,7 @@ impl World {
                 self.writes.insert(dot, ClientWrite { command });
             }
             Err(WriteError::StoreFailed(_)) => self.counters.writes_refused_store_failed += 1,
-            Err(WriteError::Recovering) => self.counters.writes_refused_recovering += 1,
+            Err(WriteError::Recovering(_)) => self.counters.writes_refused_recovering += 1,
             Err(_) => self.counters.writes_refused += 1,
         }
         self.drain(node);
