@@ -99,15 +99,21 @@ impl Replica {
         self.try_open_history_gate();
     }
 
+    /// Opens the gate once every neighbour was heard and our own ops up to the highest seq
+    /// known are durable *and applied* here: the next write's `deps[me]` must be `seq - 1`,
+    /// or peers refuse it ("deps do not follow") and we would apply it out of causal order.
+    /// (An earlier version checked durability only; the simulator's replaced-disk scenarios
+    /// caught the write made while the node's own ops still waited in the causal buffer.)
     fn try_open_history_gate(&mut self) {
-        let held = self.received.get(self.me);
+        let durable = self.received.get(self.me);
+        let applied = self.applied.get(self.me);
         if self
             .history_gate
             .as_ref()
-            .is_some_and(|g| g.waiting.is_empty() && held >= g.known)
+            .is_some_and(|g| g.waiting.is_empty() && durable.min(applied) >= g.known)
         {
             self.history_gate = None;
-            self.next_seq = self.next_seq.max(held + 1);
+            self.next_seq = self.next_seq.max(durable.max(applied) + 1);
         }
     }
 
@@ -130,7 +136,7 @@ impl Replica {
         Some(HistoryWait {
             neighbours,
             known: gate.known,
-            held: self.received.get(self.me),
+            held: self.received.get(self.me).min(self.applied.get(self.me)),
         })
     }
 }

@@ -463,8 +463,8 @@ impl Replica {
                 self.durable_at.entry(origin).or_default().push_back(now);
             }
         }
-        self.learn_own_history(0);
         self.try_apply(now);
+        self.learn_own_history(0);
         self.update_own_row();
         self.release_snapshots();
         self.pump_all();
@@ -474,6 +474,7 @@ impl Replica {
     /// A timer fired: gossip, repair, delayed application.
     pub fn handle_timeout(&mut self, now: Millis) {
         self.try_apply(now);
+        self.learn_own_history(0);
         let settled: Vec<ActorId> = self
             .links
             .iter_mut()

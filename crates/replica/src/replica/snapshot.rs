@@ -263,8 +263,8 @@ impl Replica {
             applied: theirs,
             keys: changed,
         });
-        self.learn_own_history(0);
         self.try_apply(now);
+        self.learn_own_history(0);
         self.update_own_row();
         self.pump_all();
     }
