@@ -55,6 +55,30 @@ fn status(admin: SocketAddr) -> Option<Status> {
     serde_json::from_str(body).ok()
 }
 
+/// A child process killed when the test lets go of it, so that a failing test leaves no
+/// node running behind it.
+struct Reaped(Child);
+
+impl std::ops::Deref for Reaped {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Reaped {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn signal(child: &Child, name: &str) {
     let status = Command::new("kill")
         .args([format!("-{name}"), child.id().to_string()])
@@ -137,15 +161,17 @@ fn up_runs_a_cluster_until_interrupted_and_resumes_it() {
     let topology = support::topology(dir.path(), "mesh", 3);
     let data = dir.path().join("data");
     let start_up = || {
-        meridian()
-            .arg("up")
-            .arg(&topology)
-            .arg("--dir")
-            .arg(&data)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap()
+        Reaped(
+            meridian()
+                .arg("up")
+                .arg(&topology)
+                .arg("--dir")
+                .arg(&data)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
     };
     let mut up = start_up();
     let rx = lines(&mut up);
@@ -187,15 +213,17 @@ fn up_runs_a_cluster_until_interrupted_and_resumes_it() {
     assert!(wait_exit(&mut again).success());
 }
 
-fn spawn_node(config: &Path) -> Child {
-    meridian()
-        .arg("node")
-        .arg("--config")
-        .arg(config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
+fn spawn_node(config: &Path) -> Reaped {
+    Reaped(
+        meridian()
+            .arg("node")
+            .arg("--config")
+            .arg(config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
