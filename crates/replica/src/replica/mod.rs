@@ -786,15 +786,23 @@ impl Replica {
         // own op not yet durable (so possibly still to reach a peer), has `deps` covering it.
         // So: what our durable state reflects (a restart resumes from there), lowered to the
         // deps of our own ops not yet durable. An own op lost in a crash is never claimed.
-        let mut applied = self.durable_applied.clone();
-        let own_pending = self
-            .staged
+        //
+        // The meet over the deps of every own op in flight is the deps of the oldest one: an
+        // op's deps are the applied vector when it was written, and `applied` only grows, so
+        // deps grow with seq. Taking the oldest keeps this O(ops in flight) with a single
+        // `meet`, where a `meet` per op allocated a vector each and dominated the CPU of a
+        // node under deep pipelines (BENCHMARKS.md section 7).
+        let oldest_own = self
+            .persisting
             .iter()
-            .chain(self.persisting.iter().flat_map(|b| b.staged.iter()))
-            .filter(|s| s.op.origin == self.me);
-        for s in own_pending {
-            applied = applied.meet(&s.op.deps);
-        }
+            .flat_map(|b| b.staged.iter())
+            .chain(self.staged.iter())
+            .filter(|s| s.op.origin == self.me)
+            .min_by_key(|s| s.op.seq);
+        let applied = match oldest_own {
+            Some(s) => self.durable_applied.meet(&s.op.deps),
+            None => self.durable_applied.clone(),
+        };
         let row = Row {
             received: self.received.clone(),
             applied,
