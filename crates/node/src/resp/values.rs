@@ -46,6 +46,37 @@ fn string_of(value: Option<Value>) -> Result<Option<Bytes>, Reply> {
     }
 }
 
+/// The members of the set at `key` for a write to it; an absent key is an empty set.
+fn set_for_write(r: &Replica, key: &[u8]) -> Result<Vec<Bytes>, WriteError> {
+    match r.keyspace().get(key) {
+        None => Ok(Vec::new()),
+        Some(Value::Set(members)) => Ok(members),
+        Some(_) => Err(wrong_type_error(r, key)),
+    }
+}
+
+/// The fields of the hash at `key` for a write to it; an absent key is an empty hash.
+fn hash_for_write(r: &Replica, key: &[u8]) -> Result<Vec<(Bytes, Bytes)>, WriteError> {
+    match r.keyspace().get(key) {
+        None => Ok(Vec::new()),
+        Some(Value::Hash(fields)) => Ok(fields),
+        Some(_) => Err(wrong_type_error(r, key)),
+    }
+}
+
+/// How many different names `names` holds (a command may repeat a member or a field).
+fn distinct<'a>(names: impl Iterator<Item = &'a Bytes>) -> usize {
+    names.collect::<std::collections::BTreeSet<_>>().len()
+}
+
+/// A stored string as the integer INCRBY or HINCRBY adds to.
+fn stored_int(bytes: &[u8]) -> Result<i64, WriteError> {
+    std::str::from_utf8(bytes)
+        .ok()
+        .and_then(|s| s.parse::<i64>().ok())
+        .ok_or(WriteError::Prepare(PrepareError::NotInteger))
+}
+
 fn bulk_or_null(value: Option<Bytes>) -> Reply {
     value.map_or(Reply::Null, Reply::bulk)
 }
@@ -153,18 +184,8 @@ pub(crate) fn execute(
                 server,
                 session,
                 |r| {
-                    let present = match r.keyspace().get(&key) {
-                        None => Vec::new(),
-                        Some(Value::Hash(h)) => h,
-                        Some(_) => return Err(wrong_type_error(r, &key)),
-                    };
-                    let mut removed: Vec<&Bytes> = fields
-                        .iter()
-                        .filter(|f| present.binary_search_by(|(k, _)| k.cmp(f)).is_ok())
-                        .collect();
-                    removed.sort();
-                    removed.dedup();
-                    let n = removed.len();
+                    let present = hash_for_write(r, &key)?;
+                    let n = distinct(fields.iter().filter(|f| hash_field(&present, f).is_some()));
                     if n == 0 {
                         return Ok(Plan {
                             writes: Vec::new(),
@@ -284,10 +305,7 @@ fn incr(server: &Server, session: &mut Session, key: Bytes, by: Result<i64, Repl
             let current = match r.keyspace().get(&key) {
                 None => 0,
                 Some(Value::Int(n)) => n,
-                Some(Value::Str(s)) => std::str::from_utf8(&s)
-                    .ok()
-                    .and_then(|s| s.parse::<i64>().ok())
-                    .ok_or(WriteError::Prepare(PrepareError::NotInteger))?,
+                Some(Value::Str(s)) => stored_int(&s)?,
                 Some(_) => return Err(wrong_type_error(r, &key)),
             };
             let after = current
@@ -320,18 +338,12 @@ fn set_write(
         server,
         session,
         |r| {
-            let present = match r.keyspace().get(&key) {
-                None => Vec::new(),
-                Some(Value::Set(m)) => m,
-                Some(_) => return Err(wrong_type_error(r, &key)),
-            };
-            let mut changed: Vec<&Bytes> = members
-                .iter()
-                .filter(|m| present.binary_search(m).is_ok() != add)
-                .collect();
-            changed.sort();
-            changed.dedup();
-            let n = changed.len();
+            let present = set_for_write(r, &key)?;
+            let n = distinct(
+                members
+                    .iter()
+                    .filter(|m| present.binary_search(m).is_ok() != add),
+            );
             // SREM of nothing present observes nothing: no op to send.
             if !add && n == 0 {
                 return Ok(Plan {
@@ -379,19 +391,13 @@ fn hset(server: &Server, session: &mut Session, key: Bytes, pairs: &[Bytes]) -> 
         server,
         session,
         |r| {
-            let present = match r.keyspace().get(&key) {
-                None => Vec::new(),
-                Some(Value::Hash(h)) => h,
-                Some(_) => return Err(wrong_type_error(r, &key)),
-            };
-            let mut new: Vec<&Bytes> = fields
-                .iter()
-                .map(|(f, _)| f)
-                .filter(|f| hash_field(&present, f).is_none())
-                .collect();
-            new.sort();
-            new.dedup();
-            let n = new.len();
+            let present = hash_for_write(r, &key)?;
+            let n = distinct(
+                fields
+                    .iter()
+                    .map(|(f, _)| f)
+                    .filter(|f| hash_field(&present, f).is_none()),
+            );
             Ok(Plan::one(key.clone(), Command::HSet(fields.clone()), n))
         },
         |n, _| count(n),
@@ -413,16 +419,9 @@ fn hincrby(
         server,
         session,
         |r| {
-            let current = match r.keyspace().get(&key) {
+            let current = match hash_field(&hash_for_write(r, &key)?, &field) {
                 None => 0,
-                Some(Value::Hash(h)) => match hash_field(&h, &field) {
-                    None => 0,
-                    Some(v) => std::str::from_utf8(&v)
-                        .ok()
-                        .and_then(|s| s.parse::<i64>().ok())
-                        .ok_or(WriteError::Prepare(PrepareError::NotInteger))?,
-                },
-                Some(_) => return Err(wrong_type_error(r, &key)),
+                Some(v) => stored_int(&v)?,
             };
             let after = current
                 .checked_add(by)
