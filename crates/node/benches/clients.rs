@@ -18,15 +18,17 @@
 // The run header and number formatting, shared with the simulator's benchmarks.
 #[path = "../../sim/benches/common/mod.rs"]
 mod common;
+mod support;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::thousands;
 use meridian_node::cluster::{self, LocalCluster, Options};
+use support::{clock_ticks, free_addrs, installed, print_table, rate};
 
 /// redis-benchmark connections (`-c`).
 const CLIENTS: usize = 50;
@@ -391,18 +393,6 @@ fn redis_run(plan: &Plan, fsync: &'static str, pipeline: usize) -> Run {
 
 // ----- Meridian -----
 
-/// A free loopback UDP port for QUIC and two free TCP ports (RESP, admin).
-fn free_addrs() -> (SocketAddr, SocketAddr, SocketAddr) {
-    let udp = UdpSocket::bind("127.0.0.1:0").expect("a free UDP port");
-    let tcp1 = TcpListener::bind("127.0.0.1:0").expect("a free TCP port");
-    let tcp2 = TcpListener::bind("127.0.0.1:0").expect("a free TCP port");
-    (
-        udp.local_addr().expect("UDP address"),
-        tcp1.local_addr().expect("TCP address"),
-        tcp2.local_addr().expect("TCP address"),
-    )
-}
-
 /// Prepares and starts a mesh of `NODES` leaders on free loopback ports under `dir`, and
 /// waits until every link is up.
 async fn start_cluster(dir: &Path, fsync: &str) -> LocalCluster {
@@ -472,15 +462,6 @@ async fn converge(cluster: &LocalCluster) -> Result<String, String> {
 }
 
 // ----- redis-server and redis-benchmark -----
-
-fn installed(program: &str) -> bool {
-    Command::new(program)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
 
 /// A redis-server child process with its temp dir; killed on drop.
 #[derive(Debug)]
@@ -660,16 +641,6 @@ struct CpuUse {
     wall: Duration,
 }
 
-/// `USER_HZ`, the unit of `/proc/*/stat`: 100 on Linux unless `getconf` says otherwise.
-fn clock_ticks() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
-        .unwrap_or(100.0)
-}
-
 impl CpuSample {
     /// utime + stime of `pid` (`/proc/PID/stat`), and user, nice, system, irq and softirq of
     /// the machine (`/proc/stat`); zeros where they cannot be read.
@@ -734,46 +705,6 @@ impl CpuUse {
 }
 
 // ----- tables -----
-
-/// Prints a plain text table: first column left-aligned, the others right-aligned.
-fn print_table(title: &str, header: &[&str], rows: &[Vec<String>], notes: &[String]) {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
-        for (i, cell) in row.iter().enumerate().take(widths.len()) {
-            widths[i] = widths[i].max(cell.chars().count());
-        }
-    }
-    let line = |cells: &[String]| {
-        let mut out = String::new();
-        for (i, cell) in cells.iter().enumerate() {
-            let pad = " ".repeat(widths[i].saturating_sub(cell.chars().count()));
-            if i == 0 {
-                out.push_str(cell);
-                out.push_str(&pad);
-            } else {
-                out.push_str("  ");
-                out.push_str(&pad);
-                out.push_str(cell);
-            }
-        }
-        out.trim_end().to_owned()
-    };
-    println!("\n{title}\n");
-    let header: Vec<String> = header.iter().map(|h| (*h).to_owned()).collect();
-    println!("{}", line(&header));
-    let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
-    println!("{}", line(&rule));
-    for row in rows {
-        println!("{}", line(row));
-    }
-    for note in notes {
-        println!("   {note}");
-    }
-}
-
-fn rate(r: f64) -> String {
-    thousands(r.round() as u64)
-}
 
 /// The run of `system` under `fsync` at `pipeline`.
 fn find<'a>(runs: &'a [Run], system: &str, fsync: &str, pipeline: usize) -> Option<&'a Run> {

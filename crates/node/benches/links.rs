@@ -11,10 +11,11 @@
 // The run header and number formatting, shared with the simulator's benchmarks.
 #[path = "../../sim/benches/common/mod.rs"]
 mod common;
+mod support;
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -26,6 +27,7 @@ use common::thousands;
 use meridian_crdt::{ActorId, Dot, VersionVector};
 use meridian_node::cluster::{self, LocalCluster, Options};
 use meridian_node::{FeedError, Node};
+use support::{clock_ticks, free_addrs, installed, print_table, rate};
 use tokio::time::MissedTickBehavior;
 
 /// Concurrent writer tasks per node, each awaiting its write before the next.
@@ -141,18 +143,6 @@ struct Run {
     saturated: Saturated,
     lag: Option<Lag>,
     check: Check,
-}
-
-/// A free loopback UDP port for QUIC and two free TCP ports (RESP, admin).
-fn free_addrs() -> (SocketAddr, SocketAddr, SocketAddr) {
-    let udp = UdpSocket::bind("127.0.0.1:0").expect("a free UDP port");
-    let tcp1 = TcpListener::bind("127.0.0.1:0").expect("a free TCP port");
-    let tcp2 = TcpListener::bind("127.0.0.1:0").expect("a free TCP port");
-    (
-        udp.local_addr().expect("UDP address"),
-        tcp1.local_addr().expect("TCP address"),
-        tcp2.local_addr().expect("TCP address"),
-    )
 }
 
 /// Prepares and starts `n` leaders of `shape` on free loopback ports under `dir`.
@@ -363,16 +353,6 @@ struct CpuSample {
 struct CpuUse {
     ours: f64,
     others: f64,
-}
-
-/// `USER_HZ`, the unit of `/proc/stat`: 100 on Linux unless `getconf` says otherwise.
-fn clock_ticks() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
-        .unwrap_or(100.0)
 }
 
 impl CpuSample {
@@ -758,15 +738,6 @@ impl RedisServer {
     }
 }
 
-fn installed(program: &str) -> bool {
-    Command::new(program)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 /// A master and one replica; `sets` SETs of 16-byte keys and 100-byte values from
 /// redis-benchmark (50 connections); the master's replication offset before and after.
 fn redis_reference(sets: u64) -> Redis {
@@ -854,52 +825,12 @@ fn wait_for(what: &str, mut condition: impl FnMut() -> bool) -> Result<(), Strin
 
 // ----- tables -----
 
-/// Prints a plain text table: first column left-aligned, the others right-aligned.
-fn print_table(title: &str, header: &[&str], rows: &[Vec<String>], notes: &[String]) {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
-        for (i, cell) in row.iter().enumerate().take(widths.len()) {
-            widths[i] = widths[i].max(cell.chars().count());
-        }
-    }
-    let line = |cells: &[String]| {
-        let mut out = String::new();
-        for (i, cell) in cells.iter().enumerate() {
-            let pad = " ".repeat(widths[i].saturating_sub(cell.chars().count()));
-            if i == 0 {
-                out.push_str(cell);
-                out.push_str(&pad);
-            } else {
-                out.push_str("  ");
-                out.push_str(&pad);
-                out.push_str(cell);
-            }
-        }
-        out.trim_end().to_owned()
-    };
-    println!("\n{title}\n");
-    let header: Vec<String> = header.iter().map(|h| (*h).to_owned()).collect();
-    println!("{}", line(&header));
-    let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
-    println!("{}", line(&rule));
-    for row in rows {
-        println!("{}", line(row));
-    }
-    for note in notes {
-        println!("   {note}");
-    }
-}
-
 fn ms(d: Duration) -> String {
     format!("{:.1}", d.as_secs_f64() * 1000.0)
 }
 
 fn secs(d: Duration) -> String {
     format!("{:.2}", d.as_secs_f64())
-}
-
-fn rate(r: f64) -> String {
-    thousands(r.round() as u64)
 }
 
 fn print_throughput(runs: &[(Saturated, Run)]) {

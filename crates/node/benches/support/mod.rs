@@ -1,0 +1,78 @@
+//! What the node benchmarks share: free loopback ports, tool checks, CPU clock ticks,
+//! tables and number formatting.
+
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::process::{Command, Stdio};
+
+use crate::common::thousands;
+
+/// Prints a plain text table: first column left-aligned, the others right-aligned.
+pub fn print_table(title: &str, header: &[&str], rows: &[Vec<String>], notes: &[String]) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate().take(widths.len()) {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    let line = |cells: &[String]| {
+        let mut out = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            let pad = " ".repeat(widths[i].saturating_sub(cell.chars().count()));
+            if i == 0 {
+                out.push_str(cell);
+                out.push_str(&pad);
+            } else {
+                out.push_str("  ");
+                out.push_str(&pad);
+                out.push_str(cell);
+            }
+        }
+        out.trim_end().to_owned()
+    };
+    println!("\n{title}\n");
+    let header: Vec<String> = header.iter().map(|h| (*h).to_owned()).collect();
+    println!("{}", line(&header));
+    let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+    println!("{}", line(&rule));
+    for row in rows {
+        println!("{}", line(row));
+    }
+    for note in notes {
+        println!("   {note}");
+    }
+}
+
+pub fn rate(r: f64) -> String {
+    thousands(r.round() as u64)
+}
+
+/// `USER_HZ`, the unit of `/proc/stat`: 100 on Linux unless `getconf` says otherwise.
+pub fn clock_ticks() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// A free loopback UDP port for QUIC and two free TCP ports (RESP, admin).
+pub fn free_addrs() -> (SocketAddr, SocketAddr, SocketAddr) {
+    let udp = UdpSocket::bind("127.0.0.1:0").expect("a free UDP port");
+    let tcp1 = TcpListener::bind("127.0.0.1:0").expect("a free TCP port");
+    let tcp2 = TcpListener::bind("127.0.0.1:0").expect("a free TCP port");
+    (
+        udp.local_addr().expect("UDP address"),
+        tcp1.local_addr().expect("TCP address"),
+        tcp2.local_addr().expect("TCP address"),
+    )
+}
+
+pub fn installed(program: &str) -> bool {
+    Command::new(program)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
