@@ -322,6 +322,7 @@ impl NodeConfig {
         // a link does lose (ops a peer dropped from a full causal buffer, ops misrouted
         // while views of the links disagreed) is repaired after this floor.
         replica.repair_after_ms = replica.repair_after_ms.max(NODE_REPAIR_FLOOR_MS);
+        replica.allow_for_sync_interval(fsync.sync_interval());
         if let Some(ms) = raw.replication.gossip_interval_ms {
             replica.gossip_interval_ms = ms;
         }
@@ -458,6 +459,20 @@ key = "virginia-key.pem"
             FsyncPolicy::Periodic(Duration::from_millis(50))
         );
         assert_eq!(config.limits, LinkLimits::default());
+    }
+
+    #[test]
+    fn the_repair_timer_allows_for_the_sync_interval_unless_set() {
+        let repair_after = |body: &str| {
+            let (_dir, path) = with_topology(body);
+            let config = NodeConfig::load(&path).unwrap_or_else(|e| panic!("{e}"));
+            config.replica.repair_after_ms
+        };
+        assert_eq!(repair_after(GOOD), NODE_REPAIR_FLOOR_MS);
+        let slow = GOOD.replace("periodic:50ms", "periodic:2s");
+        assert_eq!(repair_after(&slow), 6_000);
+        let set = format!("{slow}[replication]\nrepair_after_ms = 500\n");
+        assert_eq!(repair_after(&set), 500);
     }
 
     fn error_of(body: &str) -> String {

@@ -17,7 +17,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use meridian_crdt::{ActorId, Dot, Value};
 use meridian_replica::{Message, Millis, Output, PeerError, Replica, WriteError};
-use meridian_store::{CommitError, GroupCommit};
+use meridian_store::{CommitError, FsyncPolicy, GroupCommit};
 use tokio::sync::{Notify, broadcast, mpsc, oneshot};
 
 use crate::config::NodeConfig;
@@ -84,6 +84,8 @@ pub(crate) struct Core {
     pub(crate) replica: Replica,
     /// `None` once shut down.
     pub(crate) writer: Option<GroupCommit>,
+    /// The writer's policy: under `always` a commit report means synced too.
+    fsync: FsyncPolicy,
     /// Where the writer's reports go; `None` once shut down.
     pub(crate) persisted: Option<mpsc::UnboundedSender<StoreReport>>,
     pub(crate) links: BTreeMap<ActorId, LinkHandle>,
@@ -104,8 +106,14 @@ impl std::fmt::Debug for Core {
     }
 }
 
-/// The store writer's verdict on one submitted batch, by batch number.
-pub(crate) type StoreReport = (u64, Result<(), CommitError>);
+/// The store writer's verdict on one submitted batch, at each of its two steps.
+pub(crate) struct StoreReport {
+    pub(crate) batch: u64,
+    /// `false`: the batch was committed (under `always`, also synced); `true`: an fsync
+    /// covers it.
+    pub(crate) synced: bool,
+    pub(crate) result: Result<(), CommitError>,
+}
 
 /// Everything the node's tasks share.
 #[derive(Debug)]
@@ -142,6 +150,7 @@ impl Shared {
             name: config.node.clone(),
             topology: Arc::clone(&config.topology),
             replica,
+            fsync: writer.policy(),
             writer: Some(writer),
             persisted: Some(persisted),
             links: BTreeMap::new(),
@@ -219,10 +228,20 @@ impl Core {
         rx
     }
 
-    /// The store reported batch `batch`.
-    pub(crate) fn persisted(&mut self, now: Millis, batch: u64, result: Result<(), CommitError>) {
+    /// The store reported batch `batch`: committed, or synced.
+    pub(crate) fn persisted(&mut self, now: Millis, report: StoreReport) {
+        let StoreReport {
+            batch,
+            synced,
+            result,
+        } = report;
+        let always = self.fsync == FsyncPolicy::Always;
         match result {
-            Ok(()) => self.replica.handle_persisted(now, batch),
+            // Under `always` the commit report comes after the fsync: durable at once.
+            Ok(()) if !synced && always => self.replica.handle_persisted(now, batch),
+            Ok(()) if !synced => self.replica.handle_written(now, batch),
+            Ok(()) if always => {}
+            Ok(()) => self.replica.handle_synced(now, batch),
             Err(e) => {
                 let reason = e.to_string();
                 tracing::error!(node = %self.name, %reason,
@@ -252,11 +271,26 @@ impl Core {
                         (Some(writer), Some(done)) => {
                             let records =
                                 meridian_sim::disk::store_batch(&ops, state, &applied, truncate);
-                            let done = done.clone();
-                            writer.submit_with(records, move |result| {
-                                // The node may be gone: nobody left to tell.
-                                let _ = done.send((batch, result));
-                            });
+                            let committed = done.clone();
+                            let synced = done.clone();
+                            // The node may be gone: nobody left to tell.
+                            writer.submit_staged(
+                                records,
+                                move |result| {
+                                    let _ = committed.send(StoreReport {
+                                        batch,
+                                        synced: false,
+                                        result,
+                                    });
+                                },
+                                move |result| {
+                                    let _ = synced.send(StoreReport {
+                                        batch,
+                                        synced: true,
+                                        result,
+                                    });
+                                },
+                            );
                         }
                         _ => self.replica.handle_persist_failed(
                             now,

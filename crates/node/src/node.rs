@@ -248,8 +248,8 @@ impl Node {
         tasks.spawn(async move { run_timers(timers).await });
         let reports = Arc::clone(&shared);
         let store_reports = Some(tokio::spawn(async move {
-            while let Some((batch, result)) = persisted.recv().await {
-                reports.with_core(|core, now| core.persisted(now, batch, result));
+            while let Some(report) = persisted.recv().await {
+                reports.with_core(|core, now| core.persisted(now, report));
             }
         }));
         tracing::info!(node = %shared.config.node, quic = %bind, "node started");
@@ -607,12 +607,16 @@ fn open_store(config: &NodeConfig, cluster_id: uuid::Uuid) -> Result<OpenedStore
         .meta
         .get(META_SHUTDOWN)
         .is_some_and(|v| v.as_ref() == b"clean");
-    // Until the next clean shutdown, a restart cannot assume the store holds every op this
-    // node sent: under `periodic` or `never` a crash takes acknowledged writes back.
+    if !opened.is_created() && !clean && config.fsync != FsyncPolicy::Always {
+        tracing::warn!(node = %config.node, fsync = %config.fsync,
+            "the last run did not shut down cleanly: writes acknowledged after its last fsync are lost");
+    }
     store
         .commit(&clean_marker(false), true)
         .map_err(|e| store_error(e.to_string()))?;
-    let history_complete = config.fsync == FsyncPolicy::Always || clean;
+    // An op leaves this node only once synced, whatever the policy: what a crash took back
+    // reached no peer, so the store holds every op of ours that anyone holds.
+    let history_complete = true;
     let now = 0;
     let replica = if opened.is_created() {
         Replica::rejoin(

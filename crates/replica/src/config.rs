@@ -107,6 +107,17 @@ impl Config {
         }
     }
 
+    /// Raises `repair_after_ms` to three sync intervals of the cluster's fsync policy (`None`:
+    /// every commit synced). A peer reports an op held only once it synced it, up to one
+    /// interval after it arrived; a shorter repair timer would resend ops that are merely
+    /// waiting for that fsync.
+    pub fn allow_for_sync_interval(&mut self, interval: Option<std::time::Duration>) {
+        if let Some(every) = interval {
+            let ms = u64::try_from(every.as_millis()).unwrap_or(u64::MAX);
+            self.repair_after_ms = self.repair_after_ms.max(ms.saturating_mul(3));
+        }
+    }
+
     /// Checks that the settings make sense together.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.gossip_interval_ms == 0 {

@@ -166,11 +166,6 @@ impl CrashPoint {
         CrashPoint::Reported,
     ];
 
-    /// Whether a crash can strike at this point under `fsync`: `never` has no fsync.
-    pub fn reachable_under(self, fsync: meridian_store::FsyncPolicy) -> bool {
-        self != CrashPoint::Synced || fsync != meridian_store::FsyncPolicy::Never
-    }
-
     /// The points a crash is drawn from when none is forced: under `always` the three where
     /// something is in flight; otherwise the three before the (later, or absent) fsync.
     pub(crate) fn drawn(always: bool) -> [CrashPoint; 3] {

@@ -50,8 +50,8 @@ pub struct SimConfig {
     /// Virtual ms allowed after the window for the cluster to converge.
     pub settle_limit_ms: Millis,
     /// Every node's fsync policy. `Always` acknowledges a write after its fsync; `Periodic`
-    /// and `Never` after its write, so a crash takes back acknowledged writes and the node
-    /// restarts with `history_complete = false`.
+    /// and `Never` after its write, so a crash takes back acknowledged writes (none that left
+    /// the node: ops are forwarded once synced).
     pub fsync: FsyncPolicy,
     /// Makes every crash strike at this step of a persistence; `None` draws one per crash.
     pub crash_point: Option<CrashPoint>,

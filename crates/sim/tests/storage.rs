@@ -2,21 +2,20 @@
 //!
 //! - A crash at every step of a persistence (an op accepted, a batch written, synced, reported),
 //!   forced for a sample of seeds: each step must be reached, and nothing acknowledged lost.
-//! - The `periodic` and `never` fsync policies: writes are acknowledged before their fsync, a
-//!   crash takes back what was not synced, and the node restarts with
-//!   `history_complete = false`. The checkers hold each policy to what it promises: an
+//! - The `periodic` and `never` fsync policies: writes are acknowledged before their fsync and
+//!   a crash takes back what was not synced, but an op leaves a node only once synced there,
+//!   so what a crash takes back no other node holds: the node restarts and writes at once,
+//!   reusing the seqs of its lost ops. The checkers hold each policy to what it promises: an
 //!   acknowledged write survives if it was ever fsynced on a disk still in place or some node
 //!   still holds it; no dot is ever held with two different ops.
 //! - A replaced disk: the node comes back on an empty store (`Replica::rejoin`), learns its
 //!   own history from its peers, never reuses a sequence number, and the cluster converges.
 //!
 //! Every run also goes through the checkers of every run: logs truncated at stability once
-//! converged, logs within their retention after every gossip round. Tests marked `#[ignore]`
-//! fail today on a known replica bug, named in the reason; run them with `--ignored`. (The
-//! reasons were written while the history gate still opened at the first neighbour's Hello,
-//! and once its own ops were durable rather than applied; both are fixed, and the tests left
-//! ignored fail on what `periodic` and `never` do to the matrix clock and to dependencies:
-//! rows that claim ops a crash took back, ops that outlive an op they depend on.)
+//! converged, logs within their retention after every gossip round. (Until ops waited for
+//! their fsync before leaving a node, the `periodic` and `never` runs failed: matrix rows
+//! claimed ops a crash took back, so counter compaction and history gates waited forever, and
+//! ops outlived an op they depended on that was lost unsynced everywhere.)
 //! `MERIDIAN_SIM_SEEDS=N` and `MERIDIAN_SIM_FIRST_SEED=S` change the seeds, as in `seeds.rs`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -63,13 +62,12 @@ fn add(sum: &mut Counters, c: &Counters) {
     sum.seqs_issued_again += c.seqs_issued_again;
 }
 
-/// Every step of a persistence that `fsync` has, forced in turn, under crashes alone.
+/// Every step of a persistence, forced in turn, under crashes alone.
 fn crash_at_every_step(topology: &str, fsync: FsyncPolicy) -> Counters {
     let (topology, shown) = common::topology(topology);
     run_all(&format!("{shown}, fsync {fsync}"), 30, |seed| {
         CrashPoint::ALL
             .into_iter()
-            .filter(|point| point.reachable_under(fsync))
             .map(|point| {
                 let mut config = SimConfig::new(Arc::clone(&topology), seed, FaultMix::Crashes);
                 config.fsync = fsync;
@@ -80,20 +78,27 @@ fn crash_at_every_step(topology: &str, fsync: FsyncPolicy) -> Counters {
     })
 }
 
-/// Over the sample, the weaker policies must have shown what makes them weaker: acknowledged
-/// writes taken back by a crash, and restarted nodes learning their history back from peers.
+/// Over the sample, the weaker policies must have shown what makes them weaker (acknowledged
+/// writes taken back by a crash, their seqs issued again after the restart), and that what a
+/// crash took back had reached no other node: no restarted node got an op of its own back
+/// from a peer, and none refused a write while it waited to learn its history.
 fn check_lossy_restarts(sum: &Counters) {
     assert!(
         sum.acked_lost_at_crash > 0,
         "no crash took back an acknowledged write: {sum:?}"
     );
     assert!(
-        sum.own_ops_recovered + sum.own_history_snapshots > 0,
-        "no restarted node learned its own history from its peers: {sum:?}"
+        sum.seqs_issued_again > 0,
+        "no restarted node issued the seq of an op it lost: {sum:?}"
     );
-    assert!(
-        sum.writes_refused_recovering > 0,
-        "no write was refused while a node learned its history: {sum:?}"
+    assert_eq!(
+        sum.own_ops_recovered + sum.own_history_snapshots,
+        0,
+        "a peer held an own op that a crash took back from its origin: {sum:?}"
+    );
+    assert_eq!(
+        sum.writes_refused_recovering, 0,
+        "a restarted node refused a write to learn its history: {sum:?}"
     );
 }
 
@@ -118,7 +123,6 @@ crash_steps! {
     crash_at_every_persistence_step_ring_5: "ring-5", FsyncPolicy::Always;
     periodic_fsync_crash_at_every_step_mesh_3: "mesh-3", PERIODIC;
     periodic_fsync_crash_at_every_step_ring_5: "ring-5", PERIODIC;
-    #[ignore = "seq reused: the history gate opens at the first neighbour's Hello, before a peer that holds more of its history is heard (seed 17); own op invalid: the history gate opens once its own ops are durable, not applied, so the next write has deps[self] < seq - 1; peers close the link, after ops outlive an op they depend on, lost unsynced everywhere (seed 11); replay: MERIDIAN_SIM_FIRST_SEED=17 MERIDIAN_SIM_SEEDS=1 cargo test --release -p meridian-sim --test storage -- --ignored --exact never_fsync_crash_at_every_step_mesh_3"]
     never_fsync_crash_at_every_step_mesh_3: "mesh-3", FsyncPolicy::Never;
     never_fsync_crash_at_every_step_ring_5: "ring-5", FsyncPolicy::Never;
 }
@@ -155,21 +159,15 @@ weak_fsync! {
     periodic_fsync_crashes_tree_7: "tree-7", PERIODIC, FaultMix::Crashes;
     periodic_fsync_crashes_chain_4: "chain-4", PERIODIC, FaultMix::Crashes;
     periodic_fsync_crashes_primary_replica: "primary-replica", PERIODIC, FaultMix::Crashes;
-    #[ignore = "seq reused: the history gate opens at the first neighbour's Hello, before a peer that holds more of its history is heard (seeds 1, 6, 9, 18); own op invalid: the history gate opens once its own ops are durable, not applied, so the next write has deps[self] < seq - 1; peers close the link (seed 13); matrix rows still claim ops a crash took back: compaction and the history gate wait forever (seed 24); replay: MERIDIAN_SIM_FIRST_SEED=1 MERIDIAN_SIM_SEEDS=1 cargo test --release -p meridian-sim --test storage -- --ignored --exact never_fsync_crashes_star_5"]
     never_fsync_crashes_star_5: "star-5", FsyncPolicy::Never, FaultMix::Crashes;
-    #[ignore = "seq reused: the history gate opens at the first neighbour's Hello, before a peer that holds more of its history is heard (seed 8); replay: MERIDIAN_SIM_FIRST_SEED=8 MERIDIAN_SIM_SEEDS=1 cargo test --release -p meridian-sim --test storage -- --ignored --exact never_fsync_crashes_tree_7"]
     never_fsync_crashes_tree_7: "tree-7", FsyncPolicy::Never, FaultMix::Crashes;
-    #[ignore = "seq reused: the history gate opens at the first neighbour's Hello, before a peer that holds more of its history is heard (seed 11); replay: MERIDIAN_SIM_FIRST_SEED=11 MERIDIAN_SIM_SEEDS=1 cargo test --release -p meridian-sim --test storage -- --ignored --exact never_fsync_crashes_chain_4"]
     never_fsync_crashes_chain_4: "chain-4", FsyncPolicy::Never, FaultMix::Crashes;
     never_fsync_crashes_primary_replica: "primary-replica", FsyncPolicy::Never, FaultMix::Crashes;
     periodic_fsync_all_faults_mesh_3: "mesh-3", PERIODIC, FaultMix::All;
-    #[ignore = "seq reused: the history gate opens at the first neighbour's Hello, before a peer that holds more of its history is heard (seed 12); own op invalid: the history gate opens once its own ops are durable, not applied, so the next write has deps[self] < seq - 1; peers close the link (seed 18); replay: MERIDIAN_SIM_FIRST_SEED=12 MERIDIAN_SIM_SEEDS=1 cargo test --release -p meridian-sim --test storage -- --ignored --exact periodic_fsync_all_faults_ring_5"]
     periodic_fsync_all_faults_ring_5: "ring-5", PERIODIC, FaultMix::All;
-    #[ignore = "seq reused: the history gate opens at the first neighbour's Hello, before a peer that holds more of its history is heard (seeds 12, 18); replay: MERIDIAN_SIM_FIRST_SEED=12 MERIDIAN_SIM_SEEDS=1 cargo test --release -p meridian-sim --test storage -- --ignored --exact periodic_fsync_all_faults_star_5"]
     periodic_fsync_all_faults_star_5: "star-5", PERIODIC, FaultMix::All;
     periodic_fsync_all_faults_tree_7: "tree-7", PERIODIC, FaultMix::All;
     periodic_fsync_all_faults_chain_4: "chain-4", PERIODIC, FaultMix::All;
-    #[ignore = "seq reused: the history gate opens at the first neighbour's Hello, before a peer that holds more of its history is heard (seeds 1, 8); replay: MERIDIAN_SIM_FIRST_SEED=1 MERIDIAN_SIM_SEEDS=1 cargo test --release -p meridian-sim --test storage -- --ignored --exact periodic_fsync_all_faults_primary_replica"]
     periodic_fsync_all_faults_primary_replica: "primary-replica", PERIODIC, FaultMix::All;
 }
 

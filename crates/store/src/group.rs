@@ -31,14 +31,30 @@ pub enum FsyncPolicy {
     /// commit (by a timer when idle, right after a commit under load). A crash of the process
     /// or the machine loses the acknowledged writes since the last fsync: about one interval.
     Periodic(Duration),
-    /// Acknowledge after the commit; fsync only at a clean shutdown. A crash of the process
-    /// or the machine loses everything acknowledged since the store was opened.
+    /// Acknowledge after the commit; no fsync is ever awaited or timed for the sake of local
+    /// durability. The writer still syncs in the background, once a second
+    /// ([`FsyncPolicy::NEVER_SYNC_INTERVAL`]), because an op leaves its region only once
+    /// synced (a crash must never take back an op that other regions hold, or built on). A
+    /// crash of the process or the machine loses the acknowledged writes since the last of
+    /// those syncs.
     Never,
 }
 
 impl FsyncPolicy {
     /// The interval of `periodic` when none is given.
     pub const DEFAULT_INTERVAL: Duration = Duration::from_millis(100);
+
+    /// How often the writer syncs under `never`: only so that ops can leave the region.
+    pub const NEVER_SYNC_INTERVAL: Duration = Duration::from_secs(1);
+
+    /// How long a commit may stay unsynced: `None` under `always`, which syncs every commit.
+    pub fn sync_interval(self) -> Option<Duration> {
+        match self {
+            FsyncPolicy::Always => None,
+            FsyncPolicy::Periodic(every) => Some(every),
+            FsyncPolicy::Never => Some(Self::NEVER_SYNC_INTERVAL),
+        }
+    }
 }
 
 impl fmt::Display for FsyncPolicy {
@@ -127,6 +143,8 @@ type Done = Box<dyn FnOnce(Result<(), CommitError>) + Send>;
 struct Job {
     batch: Batch,
     done: Done,
+    /// Called once the batch is synced too (`submit_staged`).
+    synced: Option<Done>,
 }
 
 /// Stop merging queued batches once a group holds this many records.
@@ -169,6 +187,7 @@ impl GroupCommit {
             counters: Arc::clone(&counters),
             failed: None,
             sync_due: None,
+            awaiting_sync: Vec::new(),
         };
         let writer = thread::Builder::new()
             .name("meridian-store-writer".into())
@@ -206,11 +225,34 @@ impl GroupCommit {
         batch: Batch,
         done: impl FnOnce(Result<(), CommitError>) + Send + 'static,
     ) {
-        Counters::add(&self.counters.submitted, 1);
-        let job = Job {
+        self.enqueue(Job {
             batch,
             done: Box::new(done),
-        };
+            synced: None,
+        });
+    }
+
+    /// Queues a batch and hears of it twice: `committed` as [`GroupCommit::submit_with`]'s
+    /// `done` (after the commit, or after its fsync under `always`), then `synced` once an
+    /// fsync covers it (right after `committed` under `always`). A batch whose commit failed
+    /// gets no `synced` call; one whose commit succeeded always gets exactly one, with `Err`
+    /// if the fsync that was to cover it failed, or if the writer stopped before it. Both run
+    /// on the writer thread, in submission order among batches, and must not block.
+    pub fn submit_staged(
+        &self,
+        batch: Batch,
+        committed: impl FnOnce(Result<(), CommitError>) + Send + 'static,
+        synced: impl FnOnce(Result<(), CommitError>) + Send + 'static,
+    ) {
+        self.enqueue(Job {
+            batch,
+            done: Box::new(committed),
+            synced: Some(Box::new(synced)),
+        });
+    }
+
+    fn enqueue(&self, job: Job) {
+        Counters::add(&self.counters.submitted, 1);
         let refused = match &self.tx {
             Some(tx) => tx.send(job).err().map(|e| e.0),
             None => Some(job),
@@ -306,15 +348,16 @@ struct Writer<S> {
     counters: Arc<Counters>,
     /// The failure that stopped the writer.
     failed: Option<CommitError>,
-    /// When the oldest unsynced commit must be synced (`Periodic`), or that one exists
-    /// (`Never`: far future).
+    /// When the oldest unsynced commit must be synced (`Periodic`, `Never`).
     sync_due: Option<Instant>,
+    /// `synced` callbacks of committed batches no fsync covers yet, in submission order.
+    awaiting_sync: Vec<Done>,
 }
 
 impl<S: Store> Writer<S> {
     fn run(mut self) -> Result<(), CommitError> {
         loop {
-            let first = match self.sync_due.filter(|_| self.periodic().is_some()) {
+            let first = match self.sync_due {
                 Some(due) => match self
                     .rx
                     .recv_timeout(due.saturating_duration_since(Instant::now()))
@@ -332,11 +375,11 @@ impl<S: Store> Writer<S> {
                 },
             };
             self.commit_group(first);
-            if self.sync_due.is_some_and(|due| due <= Instant::now()) && self.periodic().is_some() {
+            if self.sync_due.is_some_and(|due| due <= Instant::now()) {
                 self.sync();
             }
         }
-        if self.sync_due.is_some() {
+        if self.sync_due.is_some() || !self.awaiting_sync.is_empty() {
             self.sync();
         }
         match &self.failed {
@@ -345,22 +388,17 @@ impl<S: Store> Writer<S> {
         }
     }
 
-    fn periodic(&self) -> Option<Duration> {
-        match self.policy {
-            FsyncPolicy::Periodic(every) => Some(every),
-            _ => None,
-        }
-    }
-
     fn commit_group(&mut self, first: Job) {
         let mut records = first.batch.records();
         let mut merged = first.batch;
         let mut dones = vec![first.done];
+        let mut synced: Vec<Done> = first.synced.into_iter().collect();
         while records < MAX_GROUP_RECORDS {
             let Ok(job) = self.rx.try_recv() else { break };
             records += job.batch.records();
             merged.merge(job.batch);
             dones.push(job.done);
+            synced.extend(job.synced);
         }
         let c = &self.counters;
         c.max_merged
@@ -375,12 +413,14 @@ impl<S: Store> Writer<S> {
                     Ok(()) => {
                         Counters::add(&c.commits, 1);
                         Counters::add(&c.records, records as u64);
-                        if always {
-                            Counters::add(&c.fsyncs, 1);
-                        } else if self.sync_due.is_none() {
-                            let every = self.periodic().unwrap_or(Duration::MAX);
-                            self.sync_due =
-                                Some(Instant::now().checked_add(every).unwrap_or_else(far_future));
+                        match self.policy.sync_interval() {
+                            None => Counters::add(&c.fsyncs, 1),
+                            Some(every) if self.sync_due.is_none() => {
+                                self.sync_due = Some(
+                                    Instant::now().checked_add(every).unwrap_or_else(far_future),
+                                );
+                            }
+                            Some(_) => {}
                         }
                     }
                     Err(e) => self.failed = Some(e.clone()),
@@ -389,22 +429,45 @@ impl<S: Store> Writer<S> {
             }
         };
         Counters::add(&c.reported, dones.len() as u64);
-        for done in dones {
-            let result = result.clone();
-            // A panicking callback must not take the other acknowledgements down with it.
-            let _ = catch_unwind(AssertUnwindSafe(move || done(result)));
+        report(dones, &result);
+        match result {
+            Ok(()) if self.policy == FsyncPolicy::Always => report(synced, &Ok(())),
+            Ok(()) => self.awaiting_sync.extend(synced),
+            // A failed commit gets no `synced` call (its `committed` said it failed); batches
+            // committed before it will never be synced by this store either.
+            Err(e) => {
+                let earlier = std::mem::take(&mut self.awaiting_sync);
+                report(earlier, &Err(CommitError::after(&e)));
+            }
         }
     }
 
     fn sync(&mut self) {
         self.sync_due = None;
-        if self.failed.is_some() {
-            return;
-        }
-        match self.store.sync() {
-            Ok(()) => Counters::add(&self.counters.fsyncs, 1),
-            Err(e) => self.failed = Some(e),
-        }
+        let awaiting = std::mem::take(&mut self.awaiting_sync);
+        let result = match &self.failed {
+            Some(first) => Err(CommitError::after(first)),
+            None => match self.store.sync() {
+                Ok(()) => {
+                    Counters::add(&self.counters.fsyncs, 1);
+                    Ok(())
+                }
+                Err(e) => {
+                    self.failed = Some(e.clone());
+                    Err(e)
+                }
+            },
+        };
+        report(awaiting, &result);
+    }
+}
+
+/// Calls every callback with `result`, in order.
+fn report(callbacks: Vec<Done>, result: &Result<(), CommitError>) {
+    for callback in callbacks {
+        let result = result.clone();
+        // A panicking callback must not take the other acknowledgements down with it.
+        let _ = catch_unwind(AssertUnwindSafe(move || callback(result)));
     }
 }
 

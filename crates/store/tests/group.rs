@@ -247,3 +247,110 @@ fn fsync_policies_parse_and_print() {
         assert!(err.to_string().contains("invalid fsync policy"), "{err}");
     }
 }
+
+/// What `submit_staged` reported, in order: (batch, synced step, ok, unsynced batches then).
+type Steps = Arc<Mutex<Vec<(u64, bool, bool, usize)>>>;
+
+fn submit_staged(gc: &GroupCommit, disk: &FaultStore, steps: &Steps, i: u64) {
+    let (committed, synced) = (Arc::clone(steps), Arc::clone(steps));
+    let (d1, d2) = (disk.clone(), disk.clone());
+    gc.submit_staged(
+        record(1, i),
+        move |r| {
+            let unsynced = d1.unsynced_batches();
+            committed
+                .lock()
+                .unwrap()
+                .push((i, false, r.is_ok(), unsynced));
+        },
+        move |r| {
+            let unsynced = d2.unsynced_batches();
+            synced.lock().unwrap().push((i, true, r.is_ok(), unsynced));
+        },
+    );
+}
+
+fn wait_steps(steps: &Steps, n: usize) -> Vec<(u64, bool, bool, usize)> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let seen = steps.lock().unwrap().clone();
+        if seen.len() >= n {
+            return seen;
+        }
+        assert!(Instant::now() < deadline, "only {seen:?} within 30 s");
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn staged_batches_hear_of_their_commit_then_of_the_fsync_that_covers_them() {
+    for policy in [
+        FsyncPolicy::Periodic(Duration::from_millis(20)),
+        FsyncPolicy::Never,
+    ] {
+        let disk = FaultStore::new();
+        let gc = GroupCommit::start(disk.clone(), policy);
+        let steps: Steps = Arc::default();
+        for i in 1..=3 {
+            submit_staged(&gc, &disk, &steps, i);
+        }
+        let seen = wait_steps(&steps, 6);
+        // Each commit is reported while unsynced; each batch's synced report comes after its
+        // commit report and finds nothing unsynced on the disk.
+        for i in 1..=3 {
+            let at = |synced| {
+                seen.iter()
+                    .position(|s| s.0 == i && s.1 == synced)
+                    .unwrap_or_else(|| panic!("{policy}: batch {i}: {seen:?}"))
+            };
+            let (c, s) = (at(false), at(true));
+            assert!(c < s, "{policy}: {seen:?}");
+            assert!(seen[c].2 && seen[c].3 > 0, "{policy}: {seen:?}");
+            assert!(seen[s].2 && seen[s].3 == 0, "{policy}: {seen:?}");
+        }
+        gc.shutdown().unwrap();
+    }
+}
+
+#[test]
+fn under_always_a_staged_batch_is_synced_at_its_commit() {
+    let disk = FaultStore::new();
+    let gc = GroupCommit::start(disk.clone(), FsyncPolicy::Always);
+    let steps: Steps = Arc::default();
+    submit_staged(&gc, &disk, &steps, 1);
+    assert_eq!(
+        wait_steps(&steps, 2),
+        [(1, false, true, 0), (1, true, true, 0)]
+    );
+    gc.shutdown().unwrap();
+}
+
+#[test]
+fn a_failed_background_fsync_reaches_the_batches_it_was_to_cover() {
+    let disk = FaultStore::new();
+    // The second call to the store (the fsync after the first commit) fails.
+    disk.fail_after(2, FaultKind::Fsync);
+    let gc = GroupCommit::start(
+        disk.clone(),
+        FsyncPolicy::Periodic(Duration::from_millis(20)),
+    );
+    let steps: Steps = Arc::default();
+    submit_staged(&gc, &disk, &steps, 1);
+    let seen = wait_steps(&steps, 2);
+    assert_eq!(seen[0], (1, false, true, 1), "{seen:?}");
+    assert_eq!(
+        (seen[1].0, seen[1].1, seen[1].2),
+        (1, true, false),
+        "{seen:?}"
+    );
+    // A later batch is refused at its commit, and hears of no fsync.
+    submit_staged(&gc, &disk, &steps, 2);
+    let seen = wait_steps(&steps, 3);
+    assert_eq!(
+        (seen[2].0, seen[2].1, seen[2].2),
+        (2, false, false),
+        "{seen:?}"
+    );
+    assert!(gc.shutdown().is_err());
+    assert_eq!(steps.lock().unwrap().len(), 3);
+}

@@ -113,9 +113,9 @@ impl Replica {
             let me = self.me;
             let repair_after = self.config.repair_after_ms;
             let routes = &self.routes;
-            let received = &self.received;
+            let synced = &self.synced;
             if let Some(link) = self.links.get_mut(&peer) {
-                let resends = link.check_stalls(now, repair_after, received, |origin| {
+                let resends = link.check_stalls(now, repair_after, synced, |origin| {
                     routes.parent(origin, peer) == Some(me)
                 });
                 self.stats.repairs += resends;
@@ -173,14 +173,15 @@ impl Replica {
     /// them (a crash before its fsync, or a new store): it must learn them before it writes.
     pub(super) fn feeds(&self, link: &Link, origin: ActorId, peer: ActorId) -> bool {
         if origin == peer {
-            link.reported_of(origin) < self.received.get(origin)
+            link.reported_of(origin) < self.synced.get(origin)
         } else {
             self.routes.parent(origin, peer) == Some(self.me) || link.is_repairing(origin)
         }
     }
 
     /// Sends `peer` every op it should get from us: of the origins whose tree makes us its
-    /// parent, and of origins we are repairing for it, within the send window.
+    /// parent, and of origins we are repairing for it, within the send window. Only synced
+    /// ops leave (persist.rs says why).
     pub(super) fn pump(&mut self, peer: ActorId) {
         let Some(link) = self.links.get_mut(&peer) else {
             return;
@@ -193,7 +194,7 @@ impl Replica {
         }
         let fed: Vec<(ActorId, u64)> = match self.links.get(&peer) {
             Some(link) => self
-                .received
+                .synced
                 .iter()
                 .filter(|(origin, _)| self.feeds(link, *origin, peer))
                 .collect(),

@@ -11,13 +11,14 @@ use crate::config::Config;
 use crate::link::{Link, LinkState, LinkStatus};
 use crate::log::OpLog;
 use crate::matrix::{LinkView, MatrixClock};
-use crate::op::{MAX_SEQ, Message, Op, PROTOCOL_VERSION, Row};
+use crate::op::{MAX_SEQ, Message, Op, PROTOCOL_VERSION};
 use crate::output::{NewError, Output, PeerError, WriteError, printable_key};
 use crate::stats::Stats;
 use history::HistoryGate;
 
 mod forward;
 mod history;
+mod persist;
 mod receive;
 mod snapshot;
 use crate::topology::{Role, Routes, Topology};
@@ -34,9 +35,11 @@ pub type Millis = u64;
 /// and the next input, and calls [`Replica::handle_timeout`] when the timer fires.
 ///
 /// Outputs come in the order the driver must execute them: an op is handed out in
-/// [`Output::Persist`]; only after the driver reports it durable with
-/// [`Replica::handle_persisted`] is it sent to neighbours ([`Output::Send`]) and, if it was
-/// a local write, acknowledged ([`Output::Ack`]).
+/// [`Output::Persist`]; once the driver reports the batch written
+/// ([`Replica::handle_written`]) a local write is acknowledged ([`Output::Ack`]), and only once
+/// it reports the batch synced ([`Replica::handle_synced`]; both at once with
+/// [`Replica::handle_persisted`]) is the op sent to neighbours ([`Output::Send`]). See
+/// `persist.rs` for why.
 #[derive(Debug)]
 pub struct Replica {
     me: ActorId,
@@ -49,13 +52,21 @@ pub struct Replica {
     log: OpLog,
     /// Ops taken into the persistence pipeline (staged, persisting or durable), contiguous.
     accepted: VersionVector,
-    /// Ops durable in the log, contiguous.
+    /// Ops written to the log (or covered by a merged snapshot), contiguous.
     received: VersionVector,
+    /// Ops on batches an fsync covers, in the log or in state, contiguous; at most `received`.
+    /// What this node forwards, and claims to hold (its Hello and its row).
+    synced: VersionVector,
     /// Ops applied to the keyspace, contiguous and causally closed.
     applied: VersionVector,
     next_seq: u64,
     staged: Vec<Staged>,
+    /// Batches handed to the driver and not written yet, in order.
     persisting: VecDeque<Batch>,
+    /// Batches written and not synced yet, in order.
+    unsynced: VecDeque<persist::Written>,
+    /// The newest batch the driver reported synced: every batch up to it is.
+    synced_through: u64,
     next_batch: u64,
     /// Ops that arrived ahead of a gap in their origin's sequence.
     out_of_order: BTreeMap<Dot, Arc<Op>>,
@@ -74,7 +85,7 @@ pub struct Replica {
     /// The vector counters were last compacted at (empty again after a snapshot merge, which
     /// may bring entries not compacted yet).
     compacted_at: VersionVector,
-    /// The applied vector of the newest durable state.
+    /// The applied vector of the newest synced state.
     durable_applied: VersionVector,
     /// The log's base: ops covered by it were truncated (or covered by a snapshot).
     truncated: VersionVector,
@@ -113,7 +124,7 @@ struct Batch {
     id: u64,
     staged: Vec<Staged>,
     applied: VersionVector,
-    durable: bool,
+    written: bool,
 }
 
 #[derive(Debug)]
@@ -157,10 +168,13 @@ impl Replica {
             log: OpLog::new(),
             accepted: VersionVector::new(),
             received: VersionVector::new(),
+            synced: VersionVector::new(),
             applied: VersionVector::new(),
             next_seq: 1,
             staged: Vec::new(),
             persisting: VecDeque::new(),
+            unsynced: VecDeque::new(),
+            synced_through: 0,
             next_batch: 1,
             out_of_order: BTreeMap::new(),
             durable_at: BTreeMap::new(),
@@ -278,7 +292,9 @@ impl Replica {
                 received.set(origin, received.get(origin).max(last - 1));
             }
         }
+        // What a store gives back on open is what survived: synced.
         replica.received = received.clone();
+        replica.synced = received.clone();
         replica.accepted = received;
         replica.next_seq = replica.received.get(me) + 1;
         replica.try_apply(now);
@@ -352,7 +368,7 @@ impl Replica {
                 cluster: self.topology.cluster.clone(),
                 node: self.me,
                 protocol: PROTOCOL_VERSION,
-                received: self.received.clone(),
+                received: self.synced.clone(),
             },
         });
         self.ensure_gossip_timer(now);
@@ -401,74 +417,6 @@ impl Replica {
             Message::Snapshot(chunk) => self.handle_snapshot(now, wall, from, chunk),
             Message::Gossip { rows, links } => self.handle_gossip(from, rows, links),
         }
-    }
-
-    /// The driver made batch `batch` durable. Batches take effect in the order they were
-    /// handed out: one reported early waits for those before it.
-    pub fn handle_persisted(&mut self, now: Millis, batch: u64) {
-        if let Some(entry) = self.persisting.iter_mut().find(|b| b.id == batch) {
-            entry.durable = true;
-        }
-        while self.persisting.front().is_some_and(|b| b.durable) {
-            if let Some(b) = self.persisting.pop_front() {
-                self.durable_applied.merge(&b.applied);
-                self.made_durable(now, b.staged);
-            }
-        }
-    }
-
-    /// The driver could not make batch `batch` durable: a write or an fsync failed, or the
-    /// disk is full. Nothing of it or of any later batch is acknowledged, forwarded or
-    /// reported as held; local writes are refused with [`WriteError::StoreFailed`] and ops
-    /// from peers are no longer taken (they keep them and resend after a restart); reads go
-    /// on from the state in memory, which may show writes that were never acknowledged.
-    pub fn handle_persist_failed(&mut self, _now: Millis, batch: u64, reason: String) {
-        if self.store_failed.is_none() {
-            self.stats.store_failures += 1;
-            self.store_failed = Some(format!("batch {batch}: {reason}"));
-        }
-        self.persisting.clear();
-        self.staged.clear();
-        self.dirty.clear();
-        self.truncate_pending = false;
-    }
-
-    /// Why this node's store failed, if it did.
-    pub fn store_failure(&self) -> Option<&str> {
-        self.store_failed.as_deref()
-    }
-
-    fn made_durable(&mut self, now: Millis, staged: Vec<Staged>) {
-        let mut acks = Vec::new();
-        for Staged { op, from } in staged {
-            let origin = op.origin;
-            let seq = op.seq;
-            if seq <= self.received.get(origin) {
-                // A snapshot covered it while it was being persisted.
-                if from.is_none() {
-                    acks.push(op.dot());
-                }
-                continue;
-            }
-            if self.log.append(Arc::clone(&op)).is_err() {
-                // Accepted ops are contiguous per origin, so this cannot happen; never lose
-                // the op silently if it does.
-                self.stats.internal_errors += 1;
-                continue;
-            }
-            self.received.set(origin, seq);
-            if from.is_none() {
-                acks.push(op.dot());
-            } else {
-                self.durable_at.entry(origin).or_default().push_back(now);
-            }
-        }
-        self.try_apply(now);
-        self.learn_own_history(0);
-        self.update_own_row();
-        self.release_snapshots();
-        self.pump_all();
-        self.outputs.extend(acks.into_iter().map(Output::Ack));
     }
 
     /// A timer fired: gossip, repair, delayed application.
@@ -548,35 +496,6 @@ impl Replica {
         self.outputs.pop_front()
     }
 
-    /// Everything accepted or changed since the last batch goes into one: the group commit.
-    fn stage_batch(&mut self) {
-        let batch = self.next_batch;
-        self.next_batch += 1;
-        let staged = std::mem::take(&mut self.staged);
-        let ops = staged.iter().map(|s| Arc::clone(&s.op)).collect();
-        let state = std::mem::take(&mut self.dirty)
-            .into_iter()
-            .map(|key| {
-                let bytes = self.keyspace.encode_key(&key);
-                (key, bytes)
-            })
-            .collect();
-        let truncate = std::mem::take(&mut self.truncate_pending).then(|| self.truncated.clone());
-        self.persisting.push_back(Batch {
-            id: batch,
-            staged,
-            applied: self.applied.clone(),
-            durable: false,
-        });
-        self.outputs.push_back(Output::Persist {
-            batch,
-            ops,
-            state,
-            applied: self.applied.clone(),
-            truncate,
-        });
-    }
-
     /// When [`Replica::handle_timeout`] should next be called.
     pub fn poll_timeout(&self) -> Option<Millis> {
         let delayed = if self.delay_ms > 0 {
@@ -628,9 +547,15 @@ impl Replica {
         &self.compacted_at
     }
 
-    /// Ops held durably in the log.
+    /// Ops written to the log (or covered by a merged snapshot): under `always` durable,
+    /// otherwise durable once also [`Replica::synced`].
     pub fn received(&self) -> &VersionVector {
         &self.received
+    }
+
+    /// Ops on batches an fsync covers: what this node forwards and claims to hold.
+    pub fn synced(&self) -> &VersionVector {
+        &self.synced
     }
 
     /// The durable log.
@@ -662,21 +587,6 @@ impl Replica {
             .map(|(o, r)| r.saturating_sub(self.applied.get(o)))
             .sum();
         durable + self.out_of_order.len() as u64
-    }
-
-    /// Ops accepted (local or received) that are not durable yet: what a crash would lose.
-    pub fn unpersisted(&self) -> usize {
-        self.staged.len()
-            + self
-                .persisting
-                .iter()
-                .map(|b| b.staged.len())
-                .sum::<usize>()
-    }
-
-    /// Whether nothing is staged or being persisted.
-    pub fn is_quiescent(&self) -> bool {
-        self.staged.is_empty() && self.persisting.is_empty() && self.outputs.is_empty()
     }
 
     /// State of every link.
@@ -778,36 +688,6 @@ impl Replica {
     fn note_depth(&mut self) {
         let depth = self.causal_depth();
         self.stats.max_causal_depth = self.stats.max_causal_depth.max(depth);
-    }
-
-    fn update_own_row(&mut self) {
-        // `applied` is reported as a promise about our writes, which counter compaction
-        // (`MatrixClock::compactable`) relies on: every op we write from now on, and every
-        // own op not yet durable (so possibly still to reach a peer), has `deps` covering it.
-        // So: what our durable state reflects (a restart resumes from there), lowered to the
-        // deps of our own ops not yet durable. An own op lost in a crash is never claimed.
-        //
-        // The meet over the deps of every own op in flight is the deps of the oldest one: an
-        // op's deps are the applied vector when it was written, and `applied` only grows, so
-        // deps grow with seq. Taking the oldest keeps this O(ops in flight) with a single
-        // `meet`, where a `meet` per op allocated a vector each and dominated the CPU of a
-        // node under deep pipelines (BENCHMARKS.md section 7).
-        let oldest_own = self
-            .persisting
-            .iter()
-            .flat_map(|b| b.staged.iter())
-            .chain(self.staged.iter())
-            .filter(|s| s.op.origin == self.me)
-            .min_by_key(|s| s.op.seq);
-        let applied = match oldest_own {
-            Some(s) => self.durable_applied.meet(&s.op.deps),
-            None => self.durable_applied.clone(),
-        };
-        let row = Row {
-            received: self.received.clone(),
-            applied,
-        };
-        self.matrix.observe(self.me, &row);
     }
 }
 

@@ -34,7 +34,7 @@ impl Replica {
         let Some(link) = self.links.get(&peer) else {
             return false;
         };
-        self.received.iter().any(|(origin, have)| {
+        self.synced.iter().any(|(origin, have)| {
             let sent = link.sent.get(origin);
             have > sent && sent + 1 < self.log.horizon(origin) && self.feeds(link, origin, peer)
         })
@@ -96,9 +96,9 @@ impl Replica {
         self.release_snapshots();
     }
 
-    /// Sends the snapshots whose local writes have all become durable.
+    /// Sends the snapshots whose local writes have all been synced.
     pub(super) fn release_snapshots(&mut self) {
-        let durable = self.received.get(self.me);
+        let durable = self.synced.get(self.me);
         let mut released = Vec::new();
         for (peer, link) in &mut self.links {
             if link

@@ -39,15 +39,16 @@ enum Event {
     Committed(Persisting),
     /// The batch's fsync returned: it is durable (`always`).
     Synced(Persisting),
-    /// The periodic fsync is due (`periodic`): it starts when the disk is free.
+    /// The periodic fsync is due (`periodic`, `never`): it starts when the disk is free.
     SyncDue {
         node: ActorId,
         incarnation: u64,
     },
-    /// The periodic fsync returned.
+    /// The periodic fsync returned: it covers every batch up to `through`.
     PeriodicSynced {
         node: ActorId,
         incarnation: u64,
+        through: u64,
     },
     Write(ActorId),
     /// A write that is always valid (a SET), sent at the moment of a crash.
@@ -96,8 +97,10 @@ struct Node {
     held: BTreeMap<Dot, Arc<Op>>,
     /// Ops of batches written and not synced yet: what a crash now takes back.
     unsynced: BTreeMap<Dot, Arc<Op>>,
-    /// A periodic fsync is scheduled (`periodic`).
+    /// A periodic fsync is scheduled (`periodic`, `never`).
     sync_due: bool,
+    /// The newest batch of this life written to the disk.
+    written_through: u64,
     /// Seqs of the local writes this life made: an own op not among them came back from a
     /// peer (the node learning its own history).
     issued: BTreeSet<u64>,
@@ -182,7 +185,8 @@ pub(crate) struct World {
 impl World {
     pub(crate) fn new(sim: &SimConfig) -> World {
         let topology = Arc::clone(&sim.topology);
-        let config = sim.replica.clone();
+        let mut config = sim.replica.clone();
+        config.allow_for_sync_interval(sim.fsync.sync_interval());
         let mix = sim.faults;
         let mut rng = ChaCha8Rng::seed_from_u64(sim.seed);
         let ids: Vec<ActorId> = topology.ids().collect();
@@ -225,6 +229,7 @@ impl World {
                     held: BTreeMap::new(),
                     unsynced: BTreeMap::new(),
                     sync_due: false,
+                    written_through: 0,
                     issued: BTreeSet::new(),
                     rejoined: false,
                     retention_flagged: false,
@@ -365,7 +370,11 @@ impl World {
             Event::Committed(p) => self.committed(p),
             Event::Synced(p) => self.synced(p),
             Event::SyncDue { node, incarnation } => self.sync_due(node, incarnation),
-            Event::PeriodicSynced { node, incarnation } => self.periodic_synced(node, incarnation),
+            Event::PeriodicSynced {
+                node,
+                incarnation,
+                through,
+            } => self.periodic_synced(node, incarnation, through),
             Event::Write(node) => self.client_write(node, false),
             Event::CrashWrite(node) => self.client_write(node, true),
             Event::Connect(a, b) => self.connect(a, b),

@@ -1,11 +1,13 @@
 //! The disk pipeline of every node under its fsync policy, and what crashes, restarts and
 //! replaced disks do to it.
 //!
-//! Under `always` a batch is written, then fsynced, then reported to the replica (which then
-//! sends its ops on and acknowledges its local writes). Under `periodic` and `never` it is
-//! reported right after its write, as the store's `GroupCommit` does; `periodic` fsyncs one
-//! interval after the first unsynced write, `never` only at a clean shutdown, which the
-//! simulator never does. A crash loses every batch not synced.
+//! Under `always` a batch is written, then fsynced, then reported to the replica as durable
+//! (`handle_persisted`: it then sends its ops on and acknowledges its local writes). Under
+//! `periodic` and `never` it is reported right after its write (`handle_written`: local writes
+//! are acknowledged), as the store's `GroupCommit` does, and an fsync one interval after the
+//! first unsynced write (`FsyncPolicy::sync_interval`) reports every batch written before it
+//! synced (`handle_synced`: only now do its ops leave the node). A crash loses every batch not
+//! synced.
 
 use std::sync::Arc;
 
@@ -16,7 +18,7 @@ use rand::Rng;
 
 use super::{Event, Persisting, SyncedAt, World};
 use crate::disk::SimDisk;
-use crate::faults::CrashPoint;
+use crate::faults::{CrashPoint, Fault};
 use crate::report::Violation;
 
 impl World {
@@ -40,14 +42,15 @@ impl World {
             self.kill(p.node, Some(CrashPoint::Committed));
             return;
         }
-        match self.fsync {
-            FsyncPolicy::Always => {
+        n.written_through = n.written_through.max(p.batch);
+        match self.fsync.sync_interval() {
+            None => {
                 let fsync = self.rng.random_range(1..=8);
                 let done = n.disk.busy_until.max(now) + fsync;
                 n.disk.busy_until = done;
                 self.push(done, Event::Synced(p));
             }
-            FsyncPolicy::Periodic(every) => {
+            Some(every) => {
                 if !n.sync_due {
                     n.sync_due = true;
                     let every = u64::try_from(every.as_millis()).unwrap_or(u64::MAX).max(1);
@@ -56,7 +59,6 @@ impl World {
                 }
                 self.report(&p);
             }
-            FsyncPolicy::Never => self.report(&p),
         }
     }
 
@@ -84,8 +86,9 @@ impl World {
         self.report(&p);
     }
 
-    /// Tells the replica its batch is durable. An armed `Reported` crash strikes right after
-    /// a batch that acknowledged a local write (any batch on a node that takes none).
+    /// Tells the replica its batch is durable (`always`) or written (else). An armed
+    /// `Reported` crash strikes right after a batch that acknowledged a local write (any batch
+    /// on a node that takes none).
     fn report(&mut self, p: &Persisting) {
         let (node, batch) = (p.node, p.batch);
         let now = self.now;
@@ -94,8 +97,13 @@ impl World {
             .node(node)
             .is_some_and(|spec| spec.role == Role::Leader);
         let acknowledges = !leader || p.ops.iter().any(|op| op.origin == node);
+        let always = self.fsync == FsyncPolicy::Always;
         if let Some(r) = self.nodes.get_mut(&node).and_then(|n| n.replica.as_mut()) {
-            r.handle_persisted(now, batch);
+            if always {
+                r.handle_persisted(now, batch);
+            } else {
+                r.handle_written(now, batch);
+            }
         }
         self.drain(node);
         if acknowledges
@@ -121,16 +129,31 @@ impl World {
         n.sync_due = false;
         let done = n.disk.busy_until.max(now) + fsync;
         n.disk.busy_until = done;
-        self.push(done, Event::PeriodicSynced { node, incarnation });
+        // The disk is busy until the fsync returns, so it covers exactly what was written.
+        let through = n.written_through;
+        self.push(
+            done,
+            Event::PeriodicSynced {
+                node,
+                incarnation,
+                through,
+            },
+        );
     }
 
-    /// The periodic fsync returned. If it failed, the store is poisoned and the node learns
-    /// it at its next write, as a real node's writer thread does.
-    pub(super) fn periodic_synced(&mut self, node: ActorId, incarnation: u64) {
+    /// The periodic fsync returned: every batch up to `through` is synced, and the replica
+    /// may send their ops on. If it failed, the store is poisoned and the replica is told, as
+    /// a real node's writer reports a failed sync to the batches it was to cover.
+    pub(super) fn periodic_synced(&mut self, node: ActorId, incarnation: u64, through: u64) {
+        let now = self.now;
         let Some(n) = self.nodes.get_mut(&node) else {
             return;
         };
-        if n.incarnation != incarnation || n.disk.sync().is_err() {
+        if n.incarnation != incarnation {
+            return;
+        }
+        if let Err(e) = n.disk.sync() {
+            self.store_failed(node, through, e.to_string());
             return;
         }
         self.made_durable(node);
@@ -140,7 +163,12 @@ impl World {
             .is_some_and(|n| n.crash_armed == Some(CrashPoint::Synced))
         {
             self.kill(node, Some(CrashPoint::Synced));
+            return;
         }
+        if let Some(r) = self.nodes.get_mut(&node).and_then(|n| n.replica.as_mut()) {
+            r.handle_synced(now, through);
+        }
+        self.drain(node);
     }
 
     /// Everything written on `node`'s disk is now synced.
@@ -231,6 +259,7 @@ impl World {
         n.store_failed_at = None;
         n.unsynced.clear();
         n.sync_due = false;
+        n.written_through = 0;
         n.issued.clear();
         n.rejoined = false;
         // What the node still holds is what its disk holds: the state's vector, the log's
@@ -274,12 +303,22 @@ impl World {
         let wall = self.wall(node);
         let topology = Arc::clone(&self.topology);
         let config = self.config.clone();
-        // Only `always` acknowledges after the fsync: under the other policies a crash may
-        // have taken back ops that peers hold, so the node learns its history first.
-        let history_complete = self.fsync == FsyncPolicy::Always;
+        // Whatever the policy, an op leaves a node only once synced: a crash takes back
+        // nothing any peer holds, so the store holds the node's whole history.
+        let history_complete = true;
         let Some(n) = self.nodes.get_mut(&node) else {
             return;
         };
+        if let Some(every) = self.fsync.sync_interval()
+            && n.crash_armed == Some(CrashPoint::Synced)
+            && !n.unsynced.is_empty()
+        {
+            // The crash waits for the background fsync that is due or under way: without this,
+            // a restart sooner than one interval after the crash would never see it strike.
+            let every = u64::try_from(every.as_millis()).unwrap_or(u64::MAX).max(1);
+            self.push(now + every + 10, Event::Fault(Fault::Restart(node)));
+            return;
+        }
         n.down = n.down.saturating_sub(1);
         if n.down > 0 {
             return;
