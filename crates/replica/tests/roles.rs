@@ -367,3 +367,72 @@ fn own_ops_received_from_a_peer_move_the_next_seq_above_them() {
     let dot = r.write(2, wall(2), key("after"), set("v")).unwrap();
     assert_eq!(dot, Dot::new(me, 6));
 }
+
+/// Under `periodic` and `never` a batch is written before it is synced: its local writes are
+/// acknowledged at the write, but its ops leave, and count in our row and our Hello, only once
+/// synced. A crash between the two takes back ops no neighbour ever saw.
+#[test]
+fn a_written_batch_is_acknowledged_but_sent_and_claimed_only_once_synced() {
+    let topology = primary_replica();
+    let mut dublin = Replica::new(DUBLIN, Arc::clone(&topology), Config::lan(), wall(0)).unwrap();
+    for peer in [OREGON, SAO_PAULO, STOCKHOLM] {
+        handshake(&mut dublin, &topology, peer, 0);
+    }
+    drain(&mut dublin);
+    let dot = dublin.write(10, wall(10), key("k"), set("v")).unwrap();
+    let batch = drain(&mut dublin)
+        .iter()
+        .find_map(|o| match o {
+            Output::Persist { batch, .. } => Some(*batch),
+            _ => None,
+        })
+        .expect("the write is handed out to persist");
+    let carries = |o: &Output| matches!(o, Output::Send { msg: Message::Ops(ops), .. } if ops.iter().any(|op| op.dot() == dot));
+    let claims = |o: &Output| matches!(o, Output::Send { msg: Message::Gossip { rows, .. }, .. } if rows.iter().any(|(n, r)| *n == DUBLIN && r.received.covers(dot)));
+
+    dublin.handle_written(20, batch);
+    dublin.handle_timeout(20 + Config::lan().gossip_interval_ms * 10);
+    let written = drain(&mut dublin);
+    assert!(
+        written
+            .iter()
+            .any(|o| matches!(o, Output::Ack(d) if *d == dot)),
+        "acknowledged once written: {written:?}"
+    );
+    assert!(
+        !written.iter().any(carries),
+        "sent before synced: {written:?}"
+    );
+    assert!(
+        !written.iter().any(claims),
+        "claimed before synced: {written:?}"
+    );
+    assert_eq!(dublin.received().get(DUBLIN), 1);
+    assert_eq!(dublin.synced().get(DUBLIN), 0);
+    assert!(!dublin.is_quiescent(), "a batch waits for its fsync");
+    dublin.handle_link_up(30, OREGON);
+    let hello = drain(&mut dublin);
+    assert!(
+        hello.iter().any(|o| matches!(o, Output::Send { msg: Message::Hello { received, .. }, .. } if received.get(DUBLIN) == 0)),
+        "a Hello claims only what is synced: {hello:?}"
+    );
+
+    dublin.handle_synced(40, batch);
+    let synced = drain(&mut dublin);
+    let mut to: Vec<ActorId> = synced
+        .iter()
+        .filter(|o| carries(o))
+        .map(|o| match o {
+            Output::Send { to, .. } => *to,
+            _ => unreachable!(),
+        })
+        .collect();
+    to.sort();
+    assert_eq!(to, vec![OREGON, SAO_PAULO, STOCKHOLM]);
+    assert_eq!(dublin.synced().get(DUBLIN), 1);
+    assert_eq!(dublin.matrix().row(DUBLIN).unwrap().received.get(DUBLIN), 1);
+    assert!(dublin.is_quiescent());
+    // A report of an fsync already heard of changes nothing.
+    dublin.handle_synced(50, batch);
+    assert!(drain(&mut dublin).is_empty());
+}
