@@ -297,3 +297,70 @@ async fn a_node_process_killed_under_load_catches_up_after_restart() {
     assert!(wait_exit(&mut n3).success());
     cluster.shutdown().await.unwrap();
 }
+
+/// Sends one RESP command and reads its one-line reply.
+fn resp_line(addr: SocketAddr, args: &[&str]) -> std::io::Result<String> {
+    let mut stream = std::net::TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(LIMIT))?;
+    let mut request = format!("*{}\r\n", args.len());
+    for arg in args {
+        request.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
+    }
+    stream.write_all(request.as_bytes())?;
+    let mut line = String::new();
+    BufReader::new(stream).read_line(&mut line)?;
+    Ok(line.trim_end().to_owned())
+}
+
+/// Under `periodic`, a node killed with SIGKILL loses the writes acknowledged since its last
+/// fsync, but none of them had left it (ops are forwarded once synced): restarted with every
+/// neighbour down, it takes writes at once instead of waiting to learn its history.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_killed_under_periodic_fsync_takes_writes_at_once_with_its_neighbours_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let topology = support::topology(dir.path(), "mesh", 3);
+    let options = cluster::Options {
+        fsync: "periodic".to_owned(),
+        ..support::options()
+    };
+    let configs = cluster::prepare(&topology, &dir.path().join("cluster"), &options).unwrap();
+    let cluster = LocalCluster::start(&configs[..2]).await.unwrap();
+    let (n3_admin, n3_resp) = {
+        let config = meridian::NodeConfig::load(&configs[2]).unwrap();
+        let spec = config.topology.node(config.id).unwrap();
+        (spec.admin, spec.resp)
+    };
+    let mut n3 = spawn_node(&configs[2]);
+    support::eventually("every link up", LIMIT, || async {
+        cluster
+            .nodes
+            .iter()
+            .all(|n| n.status().links.iter().all(|l| l.state == "up"))
+    })
+    .await;
+    let wrote = tokio::task::spawn_blocking(move || {
+        (0..200)
+            .map(|i| resp_line(n3_resp, &["SET", &format!("k{i}"), "v"]).unwrap())
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap();
+    assert!(wrote.iter().all(|r| r == "+OK"), "{wrote:?}");
+    n3.kill().unwrap();
+    n3.wait().unwrap();
+    cluster.shutdown().await.unwrap();
+
+    let mut n3 = spawn_node(&configs[2]);
+    poll("n3 answers after its restart", || {
+        status(n3_admin).is_some()
+    });
+    let restarted = status(n3_admin).unwrap();
+    assert_eq!(restarted.recovering, None, "{restarted:?}");
+    assert!(restarted.links.iter().all(|l| l.state != "up"));
+    assert_eq!(
+        resp_line(n3_resp, &["SET", "after-restart", "v"]).unwrap(),
+        "+OK"
+    );
+    signal(&n3, "TERM");
+    assert!(wait_exit(&mut n3).success());
+}
