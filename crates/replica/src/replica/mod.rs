@@ -65,6 +65,9 @@ pub struct Replica {
     persisting: VecDeque<Batch>,
     /// Batches written and not synced yet, in order.
     unsynced: VecDeque<persist::Written>,
+    /// Our own ops staged or being written, in seq order (the oldest gives our row's
+    /// `applied` without a walk over every op in flight).
+    own_unwritten: VecDeque<Arc<Op>>,
     /// The newest batch the driver reported synced: every batch up to it is.
     synced_through: u64,
     next_batch: u64,
@@ -174,6 +177,7 @@ impl Replica {
             staged: Vec::new(),
             persisting: VecDeque::new(),
             unsynced: VecDeque::new(),
+            own_unwritten: VecDeque::new(),
             synced_through: 0,
             next_batch: 1,
             out_of_order: BTreeMap::new(),
@@ -343,6 +347,7 @@ impl Replica {
         self.apply(&op);
         self.accepted.set(self.me, op.seq);
         self.stats.local_writes += 1;
+        self.own_unwritten.push_back(Arc::clone(&op));
         self.staged.push(Staged { op, from: None });
         self.ensure_gossip_timer(now);
         Ok(dot)
