@@ -213,7 +213,12 @@ async fn run_link(
 ) {
     let limits = shared.config.limits;
     let (control_tx, control_rx) = mpsc::channel(limits.max_queued_frames);
-    let (data_tx, data_rx) = mpsc::channel(limits.max_queued_frames);
+    // Every ops frame carries at least one op, and the replica keeps at most `send_window`
+    // ops in flight to a peer until it reports them held: with room for that many frames
+    // beyond the limit, a peer slower than we write holds back our sends (the link shows
+    // "catching up") instead of filling the queue and costing a reconnect.
+    let window = shared.config.replica.send_window.get();
+    let (data_tx, data_rx) = mpsc::channel(limits.max_queued_frames.saturating_add(window));
     let generation = shared.with_core(|core, now| {
         let generation = core.next_generation;
         core.next_generation += 1;
