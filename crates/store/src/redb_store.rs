@@ -23,6 +23,13 @@ use crate::{
 };
 use watched::{Call, LastFailure, Watched};
 
+/// redb's quick repair saves the allocator state at each commit and turns on two-phase commit,
+/// so that an open after a crash need not walk the file; the price is a second fsync per
+/// durable commit. Every open here walks the whole file anyway (the integrity check), so quick
+/// repair would buy nothing, and without it a durable commit is one fsync: redb writes the new
+/// commit slot with checksums and picks, after a crash, the newest slot whose checksums hold.
+const QUICK_REPAIR: bool = false;
+
 const LOG: TableDefinition<'_, (u32, u64), &[u8]> = TableDefinition::new("log");
 const STATE: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("state");
 const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("meta");
@@ -37,8 +44,7 @@ const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("meta");
 /// plain redb open trusts such a file, and the load after it may panic inside redb or return
 /// records under altered keys. The check reads the whole file, as [`Store::load`] does next.
 ///
-/// Every write transaction has redb's quick repair on (it saves the allocator state, which an
-/// open without the integrity check would load instead of walking the file). A commit with
+/// Write transactions leave redb's quick repair off ([`QUICK_REPAIR`] says why). A commit with
 /// `sync` uses `Durability::Immediate` (fsynced when it returns); without, it uses
 /// `Durability::None`, which redb keeps in this process only: such commits are visible to
 /// [`Store::load`] at once, but redb does not write the header that makes them reachable on
@@ -140,7 +146,7 @@ impl RedbStore {
     ) -> Result<RedbStore, OpenError> {
         let init = || -> Result<(), redb::Error> {
             let mut txn = db.begin_write()?;
-            txn.set_quick_repair(true);
+            txn.set_quick_repair(QUICK_REPAIR);
             txn.open_table(LOG)?;
             txn.open_table(STATE)?;
             txn.open_table(META)?;
@@ -182,7 +188,7 @@ impl RedbStore {
                 Durability::None
             };
             txn.set_durability(durability).map_err(redb::Error::from)?;
-            txn.set_quick_repair(true);
+            txn.set_quick_repair(QUICK_REPAIR);
             fill(&txn, batch, &mut self.buf)?;
             txn.commit()?;
             Ok(())
