@@ -86,6 +86,9 @@ pub(crate) struct Core {
     pub(crate) writer: Option<GroupCommit>,
     /// The writer's policy: under `always` a commit report means synced too.
     fsync: FsyncPolicy,
+    /// The node is shutting down: its link tasks stop, and a send that finds one stopped is
+    /// expected, not news.
+    pub(crate) stopping: bool,
     /// Where the writer's reports go; `None` once shut down.
     pub(crate) persisted: Option<mpsc::UnboundedSender<StoreReport>>,
     pub(crate) links: BTreeMap<ActorId, LinkHandle>,
@@ -151,6 +154,7 @@ impl Shared {
             topology: Arc::clone(&config.topology),
             replica,
             fsync: writer.policy(),
+            stopping: false,
             writer: Some(writer),
             persisted: Some(persisted),
             links: BTreeMap::new(),
@@ -349,6 +353,9 @@ impl Core {
             Message::Hello { .. } | Message::Gossip { .. } => &link.control,
         };
         if let Err(e) = queue.try_send(msg) {
+            if self.stopping && matches!(e, mpsc::error::TrySendError::Closed(_)) {
+                return;
+            }
             let reason = match e {
                 mpsc::error::TrySendError::Full(_) => {
                     "send queue full: the peer reads too slowly; it catches up from the log \

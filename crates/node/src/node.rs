@@ -526,6 +526,7 @@ impl Node {
             .close(transport::CLOSE_GOING_AWAY, b"node shutting down");
         // Everything the replica staged goes to the writer before it is told to stop.
         let (writer, reports) = self.shared.with_core(|core, now| {
+            core.stopping = true;
             core.drain(now);
             (core.writer.take(), core.persisted.take())
         });
@@ -555,6 +556,8 @@ impl Node {
         }
         self.tasks.abort_all();
         while self.tasks.join_next().await.is_some() {}
+        // Until every connection has drained, quinn keeps the UDP socket bound: a node
+        // restarted in this process at once would fail to bind it.
         self.endpoint.wait_idle().await;
         tracing::info!(node = %self.shared.config.node, "node stopped");
         result
