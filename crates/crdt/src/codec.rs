@@ -208,7 +208,12 @@ fn encode_scalar_body(e: &mut Enc, s: &Scalar) {
 
 /// The canonical, storable bytes of a key's state.
 pub(crate) fn encode_state(s: &KeyState) -> Vec<u8> {
-    let mut e = Enc::default();
+    encode_state_into(s, Vec::new())
+}
+
+/// `encode_state`, into `buf` (empty, with whatever capacity the caller expects to need).
+pub(crate) fn encode_state_into(s: &KeyState, buf: Vec<u8>) -> Vec<u8> {
+    let mut e = Enc { buf };
     e.buf.push(STATE_FORMAT_VERSION);
     let mut flags = scalar_flags(&s.scalar);
     if !s.mv.is_empty() {

@@ -60,6 +60,9 @@ pub(crate) struct KeyIndex {
     field_stamps: Stamps,
     /// Counter entries of all hash fields together.
     field_counter_entries: usize,
+    /// Bytes of all parts together: within a few bytes per slot of the key's encoded size,
+    /// so `encode_key` can allocate once.
+    parts_len: usize,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -100,6 +103,12 @@ impl KeyIndex {
         self.field_stamps.last_key_value().map(|(s, _)| *s)
     }
 
+    /// The capacity to encode the key's state in one allocation: the parts' bytes, plus the
+    /// version, flags and collection counts.
+    pub(crate) fn encoded_len_hint(&self) -> usize {
+        self.parts_len + 32
+    }
+
     /// Counter entries of the key's counter and of every hash field's.
     pub(crate) fn counter_entries(&self, state: &KeyState) -> usize {
         state.scalar.counter.entry_count() + self.field_counter_entries
@@ -121,6 +130,10 @@ impl KeyIndex {
         }
         // XOR is its own inverse: taking a part out and putting it in are the same step.
         self.digest.xor(&part_hash(buf));
+        self.parts_len = match way {
+            Toggle::In => self.parts_len + buf.len(),
+            Toggle::Out => self.parts_len.saturating_sub(buf.len()),
+        };
         let count = |stamps: &mut Stamps, s| match way {
             Toggle::In => count_in(stamps, s),
             Toggle::Out => count_out(stamps, s),

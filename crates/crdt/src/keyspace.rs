@@ -310,12 +310,15 @@ impl Keyspace {
         let keys: Vec<Bytes> = self.compactable.iter().cloned().collect();
         let mut away = 0;
         for key in keys {
-            let Some(mut state) = self.state(&key).cloned() else {
+            // In place: a compaction that merges nothing changes nothing, and a large hash of
+            // counter fields stays compactable, so copying it every time would cost O(n).
+            let Some(slot) = self.keys.get_mut(&key) else {
                 continue;
             };
-            let n = state.compact(stable);
+            let n = slot.state.compact(stable);
             if n > 0 {
                 away += n;
+                let state = std::mem::take(&mut slot.state);
                 self.replace(&key, state);
                 changed(&key);
             }
@@ -411,7 +414,9 @@ impl Keyspace {
     /// The canonical bytes of a key's retained state: the same bytes as `encode_key`'s.
     /// Equal states give equal bytes, and equal bytes equal key digests.
     pub fn canonical_key_bytes(&self, key: &[u8]) -> Option<Vec<u8>> {
-        Some(self.state(key)?.encode())
+        let slot = self.keys.get(key)?;
+        let buf = Vec::with_capacity(slot.index.encoded_len_hint());
+        Some(crate::codec::encode_state_into(&slot.state, buf))
     }
 
     /// The key's full retained state as storage bytes; `None` if the key
