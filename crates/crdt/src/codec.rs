@@ -32,6 +32,7 @@ use bytes::Bytes;
 
 use crate::counter::{Counter, Run, Span, sum_in_range};
 use crate::dots::DotStore;
+use crate::index::Part;
 use crate::key::KeyState;
 use crate::scalar::Scalar;
 use crate::{ActorId, Dot, Hlc};
@@ -207,7 +208,12 @@ fn encode_scalar_body(e: &mut Enc, s: &Scalar) {
 
 /// The canonical, storable bytes of a key's state.
 pub(crate) fn encode_state(s: &KeyState) -> Vec<u8> {
-    let mut e = Enc::default();
+    encode_state_into(s, Vec::new())
+}
+
+/// `encode_state`, into `buf` (empty, with whatever capacity the caller expects to need).
+pub(crate) fn encode_state_into(s: &KeyState, buf: Vec<u8>) -> Vec<u8> {
+    let mut e = Enc { buf };
     e.buf.push(STATE_FORMAT_VERSION);
     let mut flags = scalar_flags(&s.scalar);
     if !s.mv.is_empty() {
@@ -240,6 +246,72 @@ pub(crate) fn encode_state(s: &KeyState) -> Vec<u8> {
         }
     }
     e.buf
+}
+
+/// Tags of the parts of a key's state that the state digest hashes one by one (`index`).
+const PART_SCALAR: u8 = 1;
+const PART_MV: u8 = 2;
+const PART_MEMBER: u8 = 3;
+const PART_FIELD: u8 = 4;
+
+/// Writes the canonical bytes of one part of `s` into `buf` (replacing what it held), in the
+/// same grammar as `encode_state` with a part tag first:
+///
+/// ```text
+/// scalar = 1 flags:u8 [reg] [counter] [bases]      (the key's scalar, flags non-zero)
+/// mv     = 2 count (dot hlc bytes)*
+/// member = 3 member:bytes tags:(count (dot hlc)*)
+/// field  = 4 field:bytes flags:u8 [reg] [counter] [bases]
+/// ```
+///
+/// Returns false, leaving `buf` empty, when the part holds nothing (an empty slot, a member
+/// or field not present). Each part is self-delimiting and names its member or field, so the
+/// set of a state's parts determines the state.
+pub(crate) fn encode_part(s: &KeyState, part: Part<'_>, buf: &mut Vec<u8>) -> bool {
+    buf.clear();
+    let mut e = Enc {
+        buf: std::mem::take(buf),
+    };
+    let present = match part {
+        Part::Scalar => {
+            let flags = scalar_flags(&s.scalar);
+            if flags != 0 {
+                e.buf.push(PART_SCALAR);
+                e.buf.push(flags);
+                encode_scalar_body(&mut e, &s.scalar);
+            }
+            flags != 0
+        }
+        Part::Mv => {
+            let present = !s.mv.is_empty();
+            if present {
+                e.buf.push(PART_MV);
+                e.dot_store(&s.mv, |e, v| e.bytes(v));
+            }
+            present
+        }
+        Part::Member(m) => match s.set.get(m).filter(|t| !t.is_empty()) {
+            Some(tags) => {
+                e.buf.push(PART_MEMBER);
+                e.bytes(m);
+                e.dot_store(tags, |_, _| {});
+                true
+            }
+            None => false,
+        },
+        Part::Field(f) => match s.hash.get(f).map(|sc| (sc, scalar_flags(sc))) {
+            Some((sc, flags)) if flags != 0 => {
+                e.buf.push(PART_FIELD);
+                e.bytes(f);
+                e.buf.push(flags);
+                encode_scalar_body(&mut e, sc);
+                true
+            }
+            _ => false,
+        },
+    };
+    *buf = e.buf;
+    present
 }
 
 // ---------------------------------------------------------------------------------------------

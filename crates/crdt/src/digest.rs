@@ -1,4 +1,5 @@
-//! Digests of canonical key state (the encoding itself lives in `codec`).
+//! Digests of canonical key state (the encoding itself lives in `codec`, the per-key
+//! bookkeeping in `index`).
 
 use std::fmt;
 
@@ -39,11 +40,19 @@ impl fmt::Debug for Digest {
     }
 }
 
-/// The hash of one key: blake3(len(key) || key || canonical state).
-pub(crate) fn key_hash(key: &[u8], canonical_state: &[u8]) -> Digest {
+/// The hash of one part of a key's state (`codec::encode_part`); a state digest is the XOR
+/// of its parts' hashes.
+pub(crate) fn part_hash(part: &[u8]) -> Digest {
+    Digest(*blake3::hash(part).as_bytes())
+}
+
+/// The hash of one key: `blake3(version || len(key) || key || state digest)`; the replica
+/// digest is the XOR of its keys' hashes.
+pub(crate) fn key_hash(key: &[u8], state: &Digest) -> Digest {
     let mut h = blake3::Hasher::new();
+    h.update(&[crate::STATE_FORMAT_VERSION]);
     h.update(&(key.len() as u64).to_be_bytes());
     h.update(key);
-    h.update(canonical_state);
+    h.update(&state.0);
     Digest(*h.finalize().as_bytes())
 }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 
 use crate::dots::DotStore;
+use crate::index::KeyIndex;
 use crate::payload::Payload;
 use crate::scalar::Scalar;
 use crate::{Conflict, ConflictKind, Dot, KeyType, OpMeta, Stamp, Value, VersionVector};
@@ -39,8 +40,9 @@ impl KeyState {
             || !self.hash.is_empty()
     }
 
-    /// The non-empty slots with their newest stamps.
-    fn slots(&self) -> Vec<(KeyType, (Stamp, Dot))> {
+    /// The non-empty slots with their newest stamps; the set and hash slots' come from the
+    /// key's index, so this costs O(log n) on a large set or hash.
+    fn slots(&self, ix: &KeyIndex) -> Vec<(KeyType, (Stamp, Dot))> {
         let mut out = Vec::new();
         if let Some(s) = self.scalar.register_newest() {
             out.push((KeyType::Register, s));
@@ -53,39 +55,36 @@ impl KeyState {
                 out.push((KeyType::Counter, s));
             }
         }
-        let set_newest = self
-            .set
-            .values()
-            .filter_map(|m| m.newest().map(|(t, _)| (t.stamp(), t.dot)))
-            .max();
-        if let Some(s) = set_newest {
+        if let Some(s) = ix.set_newest() {
             out.push((KeyType::Set, s));
         }
-        let hash_newest = self
-            .hash
-            .values()
-            .filter(|f| f.is_visible())
-            .filter_map(|f| {
-                let c = f.counter.is_live().then(|| f.counter.newest()).flatten();
-                crate::dots::newest_stamp(f.register_newest(), c)
-            })
-            .max();
-        if let Some(s) = hash_newest {
+        if let Some(s) = ix.hash_newest() {
             out.push((KeyType::Hash, s));
         }
         out
     }
 
     /// The visible type: the non-empty slot whose newest entry has the highest stamp.
-    pub(crate) fn key_type(&self) -> Option<KeyType> {
-        self.slots()
+    pub(crate) fn key_type(&self, ix: &KeyIndex) -> Option<KeyType> {
+        self.slots(ix)
             .into_iter()
             .max_by_key(|&(t, s)| (s, rank(t)))
             .map(|(t, _)| t)
     }
 
-    pub(crate) fn value(&self) -> Option<Value> {
-        Some(match self.key_type()? {
+    /// The `TypeClash` conflict, if more than one slot is non-empty.
+    pub(crate) fn type_clash(&self, ix: &KeyIndex) -> Option<Conflict> {
+        let slots = self.slots(ix);
+        (slots.len() > 1).then(|| Conflict {
+            kind: ConflictKind::TypeClash,
+            field: None,
+            stamps: slots.iter().map(|(_, (s, _))| *s).collect(),
+        })
+    }
+
+    /// The visible value of the slot `visible` (the key's visible type).
+    pub(crate) fn value(&self, visible: KeyType) -> Option<Value> {
+        Some(match visible {
             KeyType::Register => Value::Str(self.scalar.register_value()?.1.clone()),
             KeyType::Counter => Value::Int(self.scalar.counter.value()),
             KeyType::MvRegister => {
@@ -127,7 +126,8 @@ impl KeyState {
         self.hash.retain(|_, s| s.is_retained());
     }
 
-    /// Applies one op. Total: any payload is accepted.
+    /// Applies one op. Total: any payload is accepted. The caller adds the `TypeClash`
+    /// conflict (`type_clash`), which needs the key's index.
     pub(crate) fn apply(&mut self, meta: OpMeta<'_>, payload: &Payload) -> Vec<Conflict> {
         let tag = meta.tag();
         let deps = meta.deps;
@@ -206,16 +206,13 @@ impl KeyState {
                 let f = self.hash.entry(field.clone()).or_default();
                 f.increment(tag, deps, *by, *from);
                 field_clash(&mut conflicts, field, f);
+                // Only a forged op (a dot inside an existing span) can leave the field empty;
+                // an empty field is never kept.
+                if !f.is_retained() {
+                    self.hash.remove(field);
+                }
             }
             Payload::Del => self.clear_all(deps),
-        }
-        let slots = self.slots();
-        if slots.len() > 1 {
-            conflicts.push(Conflict {
-                kind: ConflictKind::TypeClash,
-                field: None,
-                stamps: slots.iter().map(|(_, (s, _))| *s).collect(),
-            });
         }
         conflicts
     }
@@ -255,16 +252,6 @@ impl KeyState {
                 .hash
                 .values_mut()
                 .map(|f| f.counter.compact(stable))
-                .sum::<usize>()
-    }
-
-    /// Counter entries of the key's counter and of every hash field's.
-    pub(crate) fn counter_entries(&self) -> usize {
-        self.scalar.counter.entry_count()
-            + self
-                .hash
-                .values()
-                .map(|f| f.counter.entry_count())
                 .sum::<usize>()
     }
 

@@ -1,43 +1,86 @@
 //! The keyspace: every key's state, local write preparation, op application, state merge, and
 //! an incrementally maintained digest.
 
-use std::collections::btree_map::Entry as MapEntry;
 use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
 
 use crate::codec::{StateDecodeError, decode_state};
 use crate::digest::{Digest, key_hash};
+use crate::index::{KeyIndex, Touched};
 use crate::key::KeyState;
 use crate::payload::{Command, FieldWrite, Payload};
 use crate::scalar::{Scalar, parse_int};
 use crate::{
-    ActorId, Applied, Dot, Hlc, KeyType, OpMeta, PrepareError, Stamp, Value, VersionVector,
+    ActorId, Applied, Conflict, Dot, Hlc, KeyType, OpMeta, PrepareError, Stamp, Value,
+    VersionVector,
 };
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A key's state with what the keyspace keeps beside it. Invariant: `index` is
+/// `KeyIndex::of(&state)`, `hash` is `key_hash(key, index.digest())` and `visible` is
+/// `state.key_type(&index)`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct Slot {
     state: KeyState,
+    index: KeyIndex,
     hash: Digest,
-    live: bool,
+    visible: Option<KeyType>,
 }
 
 impl Slot {
+    /// A slot for `state`, indexed from scratch: O(size of the state).
     fn new(key: &[u8], state: KeyState) -> Self {
-        let canonical = state.encode();
-        Self::with_canonical(key, state, &canonical)
+        let index = KeyIndex::of(&state);
+        let mut slot = Slot {
+            state,
+            index,
+            hash: Digest::ZERO,
+            visible: None,
+        };
+        slot.refresh(key);
+        slot
     }
 
-    /// A slot for `state` whose canonical bytes (`state.encode()`) are already known.
-    fn with_canonical(key: &[u8], state: KeyState, canonical: &[u8]) -> Self {
-        let hash = key_hash(key, canonical);
-        let live = state.key_type().is_some();
-        Slot { state, hash, live }
+    /// Recomputes what follows from the index: O(log n) plus the key's length.
+    fn refresh(&mut self, key: &[u8]) {
+        self.hash = key_hash(key, &self.index.digest());
+        self.visible = self.state.key_type(&self.index);
+    }
+
+    fn live(&self) -> bool {
+        self.visible.is_some()
+    }
+
+    /// Applies one op, updating the index part by part: the cost is that of the parts the
+    /// op touches (for SADD, its members), except for SET and DEL, which clear every slot.
+    fn apply(&mut self, key: &[u8], meta: OpMeta<'_>, payload: &Payload) -> Vec<Conflict> {
+        let mut buf = Vec::new();
+        let touched = Touched::by(payload);
+        if let Touched::Parts(parts) = &touched {
+            for p in parts {
+                self.index.remove(&self.state, *p, &mut buf);
+            }
+        }
+        let mut conflicts = self.state.apply(meta, payload);
+        match &touched {
+            Touched::Parts(parts) => {
+                for p in parts {
+                    self.index.add(&self.state, *p, &mut buf);
+                }
+            }
+            Touched::All => self.index = KeyIndex::of(&self.state),
+        }
+        conflicts.extend(self.state.type_clash(&self.index));
+        self.refresh(key);
+        conflicts
     }
 }
 
 /// Every key's CRDT state, plus the replica digest: the XOR of each retained key's
-/// `blake3(len(key) || key || canonical state)`, kept up to date on every change.
+/// `blake3(version || len(key) || key || state digest)`, where a state digest is the XOR of
+/// `blake3` of each part of the state (its scalar, MV register, each set member with its
+/// tags, each hash field; `codec::encode_part`), kept up to date on every change at the cost
+/// of the parts changed (docs/design.md, "Digests").
 ///
 /// A keyspace reflects exactly the ops of its replica's applied version vector; `merge` needs
 /// that vector of both sides.
@@ -95,6 +138,12 @@ impl Keyspace {
 
     fn state(&self, key: &[u8]) -> Option<&KeyState> {
         self.keys.get(key).map(|s| &s.state)
+    }
+
+    /// A visible key's state and visible type.
+    pub(crate) fn slot_state(&self, key: &[u8]) -> Option<(&KeyState, KeyType)> {
+        let slot = self.keys.get(key)?;
+        Some((&slot.state, slot.visible?))
     }
 
     fn expect_type(&self, key: &[u8], allowed: &[KeyType]) -> Result<(), PrepareError> {
@@ -167,53 +216,44 @@ impl Keyspace {
     }
 
     /// Applies one op to `key`. The caller guarantees exactly-once, causal delivery; any
-    /// payload is accepted without panicking.
+    /// payload is accepted without panicking. Costs O(log n) per member or field the op
+    /// names (plus their tags), whatever the size of the key, except SET and DEL, which
+    /// clear every slot.
     pub fn apply(&mut self, key: &Bytes, meta: OpMeta<'_>, payload: &Payload) -> Applied {
-        let mut state = match self.keys.remove(key.as_ref()) {
-            Some(slot) => {
-                self.digest.xor(&slot.hash);
-                self.live -= usize::from(slot.live);
-                slot.state
-            }
-            None => KeyState::default(),
-        };
-        let conflicts = state.apply(meta, payload);
-        self.replace(key, state);
+        let slot = self.keys.entry(key.clone()).or_default();
+        self.digest.xor(&slot.hash);
+        self.live -= usize::from(slot.live());
+        let conflicts = slot.apply(key, meta, payload);
+        let counters = slot.index.counter_entries(&slot.state);
+        if slot.state.is_retained() {
+            self.digest.xor(&slot.hash);
+            self.live += usize::from(slot.live());
+        } else {
+            self.keys.remove(key.as_ref());
+        }
+        self.track(key, counters);
         Applied { conflicts }
     }
 
-    /// Installs a key's new state, keeping digest and live count in step.
+    /// Installs a key's new state, indexed from scratch, keeping digest and live count in
+    /// step.
     fn replace(&mut self, key: &Bytes, state: KeyState) {
-        let retained = state.is_retained();
-        self.track(key, &state);
-        match self.keys.entry(key.clone()) {
-            MapEntry::Occupied(mut e) => {
-                let old = e.get();
-                self.digest.xor(&old.hash);
-                self.live -= usize::from(old.live);
-                if retained {
-                    let new = Slot::new(key, state);
-                    self.digest.xor(&new.hash);
-                    self.live += usize::from(new.live);
-                    e.insert(new);
-                } else {
-                    e.remove();
-                }
-            }
-            MapEntry::Vacant(e) => {
-                if retained {
-                    let new = Slot::new(key, state);
-                    self.digest.xor(&new.hash);
-                    self.live += usize::from(new.live);
-                    e.insert(new);
-                }
-            }
+        self.remove_key(key);
+        if state.is_retained() {
+            self.insert(key.clone(), Slot::new(key, state));
         }
     }
 
-    /// Keeps `compactable` in step with a key's new state.
-    fn track(&mut self, key: &Bytes, state: &KeyState) {
-        if state.counter_entries() > 1 {
+    fn insert(&mut self, key: Bytes, slot: Slot) {
+        self.track(&key, slot.index.counter_entries(&slot.state));
+        self.digest.xor(&slot.hash);
+        self.live += usize::from(slot.live());
+        self.keys.insert(key, slot);
+    }
+
+    /// Keeps `compactable` in step with a key's number of counter entries.
+    fn track(&mut self, key: &Bytes, counter_entries: usize) {
+        if counter_entries > 1 {
             if !self.compactable.contains(key) {
                 self.compactable.insert(key.clone());
             }
@@ -270,12 +310,15 @@ impl Keyspace {
         let keys: Vec<Bytes> = self.compactable.iter().cloned().collect();
         let mut away = 0;
         for key in keys {
-            let Some(mut state) = self.state(&key).cloned() else {
+            // In place: a compaction that merges nothing changes nothing, and a large hash of
+            // counter fields stays compactable, so copying it every time would cost O(n).
+            let Some(slot) = self.keys.get_mut(&key) else {
                 continue;
             };
-            let n = state.compact(stable);
+            let n = slot.state.compact(stable);
             if n > 0 {
                 away += n;
+                let state = std::mem::take(&mut slot.state);
                 self.replace(&key, state);
                 changed(&key);
             }
@@ -293,12 +336,13 @@ impl Keyspace {
 
     /// The visible value, or `None` if the key is absent or holds nothing visible.
     pub fn get(&self, key: &[u8]) -> Option<Value> {
-        self.state(key)?.value()
+        let slot = self.keys.get(key)?;
+        slot.state.value(slot.visible?)
     }
 
-    /// The visible type (see the type-clash rule in the crate docs).
+    /// The visible type (see the type-clash rule in the crate docs), in O(log n).
     pub fn key_type(&self, key: &[u8]) -> Option<KeyType> {
-        self.keys.get(key).filter(|s| s.live)?.state.key_type()
+        self.keys.get(key)?.visible
     }
 
     /// The MV register siblings with their stamps, sorted by stamp (for MVGET).
@@ -309,7 +353,7 @@ impl Keyspace {
 
     /// Whether the key holds something visible.
     pub fn contains(&self, key: &[u8]) -> bool {
-        self.keys.get(key).is_some_and(|s| s.live)
+        self.keys.get(key).is_some_and(Slot::live)
     }
 
     /// Number of keys holding something visible.
@@ -324,7 +368,7 @@ impl Keyspace {
 
     /// Keys holding something visible, sorted.
     pub fn keys(&self) -> impl Iterator<Item = &Bytes> {
-        self.keys.iter().filter(|(_, s)| s.live).map(|(k, _)| k)
+        self.keys.iter().filter(|(_, s)| s.live()).map(|(k, _)| k)
     }
 
     /// Keys holding something visible, sorted, from the first one after `after` (all of them
@@ -337,7 +381,7 @@ impl Keyspace {
         };
         self.keys
             .range::<[u8], _>((start, Bound::Unbounded))
-            .filter(|(_, s)| s.live)
+            .filter(|(_, s)| s.live())
             .map(|(k, _)| k)
     }
 
@@ -357,25 +401,28 @@ impl Keyspace {
         self.keys.get(key).map(|s| s.hash)
     }
 
-    /// The replica digest computed from scratch.
+    /// The replica digest computed from scratch (every key's state re-indexed), to check
+    /// the incremental one against.
     pub fn recompute_digest(&self) -> Digest {
         let mut d = Digest::ZERO;
         for (k, s) in &self.keys {
-            d.xor(&key_hash(k, &s.state.encode()));
+            d.xor(&key_hash(k, &KeyIndex::of(&s.state).digest()));
         }
         d
     }
 
-    /// The canonical bytes of a key's retained state (what its digest hashes). They are the
-    /// same bytes as `encode_key`'s.
+    /// The canonical bytes of a key's retained state: the same bytes as `encode_key`'s.
+    /// Equal states give equal bytes, and equal bytes equal key digests.
     pub fn canonical_key_bytes(&self, key: &[u8]) -> Option<Vec<u8>> {
-        Some(self.state(key)?.encode())
+        let slot = self.keys.get(key)?;
+        let buf = Vec::with_capacity(slot.index.encoded_len_hint());
+        Some(crate::codec::encode_state_into(&slot.state, buf))
     }
 
     /// The key's full retained state as storage bytes; `None` if the key
     /// holds nothing retained. The bytes start with the format version
-    /// (`STATE_FORMAT_VERSION`) and are canonical: the key's digest is
-    /// `blake3(len(key) || key || bytes)`, and equal states give equal bytes.
+    /// (`STATE_FORMAT_VERSION`) and are canonical: equal states give equal bytes. O(size of
+    /// the key).
     pub fn encode_key(&self, key: &[u8]) -> Option<Vec<u8>> {
         self.canonical_key_bytes(key)
     }
@@ -386,16 +433,12 @@ impl Keyspace {
     /// which applied vector the loaded state belongs to.
     pub fn load_key(&mut self, key: Bytes, bytes: &[u8]) -> Result<(), StateDecodeError> {
         let state = decode_state(bytes)?;
-        // The decoder accepts only canonical encodings of retained states, so `bytes` are
-        // exactly `state.encode()` and need not be encoded again.
+        // The decoder accepts only canonical encodings of retained states.
         debug_assert!(state.is_retained());
         debug_assert_eq!(state.encode(), bytes);
         self.remove_key(&key);
-        self.track(&key, &state);
-        let slot = Slot::with_canonical(&key, state, bytes);
-        self.digest.xor(&slot.hash);
-        self.live += usize::from(slot.live);
-        self.keys.insert(key, slot);
+        let slot = Slot::new(&key, state);
+        self.insert(key, slot);
         Ok(())
     }
 
@@ -405,7 +448,7 @@ impl Keyspace {
         self.compactable.remove(key);
         if let Some(old) = self.keys.remove(key) {
             self.digest.xor(&old.hash);
-            self.live -= usize::from(old.live);
+            self.live -= usize::from(old.live());
         }
     }
 

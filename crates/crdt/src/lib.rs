@@ -22,11 +22,13 @@ mod counter;
 mod digest;
 mod dots;
 mod ids;
+mod index;
 mod key;
 mod keyspace;
 mod payload;
 mod scalar;
 mod types;
+mod view;
 mod vv;
 
 pub use codec::{STATE_FORMAT_VERSION, StateDecodeError};
@@ -35,6 +37,7 @@ pub use ids::{ActorId, Dot, Hlc, OpMeta, Stamp, Tag, hlc};
 pub use keyspace::Keyspace;
 pub use payload::{Command, FieldWrite, Payload};
 pub use types::{Applied, Conflict, ConflictKind, KeyType, PrepareError, Value};
+pub use view::{HashView, SetView};
 pub use vv::{DecodeError, MAX_DECODED_ACTORS, VersionVector};
 
 // Used only by tests (as an oracle); keep the dependency visible to the linter.

@@ -107,4 +107,18 @@ impl Scalar {
     pub(crate) fn register_newest(&self) -> Option<(Stamp, Dot)> {
         self.reg.newest().map(|(t, _)| (t.stamp(), t.dot))
     }
+
+    /// The newest entry of a visible hash field (register or live counter), which the hash
+    /// slot's newest stamp is the maximum of; `None` for a field that holds nothing.
+    pub(crate) fn field_newest(&self) -> Option<(Stamp, Dot)> {
+        if !self.is_visible() {
+            return None;
+        }
+        let counter = self
+            .counter
+            .is_live()
+            .then(|| self.counter.newest())
+            .flatten();
+        crate::dots::newest_stamp(self.register_newest(), counter)
+    }
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use meridian_crdt::{Command, KeyType, PrepareError, Value, VersionVector};
+use meridian_crdt::{Command, HashView, KeyType, PrepareError, SetView, Value, VersionVector};
 use meridian_replica::{Replica, WriteError};
 use meridian_resp::Reply;
 
@@ -36,9 +36,14 @@ fn read<T>(server: &Server, f: impl FnOnce(&Replica) -> T) -> T {
     f(&server.shared.lock().replica)
 }
 
-/// A string's bytes as GET shows them; counters read as decimal, like Redis's integers.
-fn string_of(value: Option<Value>) -> Result<Option<Bytes>, Reply> {
-    match value {
+/// The string at `key` as GET shows it; counters read as decimal, like Redis's integers.
+/// The type is checked first, so that a GET of a large set does not copy the set to refuse it.
+fn string_at(r: &Replica, key: &[u8]) -> Result<Option<Bytes>, Reply> {
+    match r.keyspace().key_type(key) {
+        None | Some(KeyType::Register | KeyType::Counter) => {}
+        Some(KeyType::Set | KeyType::Hash | KeyType::MvRegister) => return Err(wrong_type()),
+    }
+    match r.keyspace().get(key) {
         None => Ok(None),
         Some(Value::Str(b)) => Ok(Some(b)),
         Some(Value::Int(n)) => Ok(Some(Bytes::from(n.to_string()))),
@@ -46,22 +51,19 @@ fn string_of(value: Option<Value>) -> Result<Option<Bytes>, Reply> {
     }
 }
 
-/// The members of the set at `key` for a write to it; an absent key is an empty set.
-fn set_for_write(r: &Replica, key: &[u8]) -> Result<Vec<Bytes>, WriteError> {
-    match r.keyspace().get(key) {
-        None => Ok(Vec::new()),
-        Some(Value::Set(members)) => Ok(members),
-        Some(_) => Err(wrong_type_error(r, key)),
-    }
+/// The set at `key` for a write to it, read in place (a write looks at the members it
+/// names, never copies the set); an absent key is an empty set.
+fn set_for_write<'a>(r: &'a Replica, key: &[u8]) -> Result<SetView<'a>, WriteError> {
+    r.keyspace()
+        .set(key)
+        .map_err(|found| WriteError::Prepare(PrepareError::WrongType { found }))
 }
 
-/// The fields of the hash at `key` for a write to it; an absent key is an empty hash.
-fn hash_for_write(r: &Replica, key: &[u8]) -> Result<Vec<(Bytes, Bytes)>, WriteError> {
-    match r.keyspace().get(key) {
-        None => Ok(Vec::new()),
-        Some(Value::Hash(fields)) => Ok(fields),
-        Some(_) => Err(wrong_type_error(r, key)),
-    }
+/// The hash at `key` for a write to it, read in place; an absent key is an empty hash.
+fn hash_for_write<'a>(r: &'a Replica, key: &[u8]) -> Result<HashView<'a>, WriteError> {
+    r.keyspace()
+        .hash(key)
+        .map_err(|found| WriteError::Prepare(PrepareError::WrongType { found }))
 }
 
 /// How many different names `names` holds (a command may repeat a member or a field).
@@ -94,7 +96,7 @@ pub(crate) fn execute(
 ) -> Option<Answer> {
     let key = args.get(1).cloned().unwrap_or_default();
     Some(match name {
-        "get" => Answer::Now(match string_of(read(server, |r| r.keyspace().get(&key))) {
+        "get" => Answer::Now(match read(server, |r| string_at(r, &key)) {
             Ok(v) => bulk_or_null(v),
             Err(reply) => reply,
         }),
@@ -102,11 +104,11 @@ pub(crate) fn execute(
             Reply::Array(
                 args[1..]
                     .iter()
-                    .map(|k| bulk_or_null(string_of(r.keyspace().get(k)).ok().flatten()))
+                    .map(|k| bulk_or_null(string_at(r, k).ok().flatten()))
                     .collect(),
             )
         })),
-        "strlen" => Answer::Now(match string_of(read(server, |r| r.keyspace().get(&key))) {
+        "strlen" => Answer::Now(match read(server, |r| string_at(r, &key)) {
             Ok(v) => count(v.map_or(0, |b| b.len())),
             Err(reply) => reply,
         }),
@@ -136,7 +138,7 @@ pub(crate) fn execute(
         "getdel" => write(
             server,
             session,
-            |r| match string_of(r.keyspace().get(&key)) {
+            |r| match string_at(r, &key) {
                 Ok(None) => Ok(Plan {
                     writes: Vec::new(),
                     outcome: None,
@@ -166,14 +168,14 @@ pub(crate) fn execute(
         "sismember" => {
             let member = &args[2];
             Answer::Now(with_set(server, &key, |m| {
-                Reply::Integer(i64::from(m.binary_search(member).is_ok()))
+                Reply::Integer(i64::from(m.contains(member)))
             }))
         }
         "smismember" => Answer::Now(with_set(server, &key, |m| {
             Reply::Array(
                 args[2..]
                     .iter()
-                    .map(|x| Reply::Integer(i64::from(m.binary_search(x).is_ok())))
+                    .map(|x| Reply::Integer(i64::from(m.contains(x))))
                     .collect(),
             )
         })),
@@ -185,7 +187,7 @@ pub(crate) fn execute(
                 session,
                 |r| {
                     let present = hash_for_write(r, &key)?;
-                    let n = distinct(fields.iter().filter(|f| hash_field(&present, f).is_some()));
+                    let n = distinct(fields.iter().filter(|f| present.contains(f)));
                     if n == 0 {
                         return Ok(Plan {
                             writes: Vec::new(),
@@ -199,22 +201,15 @@ pub(crate) fn execute(
         }
         "hget" => {
             let field = &args[2];
-            Answer::Now(with_hash(server, &key, |h| {
-                bulk_or_null(hash_field(h, field))
-            }))
+            Answer::Now(with_hash(server, &key, |h| bulk_or_null(h.get(field))))
         }
         "hmget" => Answer::Now(with_hash(server, &key, |h| {
-            Reply::Array(
-                args[2..]
-                    .iter()
-                    .map(|f| bulk_or_null(hash_field(h, f)))
-                    .collect(),
-            )
+            Reply::Array(args[2..].iter().map(|f| bulk_or_null(h.get(f))).collect())
         })),
         "hgetall" => Answer::Now(with_hash(server, &key, |h| {
             Reply::Map(
                 h.iter()
-                    .map(|(f, v)| (Reply::bulk(f.clone()), Reply::bulk(v.clone())))
+                    .map(|(f, v)| (Reply::bulk(f.clone()), Reply::bulk(v)))
                     .collect(),
             )
         })),
@@ -222,13 +217,13 @@ pub(crate) fn execute(
             Reply::Array(h.iter().map(|(f, _)| Reply::bulk(f.clone())).collect())
         })),
         "hvals" => Answer::Now(with_hash(server, &key, |h| {
-            Reply::Array(h.iter().map(|(_, v)| Reply::bulk(v.clone())).collect())
+            Reply::Array(h.iter().map(|(_, v)| Reply::bulk(v)).collect())
         })),
         "hlen" => Answer::Now(with_hash(server, &key, |h| count(h.len()))),
         "hexists" => {
             let field = &args[2];
             Answer::Now(with_hash(server, &key, |h| {
-                Reply::Integer(i64::from(hash_field(h, field).is_some()))
+                Reply::Integer(i64::from(h.contains(field)))
             }))
         }
         "hincrby" => hincrby(server, session, key, args[2].clone(), int_arg(&args[3])),
@@ -269,7 +264,7 @@ fn set(server: &Server, session: &mut Session, args: &[Bytes]) -> Answer {
         session,
         |r| {
             let old = if get {
-                string_of(r.keyspace().get(&key)).map_err(|_| wrong_type_error(r, &key))?
+                string_at(r, &key).map_err(|_| wrong_type_error(r, &key))?
             } else {
                 None
             };
@@ -302,11 +297,10 @@ fn incr(server: &Server, session: &mut Session, key: Bytes, by: Result<i64, Repl
         server,
         session,
         |r| {
-            let current = match r.keyspace().get(&key) {
-                None => 0,
-                Some(Value::Int(n)) => n,
-                Some(Value::Str(s)) => stored_int(&s)?,
-                Some(_) => return Err(wrong_type_error(r, &key)),
+            let current = match string_at(r, &key) {
+                Ok(None) => 0,
+                Ok(Some(s)) => stored_int(&s)?,
+                Err(_) => return Err(wrong_type_error(r, &key)),
             };
             let after = current
                 .checked_add(by)
@@ -317,12 +311,11 @@ fn incr(server: &Server, session: &mut Session, key: Bytes, by: Result<i64, Repl
     )
 }
 
-/// A set's members, sorted; an absent key is an empty set.
-fn with_set(server: &Server, key: &[u8], f: impl FnOnce(&[Bytes]) -> Reply) -> Reply {
-    read(server, |r| match r.keyspace().get(key) {
-        None => f(&[]),
-        Some(Value::Set(members)) => f(&members),
-        Some(_) => wrong_type(),
+/// A set, read in place; an absent key is an empty set.
+fn with_set(server: &Server, key: &[u8], f: impl FnOnce(SetView<'_>) -> Reply) -> Reply {
+    read(server, |r| match r.keyspace().set(key) {
+        Ok(members) => f(members),
+        Err(_) => wrong_type(),
     })
 }
 
@@ -339,11 +332,7 @@ fn set_write(
         session,
         |r| {
             let present = set_for_write(r, &key)?;
-            let n = distinct(
-                members
-                    .iter()
-                    .filter(|m| present.binary_search(m).is_ok() != add),
-            );
+            let n = distinct(members.iter().filter(|m| present.contains(m) != add));
             // SREM of nothing present observes nothing: no op to send.
             if !add && n == 0 {
                 return Ok(Plan {
@@ -362,19 +351,12 @@ fn set_write(
     )
 }
 
-/// A hash's fields, sorted; an absent key is an empty hash.
-fn with_hash(server: &Server, key: &[u8], f: impl FnOnce(&[(Bytes, Bytes)]) -> Reply) -> Reply {
-    read(server, |r| match r.keyspace().get(key) {
-        None => f(&[]),
-        Some(Value::Hash(h)) => f(&h),
-        Some(_) => wrong_type(),
+/// A hash, read in place; an absent key is an empty hash.
+fn with_hash(server: &Server, key: &[u8], f: impl FnOnce(HashView<'_>) -> Reply) -> Reply {
+    read(server, |r| match r.keyspace().hash(key) {
+        Ok(fields) => f(fields),
+        Err(_) => wrong_type(),
     })
-}
-
-fn hash_field(hash: &[(Bytes, Bytes)], field: &[u8]) -> Option<Bytes> {
-    hash.binary_search_by(|(f, _)| f.as_ref().cmp(field))
-        .ok()
-        .map(|i| hash[i].1.clone())
 }
 
 fn hset(server: &Server, session: &mut Session, key: Bytes, pairs: &[Bytes]) -> Answer {
@@ -396,7 +378,7 @@ fn hset(server: &Server, session: &mut Session, key: Bytes, pairs: &[Bytes]) -> 
                 fields
                     .iter()
                     .map(|(f, _)| f)
-                    .filter(|f| hash_field(&present, f).is_none()),
+                    .filter(|f| !present.contains(f)),
             );
             Ok(Plan::one(key.clone(), Command::HSet(fields.clone()), n))
         },
@@ -419,7 +401,7 @@ fn hincrby(
         server,
         session,
         |r| {
-            let current = match hash_field(&hash_for_write(r, &key)?, &field) {
+            let current = match hash_for_write(r, &key)?.get(&field) {
                 None => 0,
                 Some(v) => stored_int(&v)?,
             };

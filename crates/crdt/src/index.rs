@@ -1,0 +1,200 @@
+//! What the keyspace keeps beside each key's state so that an op costs in proportion to what
+//! it changes, not to the size of the key: the state digest, the newest stamps of the set and
+//! hash slots (the visible-type rule needs them), and the hash's counter entries.
+//!
+//! A key's state is split into parts (`codec::encode_part`): its scalar, its MV register,
+//! each set member with its tags, each hash field. The state digest is the XOR of
+//! `blake3(part bytes)` over the parts present. An op names the parts it can change
+//! (`Touched`); the keyspace takes them out of the index before the op and puts them back
+//! after, which is exact because every quantity here is a sum (XOR, multiset, count) over
+//! parts.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+
+use crate::codec::encode_part;
+use crate::digest::{Digest, part_hash};
+use crate::key::KeyState;
+use crate::payload::Payload;
+use crate::{Dot, Stamp};
+
+/// One part of a key's state.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Part<'a> {
+    /// The key's LWW register and counter.
+    Scalar,
+    /// The MV register.
+    Mv,
+    /// One set member and its tags.
+    Member(&'a Bytes),
+    /// One hash field.
+    Field(&'a Bytes),
+}
+
+/// A multiset of `(stamp, dot)`: its last key is the newest.
+type Stamps = BTreeMap<(Stamp, Dot), u32>;
+
+fn count_in(stamps: &mut Stamps, s: (Stamp, Dot)) {
+    *stamps.entry(s).or_insert(0) += 1;
+}
+
+fn count_out(stamps: &mut Stamps, s: (Stamp, Dot)) {
+    if let Some(n) = stamps.get_mut(&s) {
+        *n -= 1;
+        if *n == 0 {
+            stamps.remove(&s);
+        }
+    }
+}
+
+/// The index of one key. Invariant: equal to `KeyIndex::of(state)` for the key's state
+/// (`Keyspace` checks it against a recomputation in its tests).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct KeyIndex {
+    /// XOR of `blake3(part)` over the parts present.
+    digest: Digest,
+    /// `(stamp, dot)` of every set entry (one per member and tag).
+    set_stamps: Stamps,
+    /// `field_newest` of every visible hash field.
+    field_stamps: Stamps,
+    /// Counter entries of all hash fields together.
+    field_counter_entries: usize,
+    /// Bytes of all parts together: within a few bytes per slot of the key's encoded size,
+    /// so `encode_key` can allocate once.
+    parts_len: usize,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Toggle {
+    In,
+    Out,
+}
+
+impl KeyIndex {
+    /// The index of `state`, from scratch: O(size of the state).
+    pub(crate) fn of(state: &KeyState) -> KeyIndex {
+        let mut ix = KeyIndex::default();
+        let mut buf = Vec::new();
+        ix.toggle(state, Part::Scalar, Toggle::In, &mut buf);
+        ix.toggle(state, Part::Mv, Toggle::In, &mut buf);
+        for m in state.set.keys() {
+            ix.toggle(state, Part::Member(m), Toggle::In, &mut buf);
+        }
+        for f in state.hash.keys() {
+            ix.toggle(state, Part::Field(f), Toggle::In, &mut buf);
+        }
+        ix
+    }
+
+    /// The state digest: equal for equal states, and (up to blake3 collisions) different for
+    /// different ones, see docs/design.md.
+    pub(crate) fn digest(&self) -> Digest {
+        self.digest
+    }
+
+    /// The newest `(stamp, dot)` of any set entry.
+    pub(crate) fn set_newest(&self) -> Option<(Stamp, Dot)> {
+        self.set_stamps.last_key_value().map(|(s, _)| *s)
+    }
+
+    /// The newest `(stamp, dot)` of any visible hash field.
+    pub(crate) fn hash_newest(&self) -> Option<(Stamp, Dot)> {
+        self.field_stamps.last_key_value().map(|(s, _)| *s)
+    }
+
+    /// The capacity to encode the key's state in one allocation: the parts' bytes, plus the
+    /// version, flags and collection counts.
+    pub(crate) fn encoded_len_hint(&self) -> usize {
+        self.parts_len + 32
+    }
+
+    /// Counter entries of the key's counter and of every hash field's.
+    pub(crate) fn counter_entries(&self, state: &KeyState) -> usize {
+        state.scalar.counter.entry_count() + self.field_counter_entries
+    }
+
+    /// Takes `part` of `state` out of the index (before the part changes).
+    pub(crate) fn remove(&mut self, state: &KeyState, part: Part<'_>, buf: &mut Vec<u8>) {
+        self.toggle(state, part, Toggle::Out, buf);
+    }
+
+    /// Puts `part` of `state` into the index (after the part changed).
+    pub(crate) fn add(&mut self, state: &KeyState, part: Part<'_>, buf: &mut Vec<u8>) {
+        self.toggle(state, part, Toggle::In, buf);
+    }
+
+    fn toggle(&mut self, state: &KeyState, part: Part<'_>, way: Toggle, buf: &mut Vec<u8>) {
+        if !encode_part(state, part, buf) {
+            return;
+        }
+        // XOR is its own inverse: taking a part out and putting it in are the same step.
+        self.digest.xor(&part_hash(buf));
+        self.parts_len = match way {
+            Toggle::In => self.parts_len + buf.len(),
+            Toggle::Out => self.parts_len.saturating_sub(buf.len()),
+        };
+        let count = |stamps: &mut Stamps, s| match way {
+            Toggle::In => count_in(stamps, s),
+            Toggle::Out => count_out(stamps, s),
+        };
+        match part {
+            Part::Scalar | Part::Mv => {}
+            Part::Member(m) => {
+                for (dot, (hlc, ())) in state.set.get(m).map(|t| &t.entries).into_iter().flatten() {
+                    let tag = crate::Tag {
+                        dot: *dot,
+                        hlc: *hlc,
+                    };
+                    count(&mut self.set_stamps, (tag.stamp(), *dot));
+                }
+            }
+            Part::Field(f) => {
+                if let Some(sc) = state.hash.get(f) {
+                    if let Some(s) = sc.field_newest() {
+                        count(&mut self.field_stamps, s);
+                    }
+                    let n = sc.counter.entry_count();
+                    self.field_counter_entries = match way {
+                        Toggle::In => self.field_counter_entries + n,
+                        Toggle::Out => self.field_counter_entries.saturating_sub(n),
+                    };
+                }
+            }
+        }
+    }
+}
+
+/// The parts of a key an op can change; `All` for the ops that clear every slot.
+pub(crate) enum Touched<'a> {
+    All,
+    Parts(Vec<Part<'a>>),
+}
+
+impl<'a> Touched<'a> {
+    /// The parts `payload` can change, each once (a peer's payload may repeat a member, and
+    /// XOR-ing one part twice would cancel it out).
+    pub(crate) fn by(payload: &'a Payload) -> Touched<'a> {
+        fn unique<'a>(names: impl Iterator<Item = &'a Bytes>) -> Vec<&'a Bytes> {
+            let mut v: Vec<&Bytes> = names.collect();
+            v.sort();
+            v.dedup();
+            v
+        }
+        Touched::Parts(match payload {
+            Payload::Set { .. } | Payload::Del => return Touched::All,
+            Payload::MvSet { .. } => vec![Part::Mv],
+            Payload::IncrBy { .. } => vec![Part::Scalar],
+            Payload::SAdd(members) | Payload::SRem(members) => unique(members.iter())
+                .into_iter()
+                .map(Part::Member)
+                .collect(),
+            Payload::HSet(writes) => unique(writes.iter().map(|w| &w.field))
+                .into_iter()
+                .map(Part::Field)
+                .collect(),
+            Payload::HDel(fields) => unique(fields.iter()).into_iter().map(Part::Field).collect(),
+            Payload::HIncrBy { field, .. } => vec![Part::Field(field)],
+        })
+    }
+}
