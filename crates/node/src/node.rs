@@ -527,6 +527,9 @@ impl Node {
         // Everything the replica staged goes to the writer before it is told to stop.
         let (writer, reports) = self.shared.with_core(|core, now| {
             core.stopping = true;
+            // The state of every key changed since the last checkpoint goes with the last
+            // batch, so that the next start re-applies nothing from the log.
+            core.replica.checkpoint();
             core.drain(now);
             (core.writer.take(), core.persisted.take())
         });

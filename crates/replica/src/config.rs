@@ -38,6 +38,13 @@ pub struct Config {
     pub retention_ops: usize,
     /// Most bytes of ops (encoded) kept in the log; the same rule as `retention_ops`.
     pub retention_bytes: u64,
+    /// How long the state of a key applied to may wait before it is written to the store
+    /// (a checkpoint). Every op goes to the log in the batch that accepts it; the state of
+    /// the keys it changed is written at most this long after, once for all the ops on them
+    /// since the last checkpoint, so a hot key (a large set or hash under many writes) is
+    /// encoded once per interval instead of once per batch. A restart re-applies the logged
+    /// ops beyond the last checkpoint, and the log keeps them until then. 0: every batch.
+    pub checkpoint_interval_ms: u64,
     /// Largest state snapshot chunk, in bytes of encoded key states.
     pub snapshot_chunk_bytes: usize,
     /// Limits on what a peer may send.
@@ -91,6 +98,7 @@ impl Config {
             max_clock_ahead_ms: 60_000,
             retention_ops: 1_000_000,
             retention_bytes: 1 << 30,
+            checkpoint_interval_ms: 1_000,
             snapshot_chunk_bytes: 4 << 20,
             limits: Limits::default(),
             open_history_without: Vec::new(),

@@ -21,8 +21,11 @@ const RETENTION: usize = 20;
 /// Virginia catches up from it; only Singapore, behind by far more, needs a snapshot.
 #[test]
 fn a_neighbour_behind_by_less_than_the_retention_catches_up_from_the_log() {
+    // State checkpointed at every batch, so that every op is in durable state at once and
+    // retention alone decides what the log keeps.
     let config = Config {
         retention_ops: RETENTION,
+        checkpoint_interval_ms: 0,
         ..Config::lan()
     };
     let gossip = config.gossip_interval_ms;

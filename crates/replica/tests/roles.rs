@@ -374,7 +374,12 @@ fn own_ops_received_from_a_peer_move_the_next_seq_above_them() {
 #[test]
 fn a_written_batch_is_acknowledged_but_sent_and_claimed_only_once_synced() {
     let topology = primary_replica();
-    let mut dublin = Replica::new(DUBLIN, Arc::clone(&topology), Config::lan(), wall(0)).unwrap();
+    // Key state written with every batch: only the fsync is awaited.
+    let config = Config {
+        checkpoint_interval_ms: 0,
+        ..Config::lan()
+    };
+    let mut dublin = Replica::new(DUBLIN, Arc::clone(&topology), config, wall(0)).unwrap();
     for peer in [OREGON, SAO_PAULO, STOCKHOLM] {
         handshake(&mut dublin, &topology, peer, 0);
     }
@@ -435,4 +440,62 @@ fn a_written_batch_is_acknowledged_but_sent_and_claimed_only_once_synced() {
     // A report of an fsync already heard of changes nothing.
     dublin.handle_synced(50, batch);
     assert!(drain(&mut dublin).is_empty());
+}
+
+/// Every op goes to the log in the batch that accepts it, but the state of a key is written
+/// once per checkpoint interval, for all the ops on it since the last: a hot key is encoded
+/// once per interval, not once per batch.
+#[test]
+fn the_state_of_a_hot_key_is_written_once_per_checkpoint() {
+    let topology = primary_replica();
+    let config = Config::lan();
+    let interval = config.checkpoint_interval_ms;
+    let mut dublin = Replica::new(DUBLIN, Arc::clone(&topology), config, wall(0)).unwrap();
+    let mut states = Vec::new();
+    let mut ops = 0;
+    let persist = |dublin: &mut Replica, now: u64, states: &mut Vec<usize>, ops: &mut usize| {
+        for output in drain(dublin) {
+            if let Output::Persist {
+                batch,
+                ops: logged,
+                state,
+                ..
+            } = output
+            {
+                *ops += logged.len();
+                states.push(state.len());
+                dublin.handle_persisted(now, batch);
+            }
+        }
+    };
+    for i in 0..100 {
+        let now = 1 + i;
+        dublin
+            .write(
+                now,
+                wall(now),
+                key("hot"),
+                Command::SAdd(vec![key(&format!("m{i}"))]),
+            )
+            .unwrap();
+        persist(&mut dublin, now, &mut states, &mut ops);
+    }
+    assert_eq!(ops, 100, "every op logged in the batch that took it");
+    assert!(states.iter().all(|&n| n == 0), "{states:?}");
+    assert!(
+        !dublin.is_quiescent(),
+        "the key's state waits for its checkpoint"
+    );
+    // The first write armed the checkpoint one interval on; the timer asks to be called by then.
+    let due = 1 + interval;
+    assert!(dublin.poll_timeout().is_some_and(|t| t <= due));
+    dublin.handle_timeout(due - 1);
+    states.clear();
+    persist(&mut dublin, due - 1, &mut states, &mut ops);
+    assert!(states.iter().all(|&n| n == 0), "early: {states:?}");
+    dublin.handle_timeout(due);
+    states.clear();
+    persist(&mut dublin, due, &mut states, &mut ops);
+    assert_eq!(states, [1], "one record of the key's state for 100 ops");
+    assert!(dublin.is_quiescent());
 }

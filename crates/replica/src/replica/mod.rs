@@ -83,8 +83,15 @@ pub struct Replica {
     outputs: VecDeque<Output>,
     next_gossip: Option<Millis>,
     stats: Stats,
-    /// Keys applied to since the last persist batch: their state goes in the next one.
+    /// Keys applied to since the last checkpoint: their state goes in the next one.
     dirty: BTreeSet<Bytes>,
+    /// When the next checkpoint is due (armed once a key is dirty).
+    next_checkpoint: Option<Millis>,
+    /// The next batch carries the state of every dirty key.
+    checkpoint_now: bool,
+    /// The applied vector of the newest checkpoint handed out: what the stored state reflects
+    /// once that batch is written.
+    checkpoint_applied: VersionVector,
     /// The vector counters were last compacted at (empty again after a snapshot merge, which
     /// may bring entries not compacted yet).
     compacted_at: VersionVector,
@@ -190,6 +197,9 @@ impl Replica {
             next_gossip: None,
             stats: Stats::default(),
             dirty: BTreeSet::new(),
+            next_checkpoint: None,
+            checkpoint_now: false,
+            checkpoint_applied: VersionVector::new(),
             compacted_at: VersionVector::new(),
             durable_applied: VersionVector::new(),
             truncated: VersionVector::new(),
@@ -266,6 +276,7 @@ impl Replica {
         }
         replica.applied = restored.applied.clone();
         replica.durable_applied = restored.applied.clone();
+        replica.checkpoint_applied = restored.applied.clone();
         replica.truncated = restored.truncated.clone();
         for (origin, upto) in restored.truncated.iter() {
             replica.log.set_base(origin, upto);
@@ -347,6 +358,7 @@ impl Replica {
         self.apply(&op);
         self.accepted.set(self.me, op.seq);
         self.stats.local_writes += 1;
+        self.arm_checkpoint(now);
         self.own_unwritten.push_back(Arc::clone(&op));
         self.staged.push(Staged { op, from: None });
         self.ensure_gossip_timer(now);
@@ -428,6 +440,10 @@ impl Replica {
     pub fn handle_timeout(&mut self, now: Millis) {
         self.try_apply(now);
         self.learn_own_history(0);
+        if self.next_checkpoint.is_some_and(|t| t <= now) {
+            self.next_checkpoint = None;
+            self.checkpoint_now = true;
+        }
         let settled: Vec<ActorId> = self
             .links
             .iter_mut()
@@ -447,6 +463,7 @@ impl Replica {
             self.compact_counters();
             self.gossip_and_repair(now);
         }
+        self.arm_checkpoint(now);
     }
 
     /// Drops from the log the ops nobody can need: held by every node and applied into durable
@@ -494,9 +511,11 @@ impl Replica {
 
     /// The next effect to carry out, in order.
     pub fn poll_output(&mut self) -> Option<Output> {
-        let pending = !self.staged.is_empty() || !self.dirty.is_empty() || self.truncate_pending;
+        let checkpoint = !self.dirty.is_empty()
+            && (self.checkpoint_now || self.config.checkpoint_interval_ms == 0);
+        let pending = !self.staged.is_empty() || checkpoint || self.truncate_pending;
         if pending && self.store_failed.is_none() {
-            self.stage_batch();
+            self.stage_batch(checkpoint);
         }
         self.outputs.pop_front()
     }
@@ -513,7 +532,7 @@ impl Replica {
             None
         };
         let settling = self.links.values().filter_map(|l| l.settling).min();
-        [self.next_gossip, delayed, settling]
+        [self.next_gossip, delayed, settling, self.next_checkpoint]
             .into_iter()
             .flatten()
             .min()
@@ -626,6 +645,20 @@ impl Replica {
             }
         }
         self.outputs.push_back(Output::CloseLink { peer, error });
+    }
+
+    /// Schedules the next checkpoint once some key's state waits for one.
+    fn arm_checkpoint(&mut self, now: Millis) {
+        if !self.dirty.is_empty() && self.next_checkpoint.is_none() && !self.checkpoint_now {
+            self.next_checkpoint = Some(now + self.config.checkpoint_interval_ms);
+        }
+    }
+
+    /// The next batch writes the state of every key changed since the last one: at a clean
+    /// shutdown, so that the next start re-applies nothing.
+    pub fn checkpoint(&mut self) {
+        self.checkpoint_now = true;
+        self.next_checkpoint = None;
     }
 
     fn ensure_gossip_timer(&mut self, now: Millis) {

@@ -74,6 +74,7 @@ impl Replica {
         if any {
             self.settle_synced();
             self.try_apply(now);
+            self.arm_checkpoint(now);
             self.learn_own_history(0);
             self.update_own_row();
             self.release_snapshots();
@@ -130,9 +131,10 @@ impl Replica {
                 .sum::<usize>()
     }
 
-    /// Whether nothing is staged, being persisted or waiting for an fsync.
+    /// Whether nothing is staged, being persisted, waiting for an fsync or for a checkpoint.
     pub fn is_quiescent(&self) -> bool {
-        self.staged.is_empty()
+        self.dirty.is_empty()
+            && self.staged.is_empty()
             && self.persisting.is_empty()
             && self.unsynced.is_empty()
             && self.outputs.is_empty()
@@ -196,31 +198,41 @@ impl Replica {
         moved
     }
 
-    /// Everything accepted or changed since the last batch goes into one: the group commit.
-    pub(super) fn stage_batch(&mut self) {
+    /// Everything accepted since the last batch goes into one: the group commit. With
+    /// `checkpoint`, the state of every key changed since the last checkpoint too, and the
+    /// applied vector it reflects; without, the stored state and its vector stay as they are
+    /// (the ops are in the log, and a restart re-applies them).
+    pub(super) fn stage_batch(&mut self, checkpoint: bool) {
         let batch = self.next_batch;
         self.next_batch += 1;
         let staged = std::mem::take(&mut self.staged);
         let ops = staged.iter().map(|s| Arc::clone(&s.op)).collect();
-        let state = std::mem::take(&mut self.dirty)
-            .into_iter()
-            .map(|key| {
-                let bytes = self.keyspace.encode_key(&key);
-                (key, bytes)
-            })
-            .collect();
+        let state = if checkpoint {
+            self.checkpoint_now = false;
+            self.next_checkpoint = None;
+            self.checkpoint_applied = self.applied.clone();
+            std::mem::take(&mut self.dirty)
+                .into_iter()
+                .map(|key| {
+                    let bytes = self.keyspace.encode_key(&key);
+                    (key, bytes)
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         let truncate = std::mem::take(&mut self.truncate_pending).then(|| self.truncated.clone());
         self.persisting.push_back(Batch {
             id: batch,
             staged,
-            applied: self.applied.clone(),
+            applied: self.checkpoint_applied.clone(),
             written: false,
         });
         self.outputs.push_back(Output::Persist {
             batch,
             ops,
             state,
-            applied: self.applied.clone(),
+            applied: self.checkpoint_applied.clone(),
             truncate,
         });
     }

@@ -220,6 +220,8 @@ impl Replica {
             .map(|(k, _)| k.clone())
             .collect();
         self.dirty.extend(keys);
+        // The ops the snapshot covers are in no log of ours: its state must reach the store.
+        self.checkpoint();
         self.applied.merge(&theirs);
         let mut jumped = VersionVector::new();
         for (origin, seq) in theirs.iter() {
