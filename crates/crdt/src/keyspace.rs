@@ -1,8 +1,7 @@
 //! The keyspace: every key's state, local write preparation, op application, state merge, and
 //! an incrementally maintained digest.
 
-use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
 
@@ -12,6 +11,7 @@ use crate::index::{KeyIndex, Touched};
 use crate::key::KeyState;
 use crate::payload::{Command, FieldWrite, Payload};
 use crate::scalar::{Scalar, parse_int};
+use crate::table::KeyTable;
 use crate::{
     ActorId, Applied, Conflict, Dot, Hlc, KeyType, OpMeta, PrepareError, Stamp, Value,
     VersionVector,
@@ -92,10 +92,10 @@ impl Slot {
 /// the same set of keys. (A `BTreeMap` alone cost a GET about 30 key comparisons, each a
 /// cache miss into a key's bytes: 40 % of a node's CPU under `redis-benchmark -t get`,
 /// BENCHMARKS.md 7f.) Nothing order-dependent ever iterates `keys`, whose order is random.
-/// The slots are boxed so that growing the table moves 40 bytes per key, not the slot.
+/// The slots are boxed so that growing a shard moves 40 bytes per key, not the slot.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Keyspace {
-    keys: HashMap<Bytes, Box<Slot>>,
+    keys: KeyTable<Box<Slot>>,
     order: BTreeSet<Bytes>,
     digest: Digest,
     live: usize,
@@ -152,13 +152,11 @@ impl Keyspace {
 
     /// The slot of `key`, created empty (and placed in `order`) if the key had none.
     fn slot_mut(&mut self, key: &Bytes) -> &mut Slot {
-        match self.keys.entry(key.clone()) {
-            Entry::Occupied(slot) => slot.into_mut(),
-            Entry::Vacant(vacant) => {
-                self.order.insert(key.clone());
-                vacant.insert(Box::default())
-            }
+        let (slot, made) = self.keys.get_or_insert_with(key, Box::default);
+        if made {
+            self.order.insert(key.clone());
         }
+        slot
     }
 
     /// Drops the slot of `key` from both maps.
@@ -306,7 +304,7 @@ impl Keyspace {
                 other
                     .order
                     .iter()
-                    .filter(|k| !self.keys.contains_key(*k))
+                    .filter(|k| !self.keys.contains_key(k))
                     .cloned(),
             );
             ks
@@ -452,7 +450,7 @@ impl Keyspace {
     /// the incremental one against.
     pub fn recompute_digest(&self) -> Digest {
         let mut d = Digest::ZERO;
-        for (k, s) in &self.keys {
+        for (k, s) in self.keys.iter() {
             d.xor(&key_hash(k, &KeyIndex::of(&s.state).digest()));
         }
         d
