@@ -11,6 +11,7 @@ use crate::index::{KeyIndex, Touched};
 use crate::key::KeyState;
 use crate::payload::{Command, FieldWrite, Payload};
 use crate::scalar::{Scalar, parse_int};
+use crate::table::KeyTable;
 use crate::{
     ActorId, Applied, Conflict, Dot, Hlc, KeyType, OpMeta, PrepareError, Stamp, Value,
     VersionVector,
@@ -84,9 +85,18 @@ impl Slot {
 ///
 /// A keyspace reflects exactly the ops of its replica's applied version vector; `merge` needs
 /// that vector of both sides.
+///
+/// Keys are found by hash and walked in order: `keys` answers every lookup (a read, an op's
+/// apply) in one hash and a probe or two, and `order` holds the same keys sorted, for the
+/// walks that promise key order (KEYS, SCAN, snapshots, the store). Invariant: the two hold
+/// the same set of keys. (A `BTreeMap` alone cost a GET about 30 key comparisons, each a
+/// cache miss into a key's bytes: 40 % of a node's CPU under `redis-benchmark -t get`,
+/// BENCHMARKS.md 7f.) Nothing order-dependent ever iterates `keys`, whose order is random.
+/// The slots are boxed so that growing a shard moves 40 bytes per key, not the slot.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Keyspace {
-    keys: BTreeMap<Bytes, Slot>,
+    keys: KeyTable<Box<Slot>>,
+    order: BTreeSet<Bytes>,
     digest: Digest,
     live: usize,
     /// Keys holding more than one counter entry: the only ones `compact` can change.
@@ -138,6 +148,22 @@ impl Keyspace {
 
     fn state(&self, key: &[u8]) -> Option<&KeyState> {
         self.keys.get(key).map(|s| &s.state)
+    }
+
+    /// The slot of `key`, created empty (and placed in `order`) if the key had none.
+    fn slot_mut(&mut self, key: &Bytes) -> &mut Slot {
+        let (slot, made) = self.keys.get_or_insert_with(key, Box::default);
+        if made {
+            self.order.insert(key.clone());
+        }
+        slot
+    }
+
+    /// Drops the slot of `key` from both maps.
+    fn take_slot(&mut self, key: &[u8]) -> Option<Box<Slot>> {
+        let slot = self.keys.remove(key)?;
+        self.order.remove(key);
+        Some(slot)
     }
 
     /// A visible key's state and visible type.
@@ -220,16 +246,20 @@ impl Keyspace {
     /// names (plus their tags), whatever the size of the key, except SET and DEL, which
     /// clear every slot.
     pub fn apply(&mut self, key: &Bytes, meta: OpMeta<'_>, payload: &Payload) -> Applied {
-        let slot = self.keys.entry(key.clone()).or_default();
-        self.digest.xor(&slot.hash);
-        self.live -= usize::from(slot.live());
+        let slot = self.slot_mut(key);
+        let mut digest = slot.hash;
+        let was_live = slot.live();
         let conflicts = slot.apply(key, meta, payload);
         let counters = slot.index.counter_entries(&slot.state);
-        if slot.state.is_retained() {
-            self.digest.xor(&slot.hash);
-            self.live += usize::from(slot.live());
-        } else {
-            self.keys.remove(key.as_ref());
+        let retained = slot.state.is_retained();
+        let is_live = slot.live();
+        if retained {
+            digest.xor(&slot.hash);
+        }
+        self.digest.xor(&digest);
+        self.live = self.live - usize::from(was_live) + usize::from(retained && is_live);
+        if !retained {
+            self.take_slot(key);
         }
         self.track(key, counters);
         Applied { conflicts }
@@ -248,7 +278,8 @@ impl Keyspace {
         self.track(&key, slot.index.counter_entries(&slot.state));
         self.digest.xor(&slot.hash);
         self.live += usize::from(slot.live());
-        self.keys.insert(key, slot);
+        self.order.insert(key.clone());
+        self.keys.insert(key, Box::new(slot));
     }
 
     /// Keeps `compactable` in step with a key's number of counter entries.
@@ -268,12 +299,12 @@ impl Keyspace {
     pub fn merge(&mut self, self_ctx: &VersionVector, other: &Keyspace, other_ctx: &VersionVector) {
         let empty = KeyState::default();
         let keys: Vec<Bytes> = {
-            let mut ks: Vec<Bytes> = self.keys.keys().cloned().collect();
+            let mut ks: Vec<Bytes> = self.order.iter().cloned().collect();
             ks.extend(
                 other
-                    .keys
-                    .keys()
-                    .filter(|k| !self.keys.contains_key(*k))
+                    .order
+                    .iter()
+                    .filter(|k| !self.keys.contains_key(k))
                     .cloned(),
             );
             ks
@@ -340,7 +371,22 @@ impl Keyspace {
         slot.state.value(slot.visible?)
     }
 
-    /// The visible type (see the type-clash rule in the crate docs), in O(log n).
+    /// The value of a string key, as GET reads it, in one lookup: `Value::Str` for a
+    /// register, `Value::Int` for a counter, `Ok(None)` when the key holds nothing visible,
+    /// and `Err` with the visible type of any other key, whose value is not read (so a GET of
+    /// a large set refuses it without copying it).
+    pub fn string(&self, key: &[u8]) -> Result<Option<Value>, KeyType> {
+        let Some(slot) = self.keys.get(key) else {
+            return Ok(None);
+        };
+        match slot.visible {
+            None => Ok(None),
+            Some(t @ (KeyType::Register | KeyType::Counter)) => Ok(slot.state.value(t)),
+            Some(other) => Err(other),
+        }
+    }
+
+    /// The visible type (see the type-clash rule in the crate docs), in O(1).
     pub fn key_type(&self, key: &[u8]) -> Option<KeyType> {
         self.keys.get(key)?.visible
     }
@@ -353,7 +399,7 @@ impl Keyspace {
 
     /// Whether the key holds something visible.
     pub fn contains(&self, key: &[u8]) -> bool {
-        self.keys.get(key).is_some_and(Slot::live)
+        self.keys.get(key).is_some_and(|s| s.live())
     }
 
     /// Number of keys holding something visible.
@@ -368,7 +414,7 @@ impl Keyspace {
 
     /// Keys holding something visible, sorted.
     pub fn keys(&self) -> impl Iterator<Item = &Bytes> {
-        self.keys.iter().filter(|(_, s)| s.live()).map(|(k, _)| k)
+        self.order.iter().filter(|k| self.contains(k))
     }
 
     /// Keys holding something visible, sorted, from the first one after `after` (all of them
@@ -379,10 +425,9 @@ impl Keyspace {
             Some(key) => Bound::Excluded(key),
             None => Bound::Unbounded,
         };
-        self.keys
+        self.order
             .range::<[u8], _>((start, Bound::Unbounded))
-            .filter(|(_, s)| s.live())
-            .map(|(k, _)| k)
+            .filter(|k| self.contains(k))
     }
 
     /// Number of keys holding state; no type keeps tombstones, so every one is visible and
@@ -405,7 +450,7 @@ impl Keyspace {
     /// the incremental one against.
     pub fn recompute_digest(&self) -> Digest {
         let mut d = Digest::ZERO;
-        for (k, s) in &self.keys {
+        for (k, s) in self.keys.iter() {
             d.xor(&key_hash(k, &KeyIndex::of(&s.state).digest()));
         }
         d
@@ -446,7 +491,7 @@ impl Keyspace {
     /// the digest right. Absent keys are ignored.
     pub fn remove_key(&mut self, key: &[u8]) {
         self.compactable.remove(key);
-        if let Some(old) = self.keys.remove(key) {
+        if let Some(old) = self.take_slot(key) {
             self.digest.xor(&old.hash);
             self.live -= usize::from(old.live());
         }
@@ -454,7 +499,7 @@ impl Keyspace {
 
     /// Every key with retained state, sorted: for snapshots and stores.
     pub fn retained_keys(&self) -> impl Iterator<Item = &Bytes> + '_ {
-        self.keys.keys()
+        self.order.iter()
     }
 }
 

@@ -27,6 +27,7 @@ mod key;
 mod keyspace;
 mod payload;
 mod scalar;
+mod table;
 mod types;
 mod view;
 mod vv;

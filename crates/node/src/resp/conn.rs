@@ -14,7 +14,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesOrdered;
-use meridian_resp::{Decoder, Limits, Reply};
+use meridian_resp::{Decoder, Limits, ProtocolError, Reply, Request};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -23,6 +23,14 @@ use super::exec::{self, Answer, Session};
 
 /// Replies waiting for durability, per connection.
 const MAX_PENDING: usize = 1024;
+
+/// Most point reads of one pipeline run under one hold of the core's lock: enough to take
+/// the lock once per pipeline of `redis-benchmark -P 16`, few enough (a few microseconds)
+/// that writes, frames and store reports never wait long behind a client's reads.
+const MAX_READ_RUN: usize = 32;
+
+/// What decoding produced: a request, `None` for "need more bytes", or an error.
+type Decoded = Result<Option<Request>, ProtocolError>;
 
 type PendingReply = Pin<Box<dyn Future<Output = Reply> + Send>>;
 
@@ -53,11 +61,18 @@ async fn serve(server: &Arc<Server>, session: &mut Session, socket: TcpStream) -
     let mut pending: FuturesOrdered<PendingReply> = FuturesOrdered::new();
     let mut closing = false;
     let mut last_input = tokio::time::Instant::now();
+    // One wait for shutdown per connection: a new one per turn of the loop registered and
+    // removed a waiter under the token's lock for every batch of requests.
+    let shutdown = server.shared.shutdown.cancelled();
+    tokio::pin!(shutdown);
+    // A request decoded after a run of point reads, not yet run.
+    let mut carried: Option<Decoded> = None;
 
     loop {
         // Run every complete request in the buffer, unless too many replies wait already.
         while !closing && pending.len() < MAX_PENDING {
-            let request = match decoder.decode(&mut input) {
+            let decoded = carried.take().unwrap_or_else(|| decoder.decode(&mut input));
+            let request = match decoded {
                 Ok(Some(request)) => request,
                 Ok(None) => break,
                 Err(e) => {
@@ -70,6 +85,22 @@ async fn serve(server: &Arc<Server>, session: &mut Session, socket: TcpStream) -
                     return "protocol error";
                 }
             };
+            if let Some(name) = exec::point_read_name(session, &request) {
+                let mut run = PointReads {
+                    server,
+                    session,
+                    decoder: &mut decoder,
+                    input: &mut input,
+                    output: &mut output,
+                    pending: &mut pending,
+                    max_output,
+                };
+                carried = run.run(name, request);
+                if output.len() > max_output {
+                    return "output buffer over the limit";
+                }
+                continue;
+            }
             let barrier = exec::is_barrier(&request);
             if barrier {
                 while let Some(reply) = pending.next().await {
@@ -124,8 +155,50 @@ async fn serve(server: &Arc<Server>, session: &mut Session, socket: TcpStream) -
                 }
             }
             () = sleep_until(idle_deadline), if pending.is_empty() => return "idle timeout",
-            () = server.shared.shutdown.cancelled() => return "node shutting down",
+            () = &mut shutdown => return "node shutting down",
         }
+    }
+}
+
+/// A run of consecutive point reads, answered under one hold of the core's lock (a lock per
+/// request made the two runtime threads serving GETs contend for it: 11 % of a node's CPU
+/// under `redis-benchmark -P 16 -t get`, BENCHMARKS.md 7f).
+struct PointReads<'a> {
+    server: &'a Arc<Server>,
+    session: &'a Session,
+    decoder: &'a mut Decoder,
+    input: &'a mut BytesMut,
+    output: &'a mut BytesMut,
+    pending: &'a mut FuturesOrdered<PendingReply>,
+    max_output: usize,
+}
+
+impl PointReads<'_> {
+    /// Answers `first` and every point read after it in the buffer, in order, up to
+    /// [`MAX_READ_RUN`], while replies may still queue and the output is under its limit.
+    /// Returns what it decoded after them and did not run: the caller runs it next. Never
+    /// waits: the lock is held by this synchronous call only.
+    fn run(&mut self, mut name: &'static str, mut request: Request) -> Option<Decoded> {
+        let core = self.server.shared.lock();
+        for _ in 0..MAX_READ_RUN {
+            let reply = exec::point_read(self.server, &core.replica, name, &request.args);
+            if self.pending.is_empty() {
+                reply.encode(self.session.protocol, self.output);
+            } else {
+                self.pending.push_back(Box::pin(async move { reply }));
+            }
+            if self.pending.len() >= MAX_PENDING || self.output.len() > self.max_output {
+                return None;
+            }
+            match self.decoder.decode(self.input) {
+                Ok(Some(next)) => match exec::point_read_name(self.session, &next) {
+                    Some(next_name) => (name, request) = (next_name, next),
+                    None => return Some(Ok(Some(next))),
+                },
+                other => return Some(other),
+            }
+        }
+        None
     }
 }
 

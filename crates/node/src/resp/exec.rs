@@ -117,6 +117,23 @@ pub(crate) fn is_barrier(request: &Request) -> bool {
         .is_some_and(|name| name.eq_ignore_ascii_case(b"waittoken"))
 }
 
+/// The name of the point read (`values::is_point_read`) this request is, if it may run
+/// under a hold of the lock the connection already has: a known command, allowed on this
+/// connection, of the right arity. Anything else, errors included, goes through [`execute`].
+pub(crate) fn point_read_name(session: &Session, request: &Request) -> Option<&'static str> {
+    let spec = command::lookup(request.args.first()?)?;
+    (session.authenticated
+        && super::values::is_point_read(spec.name)
+        && spec.arity_fits(request.args.len()))
+    .then_some(spec.name)
+}
+
+/// Runs a point read named by [`point_read_name`] on the replica of a lock held by the caller.
+pub(crate) fn point_read(server: &Server, replica: &Replica, name: &str, args: &[Bytes]) -> Reply {
+    server.commands_processed.fetch_add(1, Ordering::Relaxed);
+    super::values::point_read(replica, name, args)
+}
+
 /// Runs one request.
 pub(crate) fn execute(server: &Arc<Server>, session: &mut Session, request: Request) -> Outcome {
     let args = request.args;

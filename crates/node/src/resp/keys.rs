@@ -44,17 +44,6 @@ pub(crate) fn execute(
                 |n, _| Reply::Integer(i64::try_from(n).unwrap_or(i64::MAX)),
             )
         }
-        "exists" => Answer::Now(read(server, |ks| {
-            let n = args[1..].iter().filter(|k| ks.contains(k)).count();
-            Reply::Integer(i64::try_from(n).unwrap_or(i64::MAX))
-        })),
-        "type" => Answer::Now(read(server, |ks| {
-            Reply::Simple(
-                ks.key_type(&args[1])
-                    .map_or("none", |t| t.redis_name())
-                    .to_owned(),
-            )
-        })),
         "dbsize" => Answer::Now(read(server, |ks| {
             Reply::Integer(i64::try_from(ks.len()).unwrap_or(i64::MAX))
         })),

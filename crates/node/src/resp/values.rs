@@ -37,17 +37,13 @@ fn read<T>(server: &Server, f: impl FnOnce(&Replica) -> T) -> T {
 }
 
 /// The string at `key` as GET shows it; counters read as decimal, like Redis's integers.
-/// The type is checked first, so that a GET of a large set does not copy the set to refuse it.
+/// One keyspace lookup, and a key of another type is refused without reading its value.
 fn string_at(r: &Replica, key: &[u8]) -> Result<Option<Bytes>, Reply> {
-    match r.keyspace().key_type(key) {
-        None | Some(KeyType::Register | KeyType::Counter) => {}
-        Some(KeyType::Set | KeyType::Hash | KeyType::MvRegister) => return Err(wrong_type()),
-    }
-    match r.keyspace().get(key) {
-        None => Ok(None),
-        Some(Value::Str(b)) => Ok(Some(b)),
-        Some(Value::Int(n)) => Ok(Some(Bytes::from(n.to_string()))),
-        Some(_) => Err(wrong_type()),
+    match r.keyspace().string(key) {
+        Ok(None) => Ok(None),
+        Ok(Some(Value::Str(b))) => Ok(Some(b)),
+        Ok(Some(Value::Int(n))) => Ok(Some(Bytes::from(n.to_string()))),
+        Ok(Some(_)) | Err(_) => Err(wrong_type()),
     }
 }
 
@@ -94,24 +90,11 @@ pub(crate) fn execute(
     name: &str,
     args: &[Bytes],
 ) -> Option<Answer> {
+    if is_point_read(name) {
+        return Some(Answer::Now(read(server, |r| point_read(r, name, args))));
+    }
     let key = args.get(1).cloned().unwrap_or_default();
     Some(match name {
-        "get" => Answer::Now(match read(server, |r| string_at(r, &key)) {
-            Ok(v) => bulk_or_null(v),
-            Err(reply) => reply,
-        }),
-        "mget" => Answer::Now(read(server, |r| {
-            Reply::Array(
-                args[1..]
-                    .iter()
-                    .map(|k| bulk_or_null(string_at(r, k).ok().flatten()))
-                    .collect(),
-            )
-        })),
-        "strlen" => Answer::Now(match read(server, |r| string_at(r, &key)) {
-            Ok(v) => count(v.map_or(0, |b| b.len())),
-            Err(reply) => reply,
-        }),
         "set" => set(server, session, args),
         "mset" => {
             if args.len() % 2 == 0 {
@@ -164,21 +147,6 @@ pub(crate) fn execute(
         "smembers" => Answer::Now(with_set(server, &key, |m| {
             Reply::Set(m.iter().cloned().map(Reply::bulk).collect())
         })),
-        "scard" => Answer::Now(with_set(server, &key, |m| count(m.len()))),
-        "sismember" => {
-            let member = &args[2];
-            Answer::Now(with_set(server, &key, |m| {
-                Reply::Integer(i64::from(m.contains(member)))
-            }))
-        }
-        "smismember" => Answer::Now(with_set(server, &key, |m| {
-            Reply::Array(
-                args[2..]
-                    .iter()
-                    .map(|x| Reply::Integer(i64::from(m.contains(x))))
-                    .collect(),
-            )
-        })),
         "hset" => hset(server, session, key, &args[2..]),
         "hdel" => {
             let fields: Vec<Bytes> = args[2..].to_vec();
@@ -199,13 +167,6 @@ pub(crate) fn execute(
                 |n, _| count(n),
             )
         }
-        "hget" => {
-            let field = &args[2];
-            Answer::Now(with_hash(server, &key, |h| bulk_or_null(h.get(field))))
-        }
-        "hmget" => Answer::Now(with_hash(server, &key, |h| {
-            Reply::Array(args[2..].iter().map(|f| bulk_or_null(h.get(f))).collect())
-        })),
         "hgetall" => Answer::Now(with_hash(server, &key, |h| {
             Reply::Map(
                 h.iter()
@@ -219,13 +180,6 @@ pub(crate) fn execute(
         "hvals" => Answer::Now(with_hash(server, &key, |h| {
             Reply::Array(h.iter().map(|(_, v)| Reply::bulk(v)).collect())
         })),
-        "hlen" => Answer::Now(with_hash(server, &key, |h| count(h.len()))),
-        "hexists" => {
-            let field = &args[2];
-            Answer::Now(with_hash(server, &key, |h| {
-                Reply::Integer(i64::from(h.contains(field)))
-            }))
-        }
         "hincrby" => hincrby(server, session, key, args[2].clone(), int_arg(&args[3])),
         "mvset" => mvset(server, session, key, args),
         "mvget" => Answer::Now(read(server, |r| match r.keyspace().mv_siblings(&key) {
@@ -238,6 +192,80 @@ pub(crate) fn execute(
         })),
         _ => return None,
     })
+}
+
+/// Whether `name` is a point read: a command that only reads the keys, members or fields it
+/// names, so its cost does not grow with the size of a key, and [`point_read`] answers it.
+/// The connection runs a pipeline's consecutive point reads under one hold of the lock.
+pub(crate) fn is_point_read(name: &str) -> bool {
+    matches!(
+        name,
+        "get"
+            | "mget"
+            | "strlen"
+            | "exists"
+            | "type"
+            | "scard"
+            | "sismember"
+            | "smismember"
+            | "hget"
+            | "hmget"
+            | "hlen"
+            | "hexists"
+    )
+}
+
+/// Answers a point read ([`is_point_read`]) whose arity was checked; `args[0]` is its name.
+pub(crate) fn point_read(r: &Replica, name: &str, args: &[Bytes]) -> Reply {
+    let key = &args[1];
+    let ks = r.keyspace();
+    match name {
+        "get" => match string_at(r, key) {
+            Ok(v) => bulk_or_null(v),
+            Err(reply) => reply,
+        },
+        "mget" => Reply::Array(
+            args[1..]
+                .iter()
+                .map(|k| bulk_or_null(string_at(r, k).ok().flatten()))
+                .collect(),
+        ),
+        "strlen" => match string_at(r, key) {
+            Ok(v) => count(v.map_or(0, |b| b.len())),
+            Err(reply) => reply,
+        },
+        "exists" => count(args[1..].iter().filter(|k| ks.contains(k)).count()),
+        "type" => Reply::Simple(
+            ks.key_type(key)
+                .map_or("none", |t| t.redis_name())
+                .to_owned(),
+        ),
+        "scard" => in_set(r, key, |m| count(m.len())),
+        "sismember" => in_set(r, key, |m| Reply::Integer(i64::from(m.contains(&args[2])))),
+        "smismember" => in_set(r, key, |m| {
+            Reply::Array(
+                args[2..]
+                    .iter()
+                    .map(|x| Reply::Integer(i64::from(m.contains(x))))
+                    .collect(),
+            )
+        }),
+        "hget" => in_hash(r, key, |h| bulk_or_null(h.get(&args[2]))),
+        "hmget" => in_hash(r, key, |h| {
+            Reply::Array(args[2..].iter().map(|f| bulk_or_null(h.get(f))).collect())
+        }),
+        "hlen" => in_hash(r, key, |h| count(h.len())),
+        "hexists" => in_hash(r, key, |h| Reply::Integer(i64::from(h.contains(&args[2])))),
+        _ => Reply::error(format!("ERR '{name}' is not a point read")),
+    }
+}
+
+fn in_set(r: &Replica, key: &[u8], f: impl FnOnce(SetView<'_>) -> Reply) -> Reply {
+    r.keyspace().set(key).map_or_else(|_| wrong_type(), f)
+}
+
+fn in_hash(r: &Replica, key: &[u8], f: impl FnOnce(HashView<'_>) -> Reply) -> Reply {
+    r.keyspace().hash(key).map_or_else(|_| wrong_type(), f)
 }
 
 fn set(server: &Server, session: &mut Session, args: &[Bytes]) -> Answer {
@@ -313,10 +341,7 @@ fn incr(server: &Server, session: &mut Session, key: Bytes, by: Result<i64, Repl
 
 /// A set, read in place; an absent key is an empty set.
 fn with_set(server: &Server, key: &[u8], f: impl FnOnce(SetView<'_>) -> Reply) -> Reply {
-    read(server, |r| match r.keyspace().set(key) {
-        Ok(members) => f(members),
-        Err(_) => wrong_type(),
-    })
+    read(server, |r| in_set(r, key, f))
 }
 
 fn set_write(
@@ -353,10 +378,7 @@ fn set_write(
 
 /// A hash, read in place; an absent key is an empty hash.
 fn with_hash(server: &Server, key: &[u8], f: impl FnOnce(HashView<'_>) -> Reply) -> Reply {
-    read(server, |r| match r.keyspace().hash(key) {
-        Ok(fields) => f(fields),
-        Err(_) => wrong_type(),
-    })
+    read(server, |r| in_hash(r, key, f))
 }
 
 fn hset(server: &Server, session: &mut Session, key: Bytes, pairs: &[Bytes]) -> Answer {
