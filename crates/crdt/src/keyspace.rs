@@ -91,7 +91,7 @@ impl Slot {
 /// walks that promise key order (KEYS, SCAN, snapshots, the store). Invariant: the two hold
 /// the same set of keys. (A `BTreeMap` alone cost a GET about 30 key comparisons, each a
 /// cache miss into a key's bytes: 40 % of a node's CPU under `redis-benchmark -t get`,
-/// BENCHMARKS.md 7f.) Nothing order-dependent ever iterates `keys`, whose order is random.
+/// BENCHMARKS.md 7g.) Nothing order-dependent ever iterates `keys`, whose order is random.
 /// The slots are boxed so that growing a shard moves 40 bytes per key, not the slot.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Keyspace {

@@ -8,7 +8,7 @@ use std::collections::hash_map::Entry;
 use bytes::Bytes;
 
 /// How many shards. Growing one table of n keys rehashes all n under the caller's lock (one
-/// `HashMap` took 0.28 s to grow past 917,504 keys, BENCHMARKS.md 7f); a shard holds about
+/// `HashMap` took 0.28 s to grow past 917,504 keys, BENCHMARKS.md 7g); a shard holds about
 /// n / 256 of them.
 const SHARDS: usize = 256;
 

@@ -162,7 +162,7 @@ async fn serve(server: &Arc<Server>, session: &mut Session, socket: TcpStream) -
 
 /// A run of consecutive point reads, answered under one hold of the core's lock (a lock per
 /// request made the two runtime threads serving GETs contend for it: 11 % of a node's CPU
-/// under `redis-benchmark -P 16 -t get`, BENCHMARKS.md 7f).
+/// under `redis-benchmark -P 16 -t get`, BENCHMARKS.md 7g).
 struct PointReads<'a> {
     server: &'a Arc<Server>,
     session: &'a Session,
