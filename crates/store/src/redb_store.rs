@@ -44,8 +44,9 @@ const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("meta");
 /// plain redb open trusts such a file, and the load after it may panic inside redb or return
 /// records under altered keys. The check reads the whole file, as [`Store::load`] does next.
 ///
-/// Write transactions leave redb's quick repair off ([`QUICK_REPAIR`] says why). A commit with
-/// `sync` uses `Durability::Immediate` (fsynced when it returns); without, it uses
+/// Write transactions leave redb's quick repair off: every open walks the file anyway, so
+/// it would only add a second fsync to each durable commit. A commit with `sync` uses
+/// `Durability::Immediate` (fsynced when it returns); without, it uses
 /// `Durability::None`, which redb keeps in this process only: such commits are visible to
 /// [`Store::load`] at once, but redb does not write the header that makes them reachable on
 /// disk until the next `Immediate` commit ([`Store::sync`]) or a clean close, so a crash of
