@@ -28,7 +28,9 @@ use std::time::{Duration, Instant};
 
 use common::thousands;
 use meridian_node::cluster::{self, LocalCluster, Options};
-use support::{clock_ticks, free_addrs, installed, print_table, rate};
+use support::{
+    clock_ticks, free_addrs, installed, machine_ticks, print_table, process_ticks, rate,
+};
 
 /// redis-benchmark connections (`-c`).
 const CLIENTS: usize = 50;
@@ -645,32 +647,8 @@ impl CpuSample {
     /// utime + stime of `pid` (`/proc/PID/stat`), and user, nice, system, irq and softirq of
     /// the machine (`/proc/stat`); zeros where they cannot be read.
     fn now(pid: u32) -> CpuSample {
-        let server = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .ok()
-            .and_then(|s| {
-                let fields: Vec<u64> = s
-                    .rsplit_once(") ")?
-                    .1
-                    .split_whitespace()
-                    .skip(11)
-                    .take(2)
-                    .filter_map(|f| f.parse().ok())
-                    .collect();
-                Some(fields.iter().sum())
-            })
-            .unwrap_or(0);
-        let machine = std::fs::read_to_string("/proc/stat")
-            .ok()
-            .and_then(|s| {
-                let line = s.lines().next()?;
-                let v: Vec<u64> = line
-                    .split_whitespace()
-                    .skip(1)
-                    .filter_map(|f| f.parse().ok())
-                    .collect();
-                Some([0, 1, 2, 5, 6].iter().filter_map(|&i| v.get(i)).sum())
-            })
-            .unwrap_or(0);
+        let server = process_ticks(&pid.to_string());
+        let machine = machine_ticks();
         CpuSample {
             server,
             machine,

@@ -27,7 +27,9 @@ use common::thousands;
 use meridian_crdt::{ActorId, Dot, VersionVector};
 use meridian_node::cluster::{self, LocalCluster, Options};
 use meridian_node::{FeedError, Node};
-use support::{clock_ticks, free_addrs, installed, print_table, rate};
+use support::{
+    clock_ticks, free_addrs, installed, machine_ticks, print_table, process_ticks, rate,
+};
 use tokio::time::MissedTickBehavior;
 
 /// Concurrent writer tasks per node, each awaiting its write before the next.
@@ -359,33 +361,8 @@ impl CpuSample {
     /// From `/proc/self/stat` (utime + stime) and `/proc/stat` (user, nice, system, irq,
     /// softirq); zeros where they cannot be read.
     fn now() -> CpuSample {
-        let ours = std::fs::read_to_string("/proc/self/stat")
-            .ok()
-            .and_then(|s| {
-                let fields: Vec<u64> = s
-                    .rsplit_once(") ")?
-                    .1
-                    .split_whitespace()
-                    .skip(11)
-                    .take(2)
-                    .filter_map(|f| f.parse().ok())
-                    .collect();
-                Some(fields.iter().sum())
-            })
-            .unwrap_or(0);
-        let machine = std::fs::read_to_string("/proc/stat")
-            .ok()
-            .and_then(|s| {
-                let line = s.lines().next()?;
-                let v: Vec<u64> = line
-                    .split_whitespace()
-                    .skip(1)
-                    .filter_map(|f| f.parse().ok())
-                    .collect();
-                // user nice system idle iowait irq softirq ...
-                Some([0, 1, 2, 5, 6].iter().filter_map(|&i| v.get(i)).sum())
-            })
-            .unwrap_or(0);
+        let ours = process_ticks("self");
+        let machine = machine_ticks();
         CpuSample { ours, machine }
     }
 

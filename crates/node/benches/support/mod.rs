@@ -76,3 +76,40 @@ pub fn installed(program: &str) -> bool {
         .status()
         .is_ok_and(|s| s.success())
 }
+
+/// utime + stime of a process, in clock ticks, from its `/proc/<pid>/stat` (`"self"` for this
+/// one); 0 where it cannot be read.
+pub fn process_ticks(pid: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            let fields: Vec<u64> = s
+                .rsplit_once(") ")?
+                .1
+                .split_whitespace()
+                .skip(11)
+                .take(2)
+                .filter_map(|f| f.parse().ok())
+                .collect();
+            Some(fields.iter().sum())
+        })
+        .unwrap_or(0)
+}
+
+/// The machine's busy clock ticks (user, nice, system, irq, softirq) from `/proc/stat`; 0
+/// where it cannot be read.
+pub fn machine_ticks() -> u64 {
+    std::fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().next()?;
+            let v: Vec<u64> = line
+                .split_whitespace()
+                .skip(1)
+                .filter_map(|f| f.parse().ok())
+                .collect();
+            // user nice system idle iowait irq softirq ...
+            Some([0, 1, 2, 5, 6].iter().filter_map(|&i| v.get(i)).sum())
+        })
+        .unwrap_or(0)
+}
