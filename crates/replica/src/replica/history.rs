@@ -10,8 +10,8 @@
 //! Why every neighbour, and why first-hand. An op of ours can only be held by another node if
 //! we sent it, and we send our own ops (and snapshots holding them) only over our links, to
 //! neighbours, which sync them before they forward them anywhere (persist.rs), and report in
-//! their Hello only what they synced. So whatever node holds an
-//! op of ours, some neighbour held it durably first, and a neighbour's received vector only
+//! their Hello only what they synced. So whatever node holds an op of ours, some neighbour
+//! held it durably first, and a neighbour's received vector only
 //! grows: a report of it made after this store was created covers every op of ours that ever
 //! passed through it. The highest `received[me]` over such reports of all neighbours is
 //! therefore at least the last seq anyone holds. One neighbour is not enough: ours may have
@@ -29,10 +29,11 @@
 //! were lost), and waiting for it could keep the gate shut for ops nobody can send back.
 //!
 //! What the argument assumes: the old incarnation stopped before this store was created (one
-//! process per actor id), and no neighbour lost its disk after forwarding ops of ours to a node
-//! that is not our neighbour (a crash cannot take back what it forwarded: that was synced). Outside those, or when a neighbour
-//! is gone for good, `Config::open_history_without` lets an operator open the gate without
-//! it, at the risk its docs state.
+//! process per actor id), and no neighbour lost its disk after forwarding ops of ours to a
+//! node that is not our neighbour (a crash cannot take back what it forwarded: that was
+//! synced). Outside those, or when a neighbour is gone for good,
+//! `Config::open_history_without` lets an operator open the gate without it, at the risk its
+//! docs state.
 
 use std::collections::BTreeSet;
 

@@ -441,8 +441,7 @@ impl Replica {
         self.try_apply(now);
         self.learn_own_history(0);
         if self.next_checkpoint.is_some_and(|t| t <= now) {
-            self.next_checkpoint = None;
-            self.checkpoint_now = true;
+            self.checkpoint();
         }
         let settled: Vec<ActorId> = self
             .links
@@ -654,8 +653,9 @@ impl Replica {
         }
     }
 
-    /// The next batch writes the state of every key changed since the last one: at a clean
-    /// shutdown, so that the next start re-applies nothing.
+    /// The next batch writes the state of every key changed since the last checkpoint: when
+    /// one is due, after a snapshot merge, and at a clean shutdown (so that the next start
+    /// re-applies nothing).
     pub fn checkpoint(&mut self) {
         self.checkpoint_now = true;
         self.next_checkpoint = None;

@@ -2,9 +2,10 @@
 //!
 //! A batch takes two steps after [`Output::Persist`] hands it out.
 //!
-//! - **Written** ([`Replica::handle_written`]): its ops are in the log and its state in the
-//!   store, but under `periodic` and `never` a crash can still take them back. Local writes are
-//!   acknowledged here (that is what those policies promise) and received ops applied.
+//! - **Written** ([`Replica::handle_written`]): its ops are in the log (and, at a checkpoint,
+//!   the state of the keys changed since the last one is in the store), but under `periodic`
+//!   and `never` a crash can still take them back. Local writes are acknowledged here (that is
+//!   what those policies promise) and received ops applied.
 //! - **Synced** ([`Replica::handle_synced`]): an fsync covers it. Only now are its ops sent to
 //!   neighbours, counted in this node's row of the matrix clock and in its Hello, and a
 //!   snapshot holding our own ops released.
@@ -34,7 +35,8 @@ use crate::output::Output;
 #[derive(Debug)]
 pub(super) struct Written {
     id: u64,
-    /// The applied vector of the state it carries.
+    /// The applied vector of the stored state once it is written (its own checkpoint's, or
+    /// the last one before it).
     applied: VersionVector,
     /// The newest op of each origin appended to the log with it.
     ops: VersionVector,
@@ -186,9 +188,9 @@ impl Replica {
             .is_some_and(|w| w.id <= self.synced_through)
         {
             if let Some(w) = self.unsynced.pop_front() {
-                // Everything its state reflects is in this batch or an earlier one: own ops
-                // staged up to it, received ops applied only once written, and snapshots
-                // merged before it was staged (their keys are in it).
+                // Everything the stored state's vector covers is in this batch or an earlier
+                // one: own ops staged up to its checkpoint, received ops applied only once
+                // written, and snapshots merged before it (a merge forces a checkpoint).
                 self.synced.merge(&w.ops);
                 self.synced.merge(&w.applied);
                 self.durable_applied.merge(&w.applied);
