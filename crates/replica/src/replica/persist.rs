@@ -31,6 +31,15 @@ use super::{Batch, Millis, Replica, Staged};
 use crate::op::Row;
 use crate::output::Output;
 
+/// Most batches handed out and not yet written. Whatever arrives meanwhile (local writes,
+/// received ops, a checkpoint) waits in `staged` and goes out as one batch when the store
+/// reports the oldest written: the group commit happens here, so that every per-batch cost
+/// (encoding the batch's vectors, the hop to the writer thread and the two reports back,
+/// settling, forwarding) is paid once per commit instead of once per op. One is enough:
+/// a second in flight, to keep the writer busy while the first one's report travels back,
+/// measured no faster (smaller batches), BENCHMARKS.md 7i.
+pub(super) const BATCHES_WRITING: usize = 1;
+
 /// A batch written and not yet synced.
 #[derive(Debug)]
 pub(super) struct Written {
@@ -213,8 +222,9 @@ impl Replica {
             self.checkpoint_now = false;
             self.next_checkpoint = None;
             self.checkpoint_applied = self.applied.clone();
-            std::mem::take(&mut self.dirty)
-                .into_iter()
+            let mut keys: Vec<_> = std::mem::take(&mut self.dirty).into_iter().collect();
+            keys.sort_unstable();
+            keys.into_iter()
                 .map(|key| {
                     let bytes = self.keyspace.encode_key(&key);
                     (key, bytes)
