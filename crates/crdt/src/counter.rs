@@ -137,6 +137,29 @@ impl Counter {
         self.entries.len()
     }
 
+    /// Whether `compact(stable)` would merge anything: some actor has two entries `stable`
+    /// covers.
+    pub(crate) fn mergeable(&self, stable: &VersionVector) -> bool {
+        let mut last: Option<ActorId> = None;
+        // Entries are ordered by actor: the covered entries of one actor come one after
+        // another, with only uncovered ones of the same actor between them.
+        for s in self.entries.keys() {
+            if stable.get(s.actor) < s.to {
+                continue;
+            }
+            if last == Some(s.actor) {
+                return true;
+            }
+            last = Some(s.actor);
+        }
+        false
+    }
+
+    /// The dot at the end of every entry (its actor and `to`).
+    pub(crate) fn tips(&self) -> impl Iterator<Item = Dot> + '_ {
+        self.entries.keys().map(|s| Dot::new(s.actor, s.to))
+    }
+
     /// Merges, per actor, every entry whose `to` `stable` covers into one. Returns how many
     /// entries were merged away.
     pub(crate) fn compact(&mut self, stable: &VersionVector) -> usize {

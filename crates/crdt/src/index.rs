@@ -1,6 +1,6 @@
 //! What the keyspace keeps beside each key's state so that an op costs in proportion to what
 //! it changes, not to the size of the key: the state digest, the newest stamps of the set and
-//! hash slots (the visible-type rule needs them), and the hash's counter entries.
+//! hash slots (the visible-type rule needs them).
 //!
 //! A key's state is split into parts (`codec::encode_part`): its scalar, its MV register,
 //! each set member with its tags, each hash field. The state digest is the XOR of
@@ -58,8 +58,6 @@ pub(crate) struct KeyIndex {
     set_stamps: Stamps,
     /// `field_newest` of every visible hash field.
     field_stamps: Stamps,
-    /// Counter entries of all hash fields together.
-    field_counter_entries: usize,
     /// Bytes of all parts together: within a few bytes per slot of the key's encoded size,
     /// so `encode_key` can allocate once.
     parts_len: usize,
@@ -109,11 +107,6 @@ impl KeyIndex {
         self.parts_len + 32
     }
 
-    /// Counter entries of the key's counter and of every hash field's.
-    pub(crate) fn counter_entries(&self, state: &KeyState) -> usize {
-        state.scalar.counter.entry_count() + self.field_counter_entries
-    }
-
     /// Takes `part` of `state` out of the index (before the part changes).
     pub(crate) fn remove(&mut self, state: &KeyState, part: Part<'_>, buf: &mut Vec<u8>) {
         self.toggle(state, part, Toggle::Out, buf);
@@ -154,11 +147,6 @@ impl KeyIndex {
                     if let Some(s) = sc.field_newest() {
                         count(&mut self.field_stamps, s);
                     }
-                    let n = sc.counter.entry_count();
-                    self.field_counter_entries = match way {
-                        Toggle::In => self.field_counter_entries + n,
-                        Toggle::Out => self.field_counter_entries.saturating_sub(n),
-                    };
                 }
             }
         }

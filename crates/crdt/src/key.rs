@@ -244,15 +244,14 @@ impl KeyState {
         self.hash.retain(|_, s| s.is_retained());
     }
 
-    /// Merges stable counter entries (`Counter::compact`) of the key's counter and of every
-    /// hash field's; returns how many entries were merged away.
-    pub(crate) fn compact(&mut self, stable: &VersionVector) -> usize {
-        self.scalar.counter.compact(stable)
-            + self
-                .hash
-                .values_mut()
-                .map(|f| f.counter.compact(stable))
-                .sum::<usize>()
+    /// The dot at the end of every counter entry of the key, with the hash field whose
+    /// counter holds it (`None`: the key's own counter).
+    pub(crate) fn counter_tips(&self) -> impl Iterator<Item = (Dot, Option<&Bytes>)> + '_ {
+        self.scalar.counter.tips().map(|d| (d, None)).chain(
+            self.hash
+                .iter()
+                .flat_map(|(f, s)| s.counter.tips().map(move |d| (d, Some(f)))),
+        )
     }
 
     /// The most entries any one counter of the key holds.

@@ -7,7 +7,7 @@ use bytes::Bytes;
 
 use crate::codec::{StateDecodeError, decode_state};
 use crate::digest::{Digest, key_hash};
-use crate::index::{KeyIndex, Touched};
+use crate::index::{KeyIndex, Part, Touched};
 use crate::key::KeyState;
 use crate::payload::{Command, FieldWrite, Payload};
 use crate::scalar::{Scalar, parse_int};
@@ -52,6 +52,35 @@ impl Slot {
         self.visible.is_some()
     }
 
+    /// Compacts one counter (the key's own, or hash field `field`'s) at `stable`, updating the
+    /// index for that part alone; how many entries were merged away.
+    fn compact(&mut self, key: &[u8], field: Option<&Bytes>, stable: &VersionVector) -> usize {
+        let counter = match field {
+            None => &self.state.scalar.counter,
+            Some(f) => match self.state.hash.get(f) {
+                Some(s) => &s.counter,
+                None => return 0,
+            },
+        };
+        if !counter.mergeable(stable) {
+            return 0;
+        }
+        let part = field.map_or(Part::Scalar, Part::Field);
+        let mut buf = Vec::new();
+        self.index.remove(&self.state, part, &mut buf);
+        let merged = match field {
+            None => self.state.scalar.counter.compact(stable),
+            Some(f) => self
+                .state
+                .hash
+                .get_mut(f)
+                .map_or(0, |s| s.counter.compact(stable)),
+        };
+        self.index.add(&self.state, part, &mut buf);
+        self.refresh(key);
+        merged
+    }
+
     /// Applies one op, updating the index part by part: the cost is that of the parts the
     /// op touches (for SADD, its members), except for SET and DEL, which clear every slot.
     fn apply(&mut self, key: &[u8], meta: OpMeta<'_>, payload: &Payload) -> Vec<Conflict> {
@@ -93,15 +122,35 @@ impl Slot {
 /// cache miss into a key's bytes: 40 % of a node's CPU under `redis-benchmark -t get`,
 /// BENCHMARKS.md 7g.) Nothing order-dependent ever iterates `keys`, whose order is random.
 /// The slots are boxed so that growing a shard moves 40 bytes per key, not the slot.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+///
+/// Two keyspaces are equal when they hold the same keys with the same states; `increments`
+/// is bookkeeping about how they got there.
+#[derive(Clone, Debug, Default)]
 pub struct Keyspace {
     keys: KeyTable<Box<Slot>>,
     order: BTreeSet<Bytes>,
     digest: Digest,
     live: usize,
-    /// Keys holding more than one counter entry: the only ones `compact` can change.
-    compactable: BTreeSet<Bytes>,
+    /// Every counter entry that may still take part in a compaction, by the dot at its end:
+    /// the key and the hash field (`None`: the key's own counter) holding it. An entry comes
+    /// in when an increment is applied or a state is installed (merged, loaded) and leaves at
+    /// the first compaction whose stable vector covers it, which compacts its counter then.
+    /// So a compaction costs the increments it finds stable, not the keys with counters (a
+    /// scan of every key holding more than one entry, once per gossip interval, took 20 % of
+    /// a node's CPU under `redis-benchmark -t incr`, and never ended for a counter that two
+    /// regions incremented). Entries of keys changed since are harmless: their compaction
+    /// merges nothing.
+    increments: BTreeMap<ActorId, BTreeMap<u64, (Bytes, Option<Bytes>)>>,
 }
+
+impl PartialEq for Keyspace {
+    fn eq(&self, other: &Self) -> bool {
+        // `digest` and `live` follow from the keys' states.
+        self.keys == other.keys && self.order == other.order
+    }
+}
+
+impl Eq for Keyspace {}
 
 /// A stand-in op for computing the outcome of a local increment before it is issued.
 fn probe(deps: &VersionVector) -> OpMeta<'_> {
@@ -250,7 +299,6 @@ impl Keyspace {
         let mut digest = slot.hash;
         let was_live = slot.live();
         let conflicts = slot.apply(key, meta, payload);
-        let counters = slot.index.counter_entries(&slot.state);
         let retained = slot.state.is_retained();
         let is_live = slot.live();
         if retained {
@@ -261,7 +309,11 @@ impl Keyspace {
         if !retained {
             self.take_slot(key);
         }
-        self.track(key, counters);
+        match payload {
+            Payload::IncrBy { .. } => self.note_increment(meta.dot, key, None),
+            Payload::HIncrBy { field, .. } => self.note_increment(meta.dot, key, Some(field)),
+            _ => {}
+        }
         Applied { conflicts }
     }
 
@@ -275,22 +327,21 @@ impl Keyspace {
     }
 
     fn insert(&mut self, key: Bytes, slot: Slot) {
-        self.track(&key, slot.index.counter_entries(&slot.state));
+        for (dot, field) in slot.state.counter_tips() {
+            self.note_increment(dot, &key, field);
+        }
         self.digest.xor(&slot.hash);
         self.live += usize::from(slot.live());
         self.order.insert(key.clone());
         self.keys.insert(key, Box::new(slot));
     }
 
-    /// Keeps `compactable` in step with a key's number of counter entries.
-    fn track(&mut self, key: &Bytes, counter_entries: usize) {
-        if counter_entries > 1 {
-            if !self.compactable.contains(key) {
-                self.compactable.insert(key.clone());
-            }
-        } else {
-            self.compactable.remove(key);
-        }
+    /// Records the counter entry ending at `dot` for the compaction that finds it stable.
+    fn note_increment(&mut self, dot: Dot, key: &Bytes, field: Option<&Bytes>) {
+        self.increments
+            .entry(dot.actor)
+            .or_default()
+            .insert(dot.seq, (key.clone(), field.cloned()));
     }
 
     /// State-based join: afterwards `self` holds the state of a replica that applied the union
@@ -338,23 +389,39 @@ impl Keyspace {
         stable: &VersionVector,
         mut changed: impl FnMut(&Bytes),
     ) -> usize {
-        let keys: Vec<Bytes> = self.compactable.iter().cloned().collect();
+        let mut due: Vec<(Bytes, Option<Bytes>)> = Vec::new();
+        for (actor, waiting) in &mut self.increments {
+            let upto = stable.get(*actor);
+            if upto == 0 {
+                continue;
+            }
+            let later = waiting.split_off(&upto.saturating_add(1));
+            due.extend(std::mem::replace(waiting, later).into_values());
+        }
+        self.increments.retain(|_, waiting| !waiting.is_empty());
+        due.sort_unstable();
+        due.dedup();
         let mut away = 0;
-        for key in keys {
-            // In place: a compaction that merges nothing changes nothing, and a large hash of
-            // counter fields stays compactable, so copying it every time would cost O(n).
+        for (key, field) in due {
             let Some(slot) = self.keys.get_mut(&key) else {
                 continue;
             };
-            let n = slot.state.compact(stable);
+            let before = slot.hash;
+            let n = slot.compact(&key, field.as_ref(), stable);
             if n > 0 {
                 away += n;
-                let state = std::mem::take(&mut slot.state);
-                self.replace(&key, state);
+                self.digest.xor(&before);
+                self.digest.xor(&slot.hash);
                 changed(&key);
             }
         }
         away
+    }
+
+    /// Counter entries waiting for a compaction whose stable vector covers them: one per
+    /// increment applied since (and one per entry of each state merged or loaded since).
+    pub fn pending_compaction(&self) -> usize {
+        self.increments.values().map(BTreeMap::len).sum()
     }
 
     /// The most entries any one counter of the key holds (the key's counter, or a hash
@@ -490,7 +557,6 @@ impl Keyspace {
     /// Removes a key's retained state entirely (used when a snapshot replaces state); keeps
     /// the digest right. Absent keys are ignored.
     pub fn remove_key(&mut self, key: &[u8]) {
-        self.compactable.remove(key);
         if let Some(old) = self.take_slot(key) {
             self.digest.xor(&old.hash);
             self.live -= usize::from(old.live());
