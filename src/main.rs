@@ -11,6 +11,12 @@ use meridian::sim::{FaultMix, Report, SimConfig};
 
 mod run;
 
+/// mimalloc, not the system allocator: a node allocates and frees small objects on every
+/// request and op across several threads, and glibc's malloc took about a fifth of a node's
+/// CPU under `redis-benchmark` (BENCHMARKS.md 7i).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "meridian",

@@ -6,6 +6,10 @@ use std::process::{Command, Stdio};
 
 use crate::common::thousands;
 
+/// The nodes under test allocate as the `meridian` binary does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Prints a plain text table: first column left-aligned, the others right-aligned.
 pub fn print_table(title: &str, header: &[&str], rows: &[Vec<String>], notes: &[String]) {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
