@@ -13,7 +13,7 @@ use crate::payload::{Command, FieldWrite, Payload};
 use crate::scalar::{Scalar, parse_int};
 use crate::table::KeyTable;
 use crate::{
-    ActorId, Applied, Conflict, Dot, Hlc, KeyType, OpMeta, PrepareError, Stamp, Value,
+    ActorId, Applied, Conflict, Dot, Hlc, KeyType, OpMeta, PrepareError, Stamp, StringRef, Value,
     VersionVector,
 };
 
@@ -443,12 +443,25 @@ impl Keyspace {
     /// and `Err` with the visible type of any other key, whose value is not read (so a GET of
     /// a large set refuses it without copying it).
     pub fn string(&self, key: &[u8]) -> Result<Option<Value>, KeyType> {
+        Ok(self.string_ref(key)?.map(|v| match v {
+            StringRef::Str(b) => Value::Str(b.clone()),
+            StringRef::Int(n) => Value::Int(n),
+        }))
+    }
+
+    /// `string`, without copying the value: a reply can be encoded from it in place.
+    pub fn string_ref(&self, key: &[u8]) -> Result<Option<StringRef<'_>>, KeyType> {
         let Some(slot) = self.keys.get(key) else {
             return Ok(None);
         };
         match slot.visible {
             None => Ok(None),
-            Some(t @ (KeyType::Register | KeyType::Counter)) => Ok(slot.state.value(t)),
+            Some(KeyType::Register) => Ok(slot
+                .state
+                .scalar
+                .register_value()
+                .map(|(_, b)| StringRef::Str(b))),
+            Some(KeyType::Counter) => Ok(Some(StringRef::Int(slot.state.scalar.counter.value()))),
             Some(other) => Err(other),
         }
     }

@@ -37,7 +37,7 @@ pub use digest::Digest;
 pub use ids::{ActorId, Dot, Hlc, OpMeta, Stamp, Tag, hlc};
 pub use keyspace::Keyspace;
 pub use payload::{Command, FieldWrite, Payload};
-pub use types::{Applied, Conflict, ConflictKind, KeyType, PrepareError, Value};
+pub use types::{Applied, Conflict, ConflictKind, KeyType, PrepareError, StringRef, Value};
 pub use view::{HashView, SetView};
 pub use vv::{DecodeError, MAX_DECODED_ACTORS, VersionVector};
 

@@ -39,6 +39,15 @@ impl fmt::Display for KeyType {
     }
 }
 
+/// A string key's value read in place, as GET reads it (`Keyspace::string_ref`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StringRef<'a> {
+    /// A register's bytes.
+    Str(&'a Bytes),
+    /// A counter's value.
+    Int(i64),
+}
+
 /// A key's visible value.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Value {

@@ -101,7 +101,7 @@ pub(crate) async fn wait(
         let progress = shared.progress.notified();
         tokio::pin!(progress);
         progress.as_mut().enable();
-        let holding: Vec<ActorId> = shared.lock().replica.matrix().durable_at(dot).collect();
+        let holding: Vec<ActorId> = shared.read().replica.matrix().durable_at(dot).collect();
         if satisfied(level, &holding, nodes, named) {
             return Ok(());
         }

@@ -33,7 +33,7 @@ pub(crate) async fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpLis
 }
 
 async fn health(State(shared): State<Arc<Shared>>) -> (StatusCode, String) {
-    match shared.lock().replica.store_failure() {
+    match shared.read().replica.store_failure() {
         None => (StatusCode::OK, "ok\n".to_owned()),
         Some(reason) => (
             StatusCode::SERVICE_UNAVAILABLE,

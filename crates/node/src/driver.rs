@@ -11,7 +11,7 @@
 //! (persist before send, persist before ack).
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -121,7 +121,10 @@ pub(crate) struct StoreReport {
 /// Everything the node's tasks share.
 #[derive(Debug)]
 pub(crate) struct Shared {
-    core: Mutex<Core>,
+    /// Read-locked by reads alone, so that connections answering GETs on different threads
+    /// do not take turns (a mutex here put them to sleep on each other: a fifth of a node's
+    /// CPU under `redis-benchmark -t get -P 16` went to futex wake-ups, BENCHMARKS.md 7i).
+    core: RwLock<Core>,
     /// The replica's next timer may have moved.
     pub(crate) timer: Notify,
     /// The replica took an input: vectors and the matrix clock may have moved.
@@ -165,7 +168,7 @@ impl Shared {
             next_generation: 1,
         };
         let shared = Arc::new(Shared {
-            core: Mutex::new(core),
+            core: RwLock::new(core),
             timer: Notify::new(),
             progress: Notify::new(),
             epoch: Instant::now(),
@@ -191,10 +194,16 @@ impl Shared {
         self.epoch + std::time::Duration::from_millis(at)
     }
 
-    /// Locks the core. A panic while it was held poisons nothing we rely on: the replica
-    /// reports its own internal errors instead of panicking, so take the guard regardless.
-    pub(crate) fn lock(&self) -> MutexGuard<'_, Core> {
-        self.core.lock().unwrap_or_else(|p| p.into_inner())
+    /// Locks the core to change it. A panic while it was held poisons nothing we rely on:
+    /// the replica reports its own internal errors instead of panicking, so take the guard
+    /// regardless.
+    pub(crate) fn lock(&self) -> RwLockWriteGuard<'_, Core> {
+        self.core.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Locks the core to read it, beside other readers.
+    pub(crate) fn read(&self) -> RwLockReadGuard<'_, Core> {
+        self.core.read().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Runs `f` on the core, then carries out every output and wakes the timer task.

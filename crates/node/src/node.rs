@@ -286,7 +286,7 @@ impl Node {
     }
 
     fn read<T>(&self, f: impl FnOnce(&Replica) -> T) -> T {
-        f(&self.shared.lock().replica)
+        f(&self.shared.read().replica)
     }
 
     /// SET: the key becomes an LWW register holding `value`.
@@ -659,7 +659,7 @@ fn open_store(config: &NodeConfig, cluster_id: uuid::Uuid) -> Result<OpenedStore
 /// Calls the replica's `handle_timeout` whenever its next timer is due.
 async fn run_timers(shared: Arc<Shared>) {
     loop {
-        let next = shared.lock().replica.poll_timeout();
+        let next = shared.read().replica.poll_timeout();
         let sleep = async {
             match next {
                 Some(at) => tokio::time::sleep_until(shared.instant(at).into()).await,

@@ -81,7 +81,7 @@ pub struct RefusalReport {
 
 impl Status {
     pub(crate) fn of(shared: &Shared) -> Status {
-        let core = shared.lock();
+        let core = shared.read();
         let r = &core.replica;
         let topology = &shared.config.topology;
         let name = |id| {

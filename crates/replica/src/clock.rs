@@ -1,10 +1,16 @@
 //! The hybrid logical clock, without a clock: the driver passes wall time in.
 
+use std::sync::Mutex;
+
 use hybrid_clocks::{Clock, ManualClock, OffsetLimiter};
 use meridian_crdt::Hlc;
 
 /// The hybrid logical clock, fed wall time by the driver.
-pub(crate) struct HlcClock(OffsetLimiter<ManualClock>);
+///
+/// In a `Mutex` only so that a replica is `Sync` (hybrid-clocks' manual source keeps its time
+/// in a `Cell`), which lets a driver read it from several threads at once under a read lock.
+/// Every use goes through `get_mut`, which takes `&mut self` and no lock.
+pub(crate) struct HlcClock(Mutex<OffsetLimiter<ManualClock>>);
 
 impl HlcClock {
     pub(crate) fn new(wall: u64, max_ahead_ms: u64) -> HlcClock {
@@ -14,15 +20,16 @@ impl HlcClock {
             .or_else(|_| Clock::new(ManualClock::new(0)))
             .map(|c| c.with_max_diff(max_ahead_ms));
         match clock {
-            Ok(c) => HlcClock(c),
+            Ok(c) => HlcClock(Mutex::new(c)),
             Err(_) => unreachable!("hybrid-clocks' manual source never fails"),
         }
     }
 
     /// A fresh stamp, after every stamp made or observed so far.
     pub(crate) fn now(&mut self, wall: u64) -> Hlc {
-        self.0.inner_mut().set_time(wall);
-        match self.0.now() {
+        let clock = self.clock();
+        clock.inner_mut().set_time(wall);
+        match clock.now() {
             Ok(t) => t,
             Err(_) => unreachable!("hybrid-clocks' manual source never fails"),
         }
@@ -31,8 +38,14 @@ impl HlcClock {
     /// Takes a remote stamp into account; `false` (and the clock left alone) when the stamp is
     /// further ahead of `wall` than the limit.
     pub(crate) fn observe(&mut self, wall: u64, stamp: &Hlc) -> bool {
-        self.0.inner_mut().set_time(wall);
-        self.0.observe(stamp).is_ok()
+        let clock = self.clock();
+        clock.inner_mut().set_time(wall);
+        clock.observe(stamp).is_ok()
+    }
+
+    fn clock(&mut self) -> &mut OffsetLimiter<ManualClock> {
+        // Poisoning needs a panic while locked, and nothing ever locks it.
+        self.0.get_mut().unwrap_or_else(|p| p.into_inner())
     }
 }
 

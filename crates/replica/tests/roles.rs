@@ -562,3 +562,11 @@ fn writes_accepted_while_a_batch_is_written_go_out_as_one_batch() {
         .collect();
     assert_eq!(acks, waiting);
 }
+
+/// A driver may read a replica from several threads at once (the node's GETs take a read
+/// lock): the replica must stay `Sync`.
+#[test]
+fn a_replica_can_be_shared_between_threads() {
+    fn shared<T: Send + Sync>() {}
+    shared::<Replica>();
+}

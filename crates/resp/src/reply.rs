@@ -93,6 +93,12 @@ impl Reply {
         Reply::Bulk(bytes.into())
     }
 
+    /// Appends a bulk string, as `Reply::Bulk(bytes)` encodes (in either protocol), without
+    /// owning the bytes first: a reply encoded under a lock from the value in place.
+    pub fn encode_bulk(bytes: &[u8], out: &mut BytesMut) {
+        bulk(out, bytes);
+    }
+
     /// Appends the encoding of this reply in `protocol` to `out`.
     pub fn encode(&self, protocol: Protocol, out: &mut BytesMut) {
         let resp3 = protocol == Protocol::Resp3;

@@ -128,9 +128,9 @@ pub(crate) fn point_read_name(session: &Session, request: &Request) -> Option<&'
     .then_some(spec.name)
 }
 
-/// Runs a point read named by [`point_read_name`] on the replica of a lock held by the caller.
-pub(crate) fn point_read(server: &Server, replica: &Replica, name: &str, args: &[Bytes]) -> Reply {
-    server.commands_processed.fetch_add(1, Ordering::Relaxed);
+/// Runs a point read named by [`point_read_name`] on the replica of a lock held by the caller
+/// (who counts it in `commands_processed`).
+pub(crate) fn point_read(replica: &Replica, name: &str, args: &[Bytes]) -> Reply {
     super::values::point_read(replica, name, args)
 }
 

@@ -104,7 +104,7 @@ fn memory_section(out: &mut String) {
 }
 
 fn stats_section(server: &Server, out: &mut String) {
-    let stats = server.shared.lock().replica.stats().clone();
+    let stats = server.shared.read().replica.stats().clone();
     let _ = write!(
         out,
         "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\nrejected_connections:{}\r\n\
@@ -151,7 +151,7 @@ fn replication_section(server: &Server, out: &mut String) {
 }
 
 fn keyspace_section(server: &Server, out: &mut String) {
-    let keys = server.shared.lock().replica.keyspace().len();
+    let keys = server.shared.read().replica.keyspace().len();
     out.push_str("# Keyspace\r\n");
     if keys > 0 {
         let _ = write!(out, "db0:keys={keys},expires=0,avg_ttl=0\r\n");

@@ -65,7 +65,7 @@ pub(crate) fn execute(
 }
 
 fn read<T>(server: &Server, f: impl FnOnce(&meridian_crdt::Keyspace) -> T) -> T {
-    f(server.shared.lock().replica.keyspace())
+    f(server.shared.read().replica.keyspace())
 }
 
 /// SCAN cursor [MATCH pattern] [COUNT count] [TYPE type].

@@ -9,10 +9,12 @@ use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use meridian_crdt::{Command, HashView, KeyType, PrepareError, SetView, Value, VersionVector};
+use bytes::{Bytes, BytesMut};
+use meridian_crdt::{
+    Command, HashView, KeyType, PrepareError, SetView, StringRef, Value, VersionVector,
+};
 use meridian_replica::{Replica, WriteError};
-use meridian_resp::Reply;
+use meridian_resp::{Protocol, Reply};
 
 use super::Server;
 use super::exec::{Answer, Session, int_arg, syntax_error, write};
@@ -33,11 +35,24 @@ fn wrong_type_error(replica: &Replica, key: &[u8]) -> WriteError {
 }
 
 fn read<T>(server: &Server, f: impl FnOnce(&Replica) -> T) -> T {
-    f(&server.shared.lock().replica)
+    f(&server.shared.read().replica)
 }
 
 /// The string at `key` as GET shows it; counters read as decimal, like Redis's integers.
 /// One keyspace lookup, and a key of another type is refused without reading its value.
+/// GET's reply, encoded into `out` from the value in place: the same bytes as
+/// `point_read(r, "get", ..)` encodes, without taking a reference to the value (an atomic
+/// increment and decrement on the value's shared count, which the connections of both
+/// threads kept taking from each other's caches).
+pub(crate) fn encode_get(r: &Replica, key: &[u8], protocol: Protocol, out: &mut BytesMut) {
+    match r.keyspace().string_ref(key) {
+        Ok(Some(StringRef::Str(b))) => Reply::encode_bulk(b, out),
+        Ok(Some(StringRef::Int(n))) => Reply::encode_bulk(n.to_string().as_bytes(), out),
+        Ok(None) => Reply::Null.encode(protocol, out),
+        Err(_) => wrong_type().encode(protocol, out),
+    }
+}
+
 fn string_at(r: &Replica, key: &[u8]) -> Result<Option<Bytes>, Reply> {
     match r.keyspace().string(key) {
         Ok(None) => Ok(None),
@@ -537,7 +552,7 @@ pub(crate) fn wait_token(server: &Arc<Server>, args: &[Bytes]) -> Answer {
             let progress = shared.progress.notified();
             tokio::pin!(progress);
             progress.as_mut().enable();
-            let applied = shared.lock().replica.applied().clone();
+            let applied = shared.read().replica.applied().clone();
             if applied.dominates(&token) {
                 return Reply::ok();
             }
