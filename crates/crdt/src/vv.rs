@@ -1,9 +1,9 @@
 //! Version vectors: `applied[actor] = n` means the actor's operations `1..=n` are all applied.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::de::{MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::{ActorId, Dot};
 
@@ -12,21 +12,47 @@ pub const MAX_DECODED_ACTORS: usize = 4096;
 
 /// A contiguous version vector. Zero entries are never stored, so equal vectors have equal
 /// representations.
-#[derive(Clone, Default, PartialEq, Eq, Hash, Serialize)]
-pub struct VersionVector(BTreeMap<ActorId, u64>);
+///
+/// Entries sit in a vector sorted by actor: a cluster has a handful of actors, and every op
+/// carries one of these as its `deps`, cloned, compared and merged on every node. A
+/// `BTreeMap` cost an allocation of a tree node per clone and a pointer chase per lookup.
+/// Serialized as a map from actor to seq, as a `BTreeMap` is.
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
+pub struct VersionVector(Vec<(ActorId, u64)>);
+
+impl Serialize for VersionVector {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(a, seq)| (a, seq)))
+    }
+}
 
 impl<'de> Deserialize<'de> for VersionVector {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let map = BTreeMap::<ActorId, u64>::deserialize(d)?;
-        Ok(VersionVector(
-            map.into_iter().filter(|&(_, s)| s != 0).collect(),
-        ))
+        struct Entries;
+        impl<'de> Visitor<'de> for Entries {
+            type Value = VersionVector;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map from actor to sequence number")
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<VersionVector, M::Error> {
+                // The hint comes from the peer: allocate for a few, grow for the rest.
+                let mut v = VersionVector(Vec::with_capacity(map.size_hint().unwrap_or(0).min(16)));
+                // As a map would: a later entry of the same actor replaces an earlier one.
+                while let Some((a, seq)) = map.next_entry::<ActorId, u64>()? {
+                    v.set(a, seq);
+                }
+                Ok(v)
+            }
+        }
+        d.deserialize_map(Entries)
     }
 }
 
 impl fmt::Debug for VersionVector {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_map().entries(self.0.iter()).finish()
+        f.debug_map()
+            .entries(self.0.iter().map(|(a, s)| (a, s)))
+            .finish()
     }
 }
 
@@ -71,15 +97,25 @@ impl VersionVector {
 
     /// The highest contiguous sequence number of `a` (0 if none).
     pub fn get(&self, a: ActorId) -> u64 {
-        self.0.get(&a).copied().unwrap_or(0)
+        match self.find(a) {
+            Ok(i) => self.0[i].1,
+            Err(_) => 0,
+        }
+    }
+
+    fn find(&self, a: ActorId) -> Result<usize, usize> {
+        self.0.binary_search_by_key(&a, |&(actor, _)| actor)
     }
 
     /// Sets the entry of `a`; 0 removes it.
     pub fn set(&mut self, a: ActorId, seq: u64) {
-        if seq == 0 {
-            self.0.remove(&a);
-        } else {
-            self.0.insert(a, seq);
+        match (self.find(a), seq) {
+            (Ok(i), 0) => {
+                self.0.remove(i);
+            }
+            (Ok(i), _) => self.0[i].1 = seq,
+            (Err(_), 0) => {}
+            (Err(i), _) => self.0.insert(i, (a, seq)),
         }
     }
 
@@ -90,14 +126,16 @@ impl VersionVector {
 
     /// Whether `self >= other` pointwise.
     pub fn dominates(&self, other: &VersionVector) -> bool {
-        other.0.iter().all(|(&a, &s)| self.get(a) >= s)
+        other.0.iter().all(|&(a, s)| self.get(a) >= s)
     }
 
     /// Pointwise maximum.
     pub fn merge(&mut self, other: &VersionVector) {
-        for (&a, &s) in &other.0 {
-            let e = self.0.entry(a).or_insert(0);
-            *e = (*e).max(s);
+        for &(a, s) in &other.0 {
+            match self.find(a) {
+                Ok(i) => self.0[i].1 = self.0[i].1.max(s),
+                Err(i) => self.0.insert(i, (a, s)),
+            }
         }
     }
 
@@ -106,7 +144,7 @@ impl VersionVector {
         VersionVector(
             self.0
                 .iter()
-                .filter_map(|(&a, &s)| {
+                .filter_map(|&(a, s)| {
                     let m = s.min(other.get(a));
                     (m != 0).then_some((a, m))
                 })
@@ -116,7 +154,7 @@ impl VersionVector {
 
     /// The entries, by actor.
     pub fn iter(&self) -> impl Iterator<Item = (ActorId, u64)> + '_ {
-        self.0.iter().map(|(&a, &s)| (a, s))
+        self.0.iter().copied()
     }
 
     /// Number of non-zero entries.
@@ -131,7 +169,7 @@ impl VersionVector {
 
     /// Sum of the entries: the number of operations summarised (saturating).
     pub fn total(&self) -> u64 {
-        self.0.values().fold(0u64, |t, &s| t.saturating_add(s))
+        self.0.iter().fold(0u64, |t, &(_, s)| t.saturating_add(s))
     }
 
     /// Compact canonical encoding (for causal tokens): varint count, then for each actor in
@@ -139,7 +177,7 @@ impl VersionVector {
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(1 + self.0.len() * 4);
         put_varint(&mut out, self.0.len() as u64);
-        for (&a, &s) in &self.0 {
+        for &(a, s) in &self.0 {
             put_varint(&mut out, u64::from(a.0));
             put_varint(&mut out, s);
         }
@@ -154,7 +192,7 @@ impl VersionVector {
         if n > MAX_DECODED_ACTORS as u64 {
             return Err(DecodeError::TooLong(n));
         }
-        let mut map = BTreeMap::new();
+        let mut entries = Vec::with_capacity(usize::try_from(n).unwrap_or(0).min(b.len()));
         let mut last: Option<u32> = None;
         for _ in 0..n {
             let a = get_varint(b, &mut pos)?;
@@ -164,12 +202,12 @@ impl VersionVector {
                 return Err(DecodeError::NotCanonical);
             }
             last = Some(a);
-            map.insert(ActorId(a), s);
+            entries.push((ActorId(a), s));
         }
         if pos != b.len() {
             return Err(DecodeError::Trailing);
         }
-        Ok(VersionVector(map))
+        Ok(VersionVector(entries))
     }
 }
 
@@ -282,6 +320,37 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        // The wire and store formats are those of a `BTreeMap<ActorId, u64>`, which the vector
+        // was until it became a sorted `Vec`: both ways, zero entries dropped, and a later
+        // entry of an actor named twice winning.
+        fn serde_format_is_a_map_from_actor_to_seq(
+            e in proptest::collection::btree_map(0u32..8, 0u64..4, 0..8),
+            twice in proptest::collection::vec((0u32..8, 0u64..4), 0..8),
+        ) {
+            let map: std::collections::BTreeMap<ActorId, u64> =
+                e.iter().map(|(&a, &s)| (ActorId(a), s)).collect();
+            let v: VersionVector = map.iter().map(|(&a, &s)| (a, s)).collect();
+            let nonzero: std::collections::BTreeMap<ActorId, u64> =
+                map.iter().filter(|(_, s)| **s != 0).map(|(&a, &s)| (a, s)).collect();
+            prop_assert_eq!(rmp_serde::to_vec(&v).unwrap(), rmp_serde::to_vec(&nonzero).unwrap());
+            let back: VersionVector = rmp_serde::from_slice(&rmp_serde::to_vec(&map).unwrap()).unwrap();
+            prop_assert_eq!(&back, &v);
+            // A map encoding that names an actor twice (no `BTreeMap` writes one, a peer may).
+            struct Pairs<'a>(&'a [(u32, u64)]);
+            impl Serialize for Pairs<'_> {
+                fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                    s.collect_map(self.0.iter().map(|&(a, seq)| (ActorId(a), seq)))
+                }
+            }
+            let raw = rmp_serde::to_vec(&Pairs(&twice)).unwrap();
+            let last: std::collections::BTreeMap<ActorId, u64> =
+                twice.iter().map(|&(a, s)| (ActorId(a), s)).collect();
+            let decoded: VersionVector = rmp_serde::from_slice(&raw).unwrap();
+            let expected: VersionVector = last.into_iter().collect();
+            prop_assert_eq!(decoded, expected);
+        }
+
         #[test]
         fn bytes_round_trip(e in proptest::collection::btree_map(any::<u32>(), any::<u64>(), 0..20)) {
             let v: VersionVector = e.into_iter().map(|(a, s)| (ActorId(a), s)).collect();

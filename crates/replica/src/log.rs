@@ -24,6 +24,9 @@ struct OriginLog {
     /// Sequence number of `ops[0]`.
     first: u64,
     ops: VecDeque<Arc<Op>>,
+    /// `sizes[i]` is `ops[i].encoded_len()`, kept beside it: computing it is an encode, and
+    /// every op's size is needed twice more (its truncation, a retention cut).
+    sizes: VecDeque<u64>,
 }
 
 impl OriginLog {
@@ -59,6 +62,7 @@ impl OpLog {
         let entry = self.origins.entry(op.origin).or_insert_with(|| OriginLog {
             first: 1,
             ops: VecDeque::new(),
+            sizes: VecDeque::new(),
         });
         let last = entry.last();
         if op.seq != last + 1 {
@@ -68,8 +72,10 @@ impl OpLog {
                 last,
             });
         }
-        self.bytes += op.encoded_len() as u64;
+        let size = op.encoded_len() as u64;
+        self.bytes += size;
         entry.ops.push_back(op);
+        entry.sizes.push_back(size);
         self.len += 1;
         Ok(())
     }
@@ -112,14 +118,16 @@ impl OpLog {
         let entry = self.origins.entry(origin).or_insert_with(|| OriginLog {
             first: 1,
             ops: VecDeque::new(),
+            sizes: VecDeque::new(),
         });
         while entry.first <= upto {
-            let Some(op) = entry.ops.pop_front() else {
+            if entry.ops.pop_front().is_none() {
                 break;
-            };
+            }
+            let size = entry.sizes.pop_front().unwrap_or(0);
             entry.first += 1;
             self.len -= 1;
-            self.bytes = self.bytes.saturating_sub(op.encoded_len() as u64);
+            self.bytes = self.bytes.saturating_sub(size);
         }
         if entry.ops.is_empty() && entry.first <= upto {
             entry.first = upto + 1;
@@ -151,12 +159,12 @@ impl OpLog {
         for (origin, entry) in &mut self.origins {
             let upto = stable.get(*origin);
             while entry.first <= upto {
-                let Some(op) = entry.ops.pop_front() else {
+                if entry.ops.pop_front().is_none() {
                     break;
-                };
+                }
                 entry.first += 1;
                 dropped += 1;
-                bytes += op.encoded_len() as u64;
+                bytes += entry.sizes.pop_front().unwrap_or(0);
             }
         }
         self.len -= dropped;
@@ -201,7 +209,7 @@ impl OpLog {
             };
             if let Some(op) = entry.ops.get(index) {
                 len -= 1;
-                bytes = bytes.saturating_sub(op.encoded_len() as u64);
+                bytes = bytes.saturating_sub(entry.sizes.get(index).copied().unwrap_or(0));
                 cut.set(origin, op.seq);
             }
             oldest.extend(droppable(origin, entry, index + 1));
