@@ -15,8 +15,10 @@ use bytes::Bytes;
 
 use crate::codec::encode_part;
 use crate::digest::{Digest, part_hash};
+use crate::dots::DotStore;
 use crate::key::KeyState;
 use crate::payload::Payload;
+use crate::scalar::Scalar;
 use crate::{Dot, Stamp};
 
 /// One part of a key's state.
@@ -30,6 +32,30 @@ pub(crate) enum Part<'a> {
     Member(&'a Bytes),
     /// One hash field.
     Field(&'a Bytes),
+}
+
+/// A part looked up in its state: the slot, or the member or field with its entry.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum PartOf<'a> {
+    Scalar(&'a Scalar),
+    Mv(&'a DotStore<Bytes>),
+    Member(&'a Bytes, &'a DotStore<()>),
+    Field(&'a Bytes, &'a Scalar),
+}
+
+impl<'a> Part<'a> {
+    /// The part in `state`; `None` for a member or field it does not hold.
+    pub(crate) fn of<'s>(self, state: &'s KeyState) -> Option<PartOf<'s>>
+    where
+        'a: 's,
+    {
+        match self {
+            Part::Scalar => Some(PartOf::Scalar(&state.scalar)),
+            Part::Mv => Some(PartOf::Mv(&state.mv)),
+            Part::Member(m) => state.set.get(m).map(|tags| PartOf::Member(m, tags)),
+            Part::Field(f) => state.hash.get(f).map(|sc| PartOf::Field(f, sc)),
+        }
+    }
 }
 
 /// A multiset of `(stamp, dot)`: its last key is the newest.
@@ -74,13 +100,13 @@ impl KeyIndex {
     pub(crate) fn of(state: &KeyState) -> KeyIndex {
         let mut ix = KeyIndex::default();
         let mut buf = Vec::new();
-        ix.toggle(state, Part::Scalar, Toggle::In, &mut buf);
-        ix.toggle(state, Part::Mv, Toggle::In, &mut buf);
-        for m in state.set.keys() {
-            ix.toggle(state, Part::Member(m), Toggle::In, &mut buf);
+        ix.toggle_part(Some(PartOf::Scalar(&state.scalar)), Toggle::In, &mut buf);
+        ix.toggle_part(Some(PartOf::Mv(&state.mv)), Toggle::In, &mut buf);
+        for (m, tags) in &state.set {
+            ix.toggle_part(Some(PartOf::Member(m, tags)), Toggle::In, &mut buf);
         }
-        for f in state.hash.keys() {
-            ix.toggle(state, Part::Field(f), Toggle::In, &mut buf);
+        for (f, sc) in &state.hash {
+            ix.toggle_part(Some(PartOf::Field(f, sc)), Toggle::In, &mut buf);
         }
         ix
     }
@@ -118,7 +144,11 @@ impl KeyIndex {
     }
 
     fn toggle(&mut self, state: &KeyState, part: Part<'_>, way: Toggle, buf: &mut Vec<u8>) {
-        if !encode_part(state, part, buf) {
+        self.toggle_part(part.of(state), way, buf);
+    }
+
+    fn toggle_part(&mut self, part: Option<PartOf<'_>>, way: Toggle, buf: &mut Vec<u8>) {
+        if !encode_part(part, buf) {
             return;
         }
         // XOR is its own inverse: taking a part out and putting it in are the same step.
@@ -132,9 +162,8 @@ impl KeyIndex {
             Toggle::Out => count_out(stamps, s),
         };
         match part {
-            Part::Scalar | Part::Mv => {}
-            Part::Member(m) => {
-                for (dot, (hlc, ())) in state.set.get(m).map(|t| &t.entries).into_iter().flatten() {
+            Some(PartOf::Member(_, tags)) => {
+                for (dot, (hlc, ())) in &tags.entries {
                     let tag = crate::Tag {
                         dot: *dot,
                         hlc: *hlc,
@@ -142,13 +171,12 @@ impl KeyIndex {
                     count(&mut self.set_stamps, (tag.stamp(), *dot));
                 }
             }
-            Part::Field(f) => {
-                if let Some(sc) = state.hash.get(f) {
-                    if let Some(s) = sc.field_newest() {
-                        count(&mut self.field_stamps, s);
-                    }
+            Some(PartOf::Field(_, sc)) => {
+                if let Some(s) = sc.field_newest() {
+                    count(&mut self.field_stamps, s);
                 }
             }
+            Some(PartOf::Scalar(_) | PartOf::Mv(_)) | None => {}
         }
     }
 }

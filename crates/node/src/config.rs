@@ -23,6 +23,10 @@
 //! max_clients = 10000
 //! max_output_buffer_bytes = 67108864       # a client that does not read is disconnected
 //! idle_timeout_s = 0                       # 0: idle clients are never disconnected
+//!
+//! [replication]                            # optional; see docs/node.md for every field
+//! preset = "wan"                           # wan | lan
+//! checkpoint_interval_ms = 5000            # key states stored at most this long after a write
 //! ```
 //!
 //! An unknown field is an error that names it, like every other mistake in the file.
@@ -168,6 +172,7 @@ struct Replication {
     #[serde(default)]
     open_history_without: Vec<String>,
     retention_bytes: Option<u64>,
+    checkpoint_interval_ms: Option<u64>,
 }
 
 /// The least `repair_after_ms` of a node (see `NodeConfig::parse`).
@@ -335,6 +340,9 @@ impl NodeConfig {
         if let Some(bytes) = raw.replication.retention_bytes {
             replica.retention_bytes = bytes;
         }
+        if let Some(ms) = raw.replication.checkpoint_interval_ms {
+            replica.checkpoint_interval_ms = ms;
+        }
         for name in &raw.replication.open_history_without {
             let neighbour = topology
                 .by_name(name)
@@ -473,6 +481,21 @@ key = "virginia-key.pem"
         assert_eq!(repair_after(&slow), 6_000);
         let set = format!("{slow}[replication]\nrepair_after_ms = 500\n");
         assert_eq!(repair_after(&set), 500);
+    }
+
+    #[test]
+    fn the_checkpoint_interval_defaults_to_the_presets_and_can_be_set() {
+        let interval = |body: &str| {
+            let (_dir, path) = with_topology(body);
+            let config = NodeConfig::load(&path).unwrap_or_else(|e| panic!("{e}"));
+            config.replica.checkpoint_interval_ms
+        };
+        assert_eq!(
+            interval(GOOD),
+            meridian_replica::Config::wan().checkpoint_interval_ms
+        );
+        let set = format!("{GOOD}[replication]\ncheckpoint_interval_ms = 250\n");
+        assert_eq!(interval(&set), 250);
     }
 
     fn error_of(body: &str) -> String {

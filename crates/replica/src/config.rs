@@ -44,6 +44,12 @@ pub struct Config {
     /// since the last checkpoint, so a hot key (a large set or hash under many writes) is
     /// encoded once per interval instead of once per batch. A restart re-applies the logged
     /// ops beyond the last checkpoint, and the log keeps them until then. 0: every batch.
+    ///
+    /// 5 s by default: under writes spread over many keys nearly every write dirties a key of
+    /// its own, and each checkpoint then encodes and stores about one key state per write
+    /// since the last; at 1 s that was a fifth of a node's CPU under `redis-benchmark -t set
+    /// -r 100000` and SET ran 30 % slower (BENCHMARKS.md 7i). The price is replay at restart:
+    /// at most 5 s of writes, re-applied at memory speed.
     pub checkpoint_interval_ms: u64,
     /// Largest state snapshot chunk, in bytes of encoded key states.
     pub snapshot_chunk_bytes: usize,
@@ -98,7 +104,7 @@ impl Config {
             max_clock_ahead_ms: 60_000,
             retention_ops: 1_000_000,
             retention_bytes: 1 << 30,
-            checkpoint_interval_ms: 1_000,
+            checkpoint_interval_ms: 5_000,
             snapshot_chunk_bytes: 4 << 20,
             limits: Limits::default(),
             open_history_without: Vec::new(),
