@@ -26,7 +26,7 @@
 //!
 //! [replication]                            # optional; see docs/node.md for every field
 //! preset = "wan"                           # wan | lan
-//! checkpoint_interval_ms = 5000            # key states stored at most this long after a write
+//! checkpoint_interval_ms = 1000            # key states stored at most this long after a write
 //! ```
 //!
 //! An unknown field is an error that names it, like every other mistake in the file.

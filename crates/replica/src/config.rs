@@ -45,11 +45,12 @@ pub struct Config {
     /// encoded once per interval instead of once per batch. A restart re-applies the logged
     /// ops beyond the last checkpoint, and the log keeps them until then. 0: every batch.
     ///
-    /// 5 s by default: under writes spread over many keys nearly every write dirties a key of
-    /// its own, and each checkpoint then encodes and stores about one key state per write
-    /// since the last; at 1 s that was a fifth of a node's CPU under `redis-benchmark -t set
-    /// -r 100000` and SET ran 30 % slower (BENCHMARKS.md 7i). The price is replay at restart:
-    /// at most 5 s of writes, re-applied at memory speed.
+    /// 1 s by default, and a trade: the checkpoint encodes the dirty keys under the core lock
+    /// and the writes accepted meanwhile wait for its batch, and counter compaction waits for
+    /// it too (a node's row promises only what its stored state reflects), so both run as
+    /// one pause per interval that grows with it. At 5 s, SET spread over 100,000 keys ran
+    /// 30 % faster (fewer rewrites of the same key), but INCR paused for 250 ms and more
+    /// every 5 s and its p99 went from 135 ms to 680 ms (BENCHMARKS.md 7i).
     pub checkpoint_interval_ms: u64,
     /// Largest state snapshot chunk, in bytes of encoded key states.
     pub snapshot_chunk_bytes: usize,
@@ -104,7 +105,7 @@ impl Config {
             max_clock_ahead_ms: 60_000,
             retention_ops: 1_000_000,
             retention_bytes: 1 << 30,
-            checkpoint_interval_ms: 5_000,
+            checkpoint_interval_ms: 1_000,
             snapshot_chunk_bytes: 4 << 20,
             limits: Limits::default(),
             open_history_without: Vec::new(),

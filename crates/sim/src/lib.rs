@@ -68,9 +68,9 @@ impl SimConfig {
             FaultMix::All => replica.retention_bytes = 1_500,
             _ => {}
         }
-        // Checkpoints every second too: the log is cut only below the stored state's vector,
-        // and at the default 5 s a run's 10 s of writes see two checkpoints, too few for any
-        // region to fall behind the log's base.
+        // Checkpoints every second, whatever the default: the log is cut only below the
+        // stored state's vector, and at 5 s a run's 10 s of writes saw two checkpoints, too
+        // few for any region to fall behind the log's base.
         if matches!(faults, FaultMix::Away | FaultMix::All) {
             replica.snapshot_chunk_bytes = SNAPSHOT_CHUNK_BYTES;
             replica.checkpoint_interval_ms = 1_000;
