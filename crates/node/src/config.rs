@@ -471,11 +471,7 @@ key = "virginia-key.pem"
 
     #[test]
     fn the_repair_timer_allows_for_the_sync_interval_unless_set() {
-        let repair_after = |body: &str| {
-            let (_dir, path) = with_topology(body);
-            let config = NodeConfig::load(&path).unwrap_or_else(|e| panic!("{e}"));
-            config.replica.repair_after_ms
-        };
+        let repair_after = |body: &str| replica_of(body).repair_after_ms;
         assert_eq!(repair_after(GOOD), NODE_REPAIR_FLOOR_MS);
         let slow = GOOD.replace("periodic:50ms", "periodic:2s");
         assert_eq!(repair_after(&slow), 6_000);
@@ -485,17 +481,20 @@ key = "virginia-key.pem"
 
     #[test]
     fn the_checkpoint_interval_defaults_to_the_presets_and_can_be_set() {
-        let interval = |body: &str| {
-            let (_dir, path) = with_topology(body);
-            let config = NodeConfig::load(&path).unwrap_or_else(|e| panic!("{e}"));
-            config.replica.checkpoint_interval_ms
-        };
+        let interval = |body: &str| replica_of(body).checkpoint_interval_ms;
         assert_eq!(
             interval(GOOD),
             meridian_replica::Config::wan().checkpoint_interval_ms
         );
         let set = format!("{GOOD}[replication]\ncheckpoint_interval_ms = 250\n");
         assert_eq!(interval(&set), 250);
+    }
+
+    /// The replication settings of a node config that must load.
+    fn replica_of(body: &str) -> meridian_replica::Config {
+        let (_dir, path) = with_topology(body);
+        let config = NodeConfig::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        config.replica
     }
 
     fn error_of(body: &str) -> String {

@@ -202,7 +202,7 @@ impl PointReads<'_> {
                 let key = &request.args[1];
                 super::values::encode_get(&core.replica, key, self.session.protocol, self.output);
             } else {
-                let reply = exec::point_read(&core.replica, name, &request.args);
+                let reply = super::values::point_read(&core.replica, name, &request.args);
                 if self.pending.is_empty() {
                     reply.encode(self.session.protocol, self.output);
                 } else {

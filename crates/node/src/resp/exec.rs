@@ -128,12 +128,6 @@ pub(crate) fn point_read_name(session: &Session, request: &Request) -> Option<&'
     .then_some(spec.name)
 }
 
-/// Runs a point read named by [`point_read_name`] on the replica of a lock held by the caller
-/// (who counts it in `commands_processed`).
-pub(crate) fn point_read(replica: &Replica, name: &str, args: &[Bytes]) -> Reply {
-    super::values::point_read(replica, name, args)
-}
-
 /// Runs one request.
 pub(crate) fn execute(server: &Arc<Server>, session: &mut Session, request: Request) -> Outcome {
     let args = request.args;

@@ -38,8 +38,6 @@ fn read<T>(server: &Server, f: impl FnOnce(&Replica) -> T) -> T {
     f(&server.shared.read().replica)
 }
 
-/// The string at `key` as GET shows it; counters read as decimal, like Redis's integers.
-/// One keyspace lookup, and a key of another type is refused without reading its value.
 /// GET's reply, encoded into `out` from the value in place: the same bytes as
 /// `point_read(r, "get", ..)` encodes, without taking a reference to the value (an atomic
 /// increment and decrement on the value's shared count, which the connections of both
@@ -53,6 +51,8 @@ pub(crate) fn encode_get(r: &Replica, key: &[u8], protocol: Protocol, out: &mut 
     }
 }
 
+/// The string at `key` as GET shows it; counters read as decimal, like Redis's integers.
+/// One keyspace lookup, and a key of another type is refused without reading its value.
 fn string_at(r: &Replica, key: &[u8]) -> Result<Option<Bytes>, Reply> {
     match r.keyspace().string(key) {
         Ok(None) => Ok(None),
