@@ -45,6 +45,7 @@ pub mod identity;
 mod mem;
 pub mod record;
 mod redb_store;
+pub mod run;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -63,7 +64,7 @@ pub use redb_store::RedbStore;
 /// Which table a record lives in (for error messages).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Table {
-    /// The op log, `(origin, seq) -> op`.
+    /// The op log, `(origin, seq) -> op` (kept by [`RedbStore`] in runs, [`run`]).
     Log,
     /// The CRDT state, `key -> state`.
     State,

@@ -32,6 +32,9 @@ pub enum RecordError {
         /// The checksum of the payload as read.
         computed: u32,
     },
+    /// The payload of a log run does not decode ([`crate::run`]).
+    #[error(transparent)]
+    Run(#[from] crate::run::RunError),
 }
 
 /// Appends the envelope of `payload` to `out`.
@@ -40,6 +43,17 @@ pub fn encode_into(payload: &[u8], out: &mut Vec<u8>) {
     out.push(VERSION);
     out.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
     out.extend_from_slice(payload);
+}
+
+/// Appends an envelope to `out` whose payload is what `payload` appends to the buffer it is
+/// given: the payload is built in place, with no copy.
+pub fn encode_with(out: &mut Vec<u8>, payload: impl FnOnce(&mut Vec<u8>)) {
+    let header = out.len();
+    out.push(VERSION);
+    out.extend_from_slice(&[0; 4]);
+    payload(out);
+    let crc = crc32fast::hash(&out[header + HEADER_LEN..]).to_le_bytes();
+    out[header + 1..header + HEADER_LEN].copy_from_slice(&crc);
 }
 
 /// The envelope of `payload`.
@@ -69,6 +83,14 @@ pub fn decode(record: &[u8]) -> Result<&[u8], RecordError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_payload_built_in_place_gets_the_same_envelope() {
+        let mut out = b"before".to_vec();
+        encode_with(&mut out, |buf| buf.extend_from_slice(b"hello"));
+        assert_eq!(&out[..6], b"before");
+        assert_eq!(out[6..], encode(b"hello"));
+    }
 
     #[test]
     fn roundtrip_and_each_kind_of_damage() {

@@ -1,5 +1,6 @@
 //! The store in one redb file.
 
+mod log;
 mod watched;
 
 use std::cmp::Ordering;
@@ -10,7 +11,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use meridian_crdt::{ActorId, Dot};
 use redb::backends::FileBackend;
 use redb::{
     Builder, Database, DatabaseError, Durability, ReadableDatabase, ReadableTable,
@@ -30,13 +30,14 @@ use watched::{Call, LastFailure, Watched};
 /// commit slot with checksums and picks, after a crash, the newest slot whose checksums hold.
 const QUICK_REPAIR: bool = false;
 
-const LOG: TableDefinition<'_, (u32, u64), &[u8]> = TableDefinition::new("log");
 const STATE: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("state");
 const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("meta");
 
-/// The store in one redb file, with three tables: `log` (`(u32 origin, u64 seq) -> record`),
-/// `state` (`bytes -> record`) and `meta` (`str -> record`), every value in a
-/// [`record`] envelope.
+/// The store in one redb file, with three tables: the log, `log_runs` (`(u32 origin, u64
+/// first seq) -> record`, each a [`crate::run`] of one origin's ops with consecutive seqs),
+/// `state` (`bytes -> record`) and `meta` (`str -> record`), every value in a [`record`]
+/// envelope. A fourth, `log` (`(u32 origin, u64 seq) -> record` of one op), is where earlier
+/// builds kept the log: it is still loaded and truncated, never written.
 ///
 /// Every open checks the integrity of the file: redb verifies the checksum of every page
 /// reachable from the last commit and rebuilds its allocator state, so a file damaged outside
@@ -148,7 +149,8 @@ impl RedbStore {
         let init = || -> Result<(), redb::Error> {
             let mut txn = db.begin_write()?;
             txn.set_quick_repair(QUICK_REPAIR);
-            txn.open_table(LOG)?;
+            txn.open_table(log::RUNS)?;
+            txn.open_table(log::LEGACY)?;
             txn.open_table(STATE)?;
             txn.open_table(META)?;
             txn.commit()?;
@@ -240,13 +242,12 @@ fn fill(txn: &WriteTransaction, batch: &Batch, buf: &mut Vec<u8>) -> Result<(), 
         buf
     }
     if !batch.log.is_empty() || batch.truncate.is_some() {
-        let mut log = txn.open_table(LOG)?;
-        for (dot, op) in ascending(&batch.log, |a, b| a.0.cmp(&b.0)) {
-            log.insert((dot.actor.0, dot.seq), put(buf, op))?;
-        }
+        let mut runs = txn.open_table(log::RUNS)?;
+        log::append(&mut runs, &batch.log, buf)?;
         if let Some(upto) = &batch.truncate {
+            let mut legacy = txn.open_table(log::LEGACY)?;
             for (actor, seq) in upto.iter() {
-                log.retain_in((actor.0, 0u64)..=(actor.0, seq), |_, _| false)?;
+                log::truncate(&mut runs, &mut legacy, actor.0, seq, buf)?;
             }
         }
     }
@@ -311,16 +312,7 @@ impl Store for RedbStore {
         let txn = self.db.begin_read().map_err(read_error)?;
         let mut out = Loaded::default();
 
-        let log = txn.open_table(LOG).map_err(read_error)?;
-        out.log.reserve(plausible(log.len().map_err(read_error)?));
-        for item in log.iter().map_err(read_error)? {
-            let (k, v) = item.map_err(read_error)?;
-            let (origin, seq) = k.value();
-            let op = record::decode(v.value())
-                .map_err(corrupt(Table::Log, format!("{origin}:{seq}")))?;
-            out.log
-                .push((Dot::new(ActorId(origin), seq), Bytes::copy_from_slice(op)));
-        }
+        log::load(&txn, &mut out.log)?;
 
         let state = txn.open_table(STATE).map_err(read_error)?;
         out.state
