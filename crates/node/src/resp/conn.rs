@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use futures_util::FutureExt;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesOrdered;
 use meridian_resp::{Decoder, Limits, ProtocolError, Reply, Request};
@@ -138,6 +139,13 @@ async fn serve(server: &Arc<Server>, session: &mut Session, socket: TcpStream) -
         tokio::select! {
             Some(reply) = pending.next(), if !pending.is_empty() => {
                 reply.encode(session.protocol, &mut output);
+                // Every reply already resolved joins this one before the next write: a group
+                // commit resolves a whole pipeline's writes at once, and taking them one per
+                // turn of the loop let a write of one or two replies (a syscall each) win
+                // the race with the rest.
+                while let Some(Some(reply)) = pending.next().now_or_never() {
+                    reply.encode(session.protocol, &mut output);
+                }
                 if output.len() > max_output {
                     return "output buffer over the limit";
                 }
