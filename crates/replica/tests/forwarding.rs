@@ -37,16 +37,23 @@ fn flood(routes: &Routes, t: &Topology, origin: ActorId) -> BTreeMap<ActorId, us
     received
 }
 
+/// Every node but `origin` receives its op exactly once, `origin` never.
+fn assert_delivered_once(routes: &Routes, t: &Topology, origin: ActorId, what: &str) {
+    for (node, times) in flood(routes, t, origin) {
+        assert_eq!(
+            times,
+            usize::from(node != origin),
+            "{what}: origin {origin}, node {node}"
+        );
+    }
+}
+
 #[test]
 fn ring_of_five_delivers_each_op_once() {
     let t = load("ring-5.toml");
     let routes = Routes::new(&t, all_up);
     for origin in t.ids() {
-        let received = flood(&routes, &t, origin);
-        for (node, times) in received {
-            let expected = usize::from(node != origin);
-            assert_eq!(times, expected, "origin {origin}, node {node}");
-        }
+        assert_delivered_once(&routes, &t, origin, "ring-5");
         let tree = routes.tree(origin).expect("a tree");
         assert_eq!(tree.root(), origin);
         assert!(t.ids().all(|n| tree.reaches(n)));
@@ -65,13 +72,7 @@ fn every_shipped_topology_delivers_each_op_once() {
         let t = load(file);
         let routes = Routes::new(&t, all_up);
         for origin in t.ids() {
-            for (node, times) in flood(&routes, &t, origin) {
-                assert_eq!(
-                    times,
-                    usize::from(node != origin),
-                    "{file}: origin {origin}, node {node}"
-                );
-            }
+            assert_delivered_once(&routes, &t, origin, file);
         }
     }
 }
@@ -111,13 +112,7 @@ fn a_link_down_changes_the_tree_and_it_still_spans() {
     assert!(!routes.is_up(kampala, nairobi));
     assert_eq!(routes.up_links().count(), 4);
     for origin in t.ids() {
-        for (node, times) in flood(&routes, &t, origin) {
-            assert_eq!(
-                times,
-                usize::from(node != origin),
-                "origin {origin}, node {node}"
-            );
-        }
+        assert_delivered_once(&routes, &t, origin, "ring-5, a link down");
     }
 
     // A second link down cuts kigali and kampala off from nairobi: the tree says so.

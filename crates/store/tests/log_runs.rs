@@ -152,6 +152,14 @@ fn a_store_with_one_record_per_op_loads_and_truncates() {
     assert_eq!(log, vec![op(1, 1, 1), op(2, 4, 0), op(2, 5, 1)]);
 }
 
+/// A store file whose log is one run: ops 1 to 3 of origin 7.
+fn three_ops_of_origin_7(path: &Path) {
+    let mut store = RedbStore::open(path).unwrap();
+    store
+        .commit(&appends((1..=3).map(|s| op(7, s, 0)).collect()), true)
+        .unwrap();
+}
+
 fn tamper_run(path: &Path, key: (u32, u64), value: &[u8]) {
     let db = Database::create(path).unwrap();
     let txn = db.begin_write().unwrap();
@@ -163,11 +171,7 @@ fn tamper_run(path: &Path, key: (u32, u64), value: &[u8]) {
 fn a_damaged_run_is_a_corrupt_record_naming_its_origin_and_first_seq() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.redb");
-    let mut store = RedbStore::open(&path).unwrap();
-    store
-        .commit(&appends((1..=3).map(|s| op(7, s, 0)).collect()), true)
-        .unwrap();
-    drop(store);
+    three_ops_of_origin_7(&path);
     // A sound envelope around a payload that is not a run.
     tamper_run(&path, (7, 1), &record::encode(&[2, 0, 0, 0, 1]));
     let err = RedbStore::open(&path).unwrap().load().unwrap_err();
@@ -187,11 +191,7 @@ fn a_damaged_run_is_a_corrupt_record_naming_its_origin_and_first_seq() {
 fn truncating_into_a_damaged_run_fails_the_commit_and_keeps_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.redb");
-    let mut store = RedbStore::open(&path).unwrap();
-    store
-        .commit(&appends((1..=3).map(|s| op(7, s, 0)).collect()), true)
-        .unwrap();
-    drop(store);
+    three_ops_of_origin_7(&path);
     let mut damaged = record::encode(b"not a run");
     damaged[0] = record::VERSION;
     damaged[6] ^= 0xff; // the checksum no longer holds

@@ -83,18 +83,14 @@ pub(super) fn truncate(
     buf: &mut Vec<u8>,
 ) -> Result<(), redb::Error> {
     legacy.retain_in((origin, 0u64)..=(origin, upto), |_, _| false)?;
-    let Some(last_start) = runs
+    let Some((last_start, stored)) = runs
         .range((origin, 0u64)..=(origin, upto))?
         .next_back()
         .transpose()?
-        .map(|(k, _)| k.value().1)
+        .map(|(k, v)| (k.value().1, v.value().to_vec()))
     else {
         return Ok(());
     };
-    let stored = runs
-        .get((origin, last_start))?
-        .map(|v| v.value().to_vec())
-        .unwrap_or_default();
     // Checked even when the run ends within the truncation: a damaged run is an error,
     // never dropped with entries past `upto` in it.
     let (payload, entries) = decoded(&stored, origin, last_start)?;
@@ -122,11 +118,8 @@ pub(super) fn load(txn: &ReadTransaction, out: &mut Vec<(Dot, Bytes)>) -> Result
     for item in runs.iter().map_err(super::read_error)? {
         let (k, v) = item.map_err(super::read_error)?;
         let (origin, start) = k.value();
-        let corrupt = || super::corrupt(Table::Log, format!("{origin}:{start}"));
-        let payload = record::decode(v.value()).map_err(corrupt())?;
-        let entries = run::decode(payload)
-            .and_then(|ranges| run::numbered(start, ranges))
-            .map_err(|e| corrupt()(e.into()))?;
+        let (payload, entries) = numbered_entries(v.value(), start)
+            .map_err(super::corrupt(Table::Log, format!("{origin}:{start}")))?;
         // One copy per run; the entries share it.
         let payload = Bytes::copy_from_slice(payload);
         for (seq, range) in entries {
@@ -183,13 +176,20 @@ fn count_of(stored: &[u8]) -> u64 {
 /// A stored run's payload and its entries' ranges; damage is a corruption error, so that a
 /// commit that would have to rewrite a damaged run fails instead of dropping it.
 fn decoded(stored: &[u8], origin: u32, start: u64) -> Result<(&[u8], Vec<Numbered>), redb::Error> {
-    let damaged =
-        |e: record::RecordError| redb::Error::Corrupted(format!("log run {origin}:{start}: {e}"));
-    let payload = record::decode(stored).map_err(damaged)?;
-    let entries = run::decode(payload)
-        .and_then(|ranges| run::numbered(start, ranges))
-        .map_err(|e| damaged(e.into()))?;
+    let (payload, entries) = numbered_entries(stored, start)
+        .map_err(|e| redb::Error::Corrupted(format!("log run {origin}:{start}: {e}")))?;
     Ok((payload, entries.collect()))
+}
+
+/// A stored run's payload, once its envelope is checked, and its entries numbered from
+/// `start`: what both the load and a rewrite read.
+fn numbered_entries(
+    stored: &[u8],
+    start: u64,
+) -> Result<(&[u8], impl Iterator<Item = Numbered>), record::RecordError> {
+    let payload = record::decode(stored)?;
+    let entries = run::decode(payload).and_then(|ranges| run::numbered(start, ranges))?;
+    Ok((payload, entries))
 }
 
 /// Writes `entries` (seqs strictly ascending) as runs: a new run at every gap in the seqs
