@@ -1,10 +1,13 @@
-//! What the node benchmarks share: free loopback ports, tool checks, CPU clock ticks,
+//! What the node benchmarks share: free loopback ports (the tests' allocator), tool checks, CPU clock ticks,
 //! tables and number formatting.
 
-use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::process::{Command, Stdio};
 
 use crate::common::thousands;
+
+#[path = "../../tests/support/ports.rs"]
+mod ports;
+pub use ports::free_addrs;
 
 /// The nodes under test allocate as the `meridian` binary does.
 #[global_allocator]
@@ -58,18 +61,6 @@ pub fn clock_ticks() -> f64 {
         .ok()
         .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
         .unwrap_or(100.0)
-}
-
-/// A free loopback UDP port for QUIC and two free TCP ports (RESP, admin).
-pub fn free_addrs() -> (SocketAddr, SocketAddr, SocketAddr) {
-    let udp = UdpSocket::bind("127.0.0.1:0").expect("a free UDP port");
-    let tcp1 = TcpListener::bind("127.0.0.1:0").expect("a free TCP port");
-    let tcp2 = TcpListener::bind("127.0.0.1:0").expect("a free TCP port");
-    (
-        udp.local_addr().expect("UDP address"),
-        tcp1.local_addr().expect("TCP address"),
-        tcp2.local_addr().expect("TCP address"),
-    )
 }
 
 pub fn installed(program: &str) -> bool {

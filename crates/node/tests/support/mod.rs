@@ -3,23 +3,13 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::future::Future;
-use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use meridian_node::cluster::{self, LocalCluster, Options};
 
-/// A free loopback UDP port (for QUIC) and two free TCP ports (RESP, admin).
-fn free_addrs() -> (SocketAddr, SocketAddr, SocketAddr) {
-    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let tcp1 = TcpListener::bind("127.0.0.1:0").unwrap();
-    let tcp2 = TcpListener::bind("127.0.0.1:0").unwrap();
-    (
-        udp.local_addr().unwrap(),
-        tcp1.local_addr().unwrap(),
-        tcp2.local_addr().unwrap(),
-    )
-}
+mod ports;
+pub use ports::free_addrs;
 
 /// A topology file of `shape` ("mesh", "ring", "chain", "star") with `n` leaders on free
 /// loopback ports, written into `dir`.
