@@ -21,7 +21,7 @@ mod common;
 mod support;
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use common::thousands;
 use meridian_node::cluster::{self, LocalCluster, Options};
 use support::{
-    clock_ticks, free_addrs, installed, machine_ticks, print_table, process_ticks, rate,
+    clock_ticks, free_addrs, free_port, installed, machine_ticks, print_table, process_ticks, rate,
 };
 
 /// redis-benchmark connections (`-c`).
@@ -484,10 +484,7 @@ impl RedisServer {
     /// On a free loopback port, append-only file in a temp dir, no RDB snapshots.
     fn start(appendfsync: &str) -> Result<RedisServer, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map_err(|e| e.to_string())?
-            .port();
+        let port = free_port();
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .arg("--dir")

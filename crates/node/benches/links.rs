@@ -15,7 +15,7 @@ mod support;
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -28,7 +28,7 @@ use meridian_crdt::{ActorId, Dot, VersionVector};
 use meridian_node::cluster::{self, LocalCluster, Options};
 use meridian_node::{FeedError, Node};
 use support::{
-    clock_ticks, free_addrs, installed, machine_ticks, print_table, process_ticks, rate,
+    clock_ticks, free_addrs, free_port, installed, machine_ticks, print_table, process_ticks, rate,
 };
 use tokio::time::MissedTickBehavior;
 
@@ -636,10 +636,7 @@ impl RedisServer {
     /// Starts one, a replica of `master` if given, and waits for it to answer PING.
     fn start(master: Option<u16>) -> Result<RedisServer, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map_err(|e| e.to_string())?
-            .port();
+        let port = free_port();
         let mut command = Command::new("redis-server");
         command
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])

@@ -1,5 +1,5 @@
-//! What the node benchmarks share: free loopback ports (the tests' allocator), tool checks, CPU clock ticks,
-//! tables and number formatting.
+//! What the node benchmarks share: free loopback ports (the tests' allocator), tool checks,
+//! CPU clock ticks, tables and number formatting.
 
 use std::process::{Command, Stdio};
 
@@ -7,7 +7,7 @@ use crate::common::thousands;
 
 #[path = "../../tests/support/ports.rs"]
 mod ports;
-pub use ports::free_addrs;
+pub use ports::{free_addrs, free_port};
 
 /// The nodes under test allocate as the `meridian` binary does.
 #[global_allocator]

@@ -11,14 +11,20 @@
 //! is skipped.
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// How many candidates have been handed out or skipped in this process.
 static TAKEN: AtomicU32 = AtomicU32::new(0);
 
 /// The window ports are taken from: the 12,000 ports below the ephemeral range, or a fixed
-/// window where that range starts too low to leave room.
+/// window where that range starts too low to leave room. Read once per process.
 fn window() -> (u16, u16) {
+    static WINDOW: OnceLock<(u16, u16)> = OnceLock::new();
+    *WINDOW.get_or_init(read_window)
+}
+
+fn read_window() -> (u16, u16) {
     let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
         .ok()
         .and_then(|text| text.split_whitespace().next()?.parse::<u16>().ok())
