@@ -11,9 +11,6 @@
 //! that applied the same ops have equal digests. The canonical bytes the digest hashes are
 //! also the storage and snapshot encoding of a key (`Keyspace::encode_key`,
 //! `Keyspace::load_key`). See `docs/data-model.md` for the rules.
-//!
-//! The `crdts` crate serves as a test oracle: its `Orswot` fed the same histories must agree
-//! with our sets.
 
 #![warn(missing_docs)]
 
@@ -40,6 +37,3 @@ pub use payload::{Command, FieldWrite, Payload};
 pub use types::{Applied, Conflict, ConflictKind, KeyType, PrepareError, StringRef, Value};
 pub use view::{HashView, SetView};
 pub use vv::{DecodeError, MAX_DECODED_ACTORS, VersionVector};
-
-// Used only by tests (as an oracle); keep the dependency visible to the linter.
-use crdts as _;
