@@ -95,8 +95,8 @@ struct SimArgs {
     /// Topology file.
     #[arg(long)]
     topology: PathBuf,
-    /// How many seeds to run.
-    #[arg(long, default_value_t = 100)]
+    /// How many seeds to run (at least one).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
     seeds: u64,
     /// The first seed.
     #[arg(long, default_value_t = 0)]
@@ -150,6 +150,9 @@ fn sim(args: &SimArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot read topology file {}", args.topology.display()))?;
     let file = args.topology.display().to_string();
     let topology = Arc::new(Topology::parse(&text, &file)?);
+    args.faults
+        .check(&topology)
+        .map_err(|why| anyhow::anyhow!("{file}: {why}"))?;
     let seeds: Vec<u64> = (args.first_seed..args.first_seed.saturating_add(args.seeds)).collect();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let started = std::time::Instant::now();
@@ -159,6 +162,12 @@ fn sim(args: &SimArgs) -> anyhow::Result<ExitCode> {
         meridian::sim::run(&config)
     });
     let elapsed = started.elapsed();
+    anyhow::ensure!(
+        reports.len() == seeds.len(),
+        "only {} of {} seeds reported: a simulator thread died",
+        reports.len(),
+        seeds.len()
+    );
 
     for report in &reports {
         if !args.quiet || !report.ok() {
@@ -212,7 +221,7 @@ fn sim(args: &SimArgs) -> anyhow::Result<ExitCode> {
     let lost: u64 = reports.iter().map(|r| r.lost_acked).sum();
     let failed = reports.iter().filter(|r| !r.ok()).count();
     println!(
-        "seeds={} diverged={diverged} lost_acked={lost}",
+        "seeds={} failed={failed} diverged={diverged} lost_acked={lost}",
         reports.len()
     );
     Ok(if failed == 0 {

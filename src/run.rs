@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use meridian_node::cluster::{self, LocalCluster, Options};
-use meridian_node::{Node, NodeConfig, Status, tls};
+use meridian_node::{Node, NodeConfig, Readiness, Status, tls};
 
 /// How logs are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -77,14 +77,63 @@ pub fn up(topology: &Path, dir: Option<PathBuf>, fsync: &str) -> anyhow::Result<
             print_node_line(node, &node.status());
         }
         println!("Ctrl-C stops every node cleanly.");
+        tokio::select! {
+            () = wait_until_ready(&cluster) => {}
+            () = wait_for_stop() => {
+                return stop(cluster).await;
+            }
+        }
         wait_for_stop().await;
-        cluster
-            .shutdown()
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        println!("cluster stopped");
-        Ok(ExitCode::SUCCESS)
+        stop(cluster).await
     })
+}
+
+async fn stop(cluster: LocalCluster) -> anyhow::Result<ExitCode> {
+    cluster
+        .shutdown()
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!("cluster stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Polls every node's readiness until all serve what their role serves, then says so; if
+/// that takes a while (a node on an emptied data directory learning its history back), says
+/// once which nodes wait and why.
+async fn wait_until_ready(cluster: &LocalCluster) {
+    const POLL: std::time::Duration = std::time::Duration::from_millis(20);
+    const PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
+    let started = std::time::Instant::now();
+    let mut told = false;
+    loop {
+        let waiting: Vec<(&str, Readiness)> = cluster
+            .nodes
+            .iter()
+            .map(|n| (n.name(), n.readiness()))
+            .filter(|(_, r)| !r.is_ready())
+            .collect();
+        if waiting.is_empty() {
+            let leaders = cluster
+                .nodes
+                .iter()
+                .filter(|n| n.readiness() == Readiness::Writable)
+                .count();
+            let replicas = cluster.nodes.len() - leaders;
+            if replicas == 0 {
+                println!("ready: every region takes writes");
+            } else {
+                println!("ready: {leaders} regions take writes, {replicas} replicas serve reads");
+            }
+            return;
+        }
+        if !told && started.elapsed() > PATIENCE {
+            told = true;
+            for (name, readiness) in &waiting {
+                println!("{name}: {readiness}");
+            }
+        }
+        tokio::time::sleep(POLL).await;
+    }
 }
 
 fn print_node_line(node: &Node, status: &Status) {

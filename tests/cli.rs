@@ -6,7 +6,7 @@
 #[path = "../crates/node/tests/support/mod.rs"]
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
@@ -46,13 +46,8 @@ fn poll(what: &str, mut condition: impl FnMut() -> bool) {
 
 /// A node's status from its admin endpoint, if it answers.
 fn status(admin: SocketAddr) -> Option<Status> {
-    let mut stream = std::net::TcpStream::connect(admin).ok()?;
-    stream.set_read_timeout(Some(LIMIT)).ok()?;
-    write!(stream, "GET /status HTTP/1.0\r\nHost: {admin}\r\n\r\n").ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    let (_, body) = response.split_once("\r\n\r\n")?;
-    serde_json::from_str(body).ok()
+    let (_, body) = support::try_http_get(admin, "/status")?;
+    serde_json::from_str(&body).ok()
 }
 
 /// A child process killed when the test lets go of it, so that a failing test leaves no
@@ -211,6 +206,69 @@ fn up_runs_a_cluster_until_interrupted_and_resumes_it() {
     assert_eq!(std::fs::read(data.join("certs/ca.pem")).unwrap(), ca);
     signal(&again, "TERM");
     assert!(wait_exit(&mut again).success());
+}
+
+/// The address after `label` in a node line of `meridian up` (`resp 127.0.0.1:6401`).
+fn address_in(line: &str, label: &str) -> SocketAddr {
+    line.split(label)
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no {label:?} address in {line:?}"))
+}
+
+/// The story of the bug: on a fresh `meridian up` of a four-region mesh, every `/health`
+/// answered OK, and the first SET still got `TRYAGAIN ... waiting for the handshake of
+/// neighbours`. `up` now says "ready" only once every region takes writes, and a cluster it
+/// creates takes them at once; when it resumes a cluster in which one region lost its data
+/// directory, that region learns its history back first, and "ready" waits for it.
+#[test]
+fn up_says_ready_only_when_every_region_takes_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let topology = support::topology(dir.path(), "mesh", 4);
+    let data = dir.path().join("data");
+    let start_up = || {
+        Reaped(
+            meridian()
+                .arg("up")
+                .arg(&topology)
+                .arg("--dir")
+                .arg(&data)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
+    };
+    for round in ["new cluster", "n2 on an emptied data directory"] {
+        let mut up = start_up();
+        let rx = lines(&mut up);
+        let mut seen = Vec::new();
+        line_with(&rx, "ready: every region takes writes", &mut seen);
+        let nodes: Vec<(SocketAddr, SocketAddr)> = seen
+            .iter()
+            .filter(|l| l.contains(" quic "))
+            .map(|l| (address_in(l, "resp "), address_in(l, "admin http://")))
+            .collect();
+        assert_eq!(nodes.len(), 4, "{seen:#?}");
+        for (i, (resp, admin)) in nodes.iter().enumerate() {
+            assert_eq!(
+                resp_line(*resp, &["SET", &format!("first-{i}"), round]).unwrap(),
+                "+OK",
+                "{round}: the first SET at n{}",
+                i + 1
+            );
+            assert_eq!(
+                support::http_get(*admin, "/ready"),
+                (200, "ready: takes writes\n".to_owned()),
+                "{round}"
+            );
+        }
+        signal(&up, "INT");
+        assert!(wait_exit(&mut up).success());
+        line_with(&rx, "cluster stopped", &mut seen);
+        std::fs::remove_dir_all(data.join("node-2/data")).unwrap();
+    }
 }
 
 fn spawn_node(config: &Path) -> Reaped {

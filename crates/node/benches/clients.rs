@@ -410,7 +410,7 @@ async fn start_cluster(dir: &Path, fsync: &str) -> LocalCluster {
     let options = Options {
         fsync: fsync.to_owned(),
         preset: "lan".to_owned(),
-        extra: String::new(),
+        ..Options::default()
     };
     let configs =
         cluster::prepare(&topology, &dir.join("cluster"), &options).expect("cluster prepared");

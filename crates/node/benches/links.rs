@@ -161,7 +161,7 @@ async fn start(dir: &Path, shape: &str, n: usize, fsync: &str) -> Vec<Arc<Node>>
     let options = Options {
         fsync: fsync.to_owned(),
         preset: "lan".to_owned(),
-        extra: String::new(),
+        ..Options::default()
     };
     let configs =
         cluster::prepare(&topology, &dir.join("cluster"), &options).expect("cluster prepared");

@@ -1,5 +1,7 @@
-//! Admin HTTP: `/health` (200 while the node takes writes, 503 once its store failed) and
-//! `/status` (JSON, see [`crate::Status`]).
+//! Admin HTTP: `/health` (liveness: 200 while the node works, 503 once its store failed and
+//! it needs a restart), `/ready` (readiness: 200 while the node serves what its role serves,
+//! a leader taking writes or a replica serving reads; 503 with the reason otherwise, see
+//! [`crate::Readiness`]) and `/status` (JSON, see [`crate::Status`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,13 +12,14 @@ use axum::http::StatusCode;
 use axum::routing::get;
 
 use crate::driver::Shared;
-use crate::status::Status;
+use crate::status::{Readiness, Status};
 
 /// Serves the admin endpoints on `listener` until the node shuts down.
 pub(crate) async fn serve(shared: Arc<Shared>, listener: tokio::net::TcpListener) {
     let shutdown = shared.shutdown.clone();
     let app = Router::new()
         .route("/health", get(health))
+        .route("/ready", get(ready))
         .route("/status", get(status))
         .with_state(shared);
     let served = axum::serve(listener, app)
@@ -40,6 +43,16 @@ async fn health(State(shared): State<Arc<Shared>>) -> (StatusCode, String) {
             format!("store failed: {reason}\n"),
         ),
     }
+}
+
+async fn ready(State(shared): State<Arc<Shared>>) -> (StatusCode, String) {
+    let readiness = Readiness::of(&shared.read().replica);
+    let code = if readiness.is_ready() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, format!("{readiness}\n"))
 }
 
 async fn status(State(shared): State<Arc<Shared>>) -> axum::Json<Status> {

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
-use crate::config::{ConfigError, NodeConfig};
+use crate::config::{ConfigError, InitialClusterState, NodeConfig};
 use crate::node::{Node, StartError};
 use crate::tls::{self, CertError};
 
@@ -51,6 +51,11 @@ pub struct Options {
     pub preset: String,
     /// Extra TOML appended to every node's config (for example a `[limits]` table).
     pub extra: String,
+    /// `[replication] initial_cluster_state` of every node. `None` decides: `new` when this
+    /// call creates the cluster (its CA), so that a brand-new cluster takes writes at once;
+    /// `existing` when it resumes one, so that a node whose data directory was emptied learns
+    /// its history back before it writes.
+    pub initial_cluster_state: Option<InitialClusterState>,
 }
 
 impl Default for Options {
@@ -59,6 +64,7 @@ impl Default for Options {
             fsync: "always".to_owned(),
             preset: "lan".to_owned(),
             extra: String::new(),
+            initial_cluster_state: None,
         }
     }
 }
@@ -82,9 +88,15 @@ pub fn prepare(
     let topology_copy = dir.join("topology.toml");
     std::fs::write(&topology_copy, &text).map_err(io(&topology_copy))?;
     let certs = dir.join("certs");
-    if !certs.join("ca.pem").exists() {
+    let created = !certs.join("ca.pem").exists();
+    if created {
         tls::init_ca(&certs, &parsed.cluster)?;
     }
+    let state = match options.initial_cluster_state {
+        Some(state) => state,
+        None if created => InitialClusterState::New,
+        None => InitialClusterState::Existing,
+    };
     let mut configs = Vec::new();
     for id in parsed.ids() {
         let Some(spec) = parsed.node(id) else {
@@ -109,12 +121,14 @@ pub fn prepare(
              cert = {cert:?}\n\
              key = {key:?}\n\n\
              [replication]\n\
-             preset = {preset:?}\n{extra}",
+             preset = {preset:?}\n\
+             initial_cluster_state = {state:?}\n{extra}",
             fsync = options.fsync,
             ca = "../certs/ca.pem",
             cert = format!("../certs/{name}.pem"),
             key = format!("../certs/{name}-key.pem"),
             preset = options.preset,
+            state = state.as_str(),
             extra = options.extra,
         );
         let path = node_dir.join("node.toml");

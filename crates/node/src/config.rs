@@ -64,6 +64,36 @@ pub struct NodeConfig {
     pub replica: meridian_replica::Config,
     /// Redis protocol clients.
     pub clients: ClientLimits,
+    /// Whether a store this node creates belongs to a cluster being bootstrapped (`new`: it
+    /// takes writes at once) or to one that may hold history of this node (`existing`: it
+    /// first hears every neighbour). A store that already exists ignores it.
+    pub initial_cluster_state: InitialClusterState,
+}
+
+/// `[replication] initial_cluster_state`, after etcd's flag of the same name: what a node whose
+/// store is new may assume about the rest of the cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum InitialClusterState {
+    /// Every node of the cluster starts on a new store now: no node holds any op, so a new
+    /// store has no history to learn and takes writes at once. Only for the first start of a
+    /// cluster: on a node that rejoins a running cluster (a replaced disk) it would let the
+    /// node reuse sequence numbers its peers hold, and its first writes would be lost.
+    New,
+    /// The cluster may hold ops of this node (the default): a new store refuses writes
+    /// (TRYAGAIN) until it has heard every neighbour and holds again every op of its own
+    /// that any of them has.
+    #[default]
+    Existing,
+}
+
+impl InitialClusterState {
+    /// The name in a config file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InitialClusterState::New => "new",
+            InitialClusterState::Existing => "existing",
+        }
+    }
 }
 
 /// What Redis protocol clients may do.
@@ -173,6 +203,7 @@ struct Replication {
     open_history_without: Vec<String>,
     retention_bytes: Option<u64>,
     checkpoint_interval_ms: Option<u64>,
+    initial_cluster_state: Option<String>,
 }
 
 /// The least `repair_after_ms` of a node (see `NodeConfig::parse`).
@@ -361,6 +392,16 @@ impl NodeConfig {
                 }
             }
         }
+        let initial_cluster_state = match raw.replication.initial_cluster_state.as_deref() {
+            None | Some("existing") => InitialClusterState::Existing,
+            Some("new") => InitialClusterState::New,
+            Some(other) => {
+                return Err(field(
+                    "replication.initial_cluster_state",
+                    format!("{other:?} is not a cluster state: expected \"new\" or \"existing\""),
+                ));
+            }
+        };
         replica
             .validate()
             .map_err(|e| field("replication", e.to_string()))?;
@@ -413,6 +454,7 @@ impl NodeConfig {
             limits,
             replica,
             clients,
+            initial_cluster_state,
         })
     }
 

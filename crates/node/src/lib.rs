@@ -22,9 +22,11 @@ pub mod tls;
 mod transport;
 
 pub use ack::{AckError, Acknowledgement};
-pub use config::{ClientLimits, ConfigError, LinkLimits, NodeConfig, TlsPaths};
+pub use config::{
+    ClientLimits, ConfigError, InitialClusterState, LinkLimits, NodeConfig, TlsPaths,
+};
 pub use driver::{Change, RefusalRecord};
 pub use node::{
     Addresses, FeedError, Node, NodeError, Siblings, StartError, Subscription, WriteReceipt,
 };
-pub use status::{LinkReport, RefusalReport, Status};
+pub use status::{LinkReport, Readiness, RefusalReport, Status};

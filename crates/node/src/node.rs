@@ -11,9 +11,9 @@ use thiserror::Error;
 use tokio::sync::{Notify, broadcast};
 use tokio::task::JoinSet;
 
-use crate::config::NodeConfig;
+use crate::config::{InitialClusterState, NodeConfig};
 use crate::driver::{Change, Shared, wall};
-use crate::status::Status;
+use crate::status::{Readiness, Status};
 use crate::tls::TlsIdentity;
 use crate::transport;
 
@@ -478,6 +478,12 @@ impl Node {
         Status::of(&self.shared)
     }
 
+    /// Whether the node serves what its role serves (what the admin port's `/ready` answers):
+    /// a leader that takes writes, a replica whose store works.
+    pub fn readiness(&self) -> Readiness {
+        Readiness::of(&self.shared.read().replica)
+    }
+
     /// Cuts the link to neighbour `peer` (by name) until [`Node::reconnect`]: the connection
     /// is closed, not redialled, and refused when the peer dials. Returns false if `peer` is
     /// not a neighbour.
@@ -624,29 +630,39 @@ fn open_store(config: &NodeConfig, cluster_id: uuid::Uuid) -> Result<OpenedStore
     // reached no peer, so the store holds every op of ours that anyone holds.
     let history_complete = true;
     let now = 0;
-    let replica = if opened.is_created() {
-        Replica::rejoin(
-            config.id,
-            Arc::clone(&config.topology),
-            config.replica.clone(),
-            wall(),
-        )
-    } else {
-        let restored = meridian_sim::disk::restored(loaded, history_complete)
-            .map_err(|e| store_error(format!("cannot read it back: {e}")))?;
-        Replica::restore(
-            config.id,
-            Arc::clone(&config.topology),
-            config.replica.clone(),
-            now,
-            wall(),
-            restored,
-        )
-    }
-    .map_err(|e| StartError::Restore {
-        path: path.display().to_string(),
-        message: e.to_string(),
-    })?;
+    let replica =
+        if opened.is_created() && config.initial_cluster_state == InitialClusterState::New {
+            tracing::info!(node = %config.node,
+            "new store in a new cluster (initial_cluster_state = \"new\"): taking writes at once");
+            Replica::new(
+                config.id,
+                Arc::clone(&config.topology),
+                config.replica.clone(),
+                wall(),
+            )
+        } else if opened.is_created() {
+            Replica::rejoin(
+                config.id,
+                Arc::clone(&config.topology),
+                config.replica.clone(),
+                wall(),
+            )
+        } else {
+            let restored = meridian_sim::disk::restored(loaded, history_complete)
+                .map_err(|e| store_error(format!("cannot read it back: {e}")))?;
+            Replica::restore(
+                config.id,
+                Arc::clone(&config.topology),
+                config.replica.clone(),
+                now,
+                wall(),
+                restored,
+            )
+        }
+        .map_err(|e| StartError::Restore {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
     if replica.role() != Role::Leader {
         tracing::info!(role = %replica.role(), "this node is read-only");
     }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use meridian_crdt::VersionVector;
-use meridian_replica::LinkState;
+use meridian_replica::{LinkState, WriteError};
 use serde::{Deserialize, Serialize};
 
 use crate::driver::Shared;
@@ -37,6 +37,10 @@ pub struct Status {
     /// sequence number of its own), if it waits.
     #[serde(default)]
     pub recovering: Option<String>,
+    /// Whether the node serves what its role serves (`/ready`): a leader that takes writes,
+    /// a replica whose store works.
+    #[serde(default)]
+    pub ready: bool,
     /// Each link to a neighbour.
     pub links: Vec<LinkReport>,
     /// The latest refused connections.
@@ -77,6 +81,49 @@ pub struct RefusalReport {
     pub kind: String,
     /// The reason.
     pub reason: String,
+}
+
+/// Whether a node serves what its role serves: what `/ready` answers. Liveness is another
+/// question (`/health`: the process works, and only a failed store, which needs a restart,
+/// makes it fail).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Readiness {
+    /// A leader that takes writes.
+    Writable,
+    /// A read or delayed replica whose store works: it serves reads and refuses writes by
+    /// role (READONLY), which is what it is for.
+    ReadOnly,
+    /// Not ready, and why: a leader still learning its own history (its writes get
+    /// TRYAGAIN), or a failed store (MISCONF; it needs a restart).
+    NotReady(String),
+}
+
+impl Readiness {
+    pub(crate) fn of(replica: &meridian_replica::Replica) -> Readiness {
+        if let Some(reason) = replica.store_failure() {
+            return Readiness::NotReady(format!("store failed: {reason}"));
+        }
+        match replica.write_refusal() {
+            None => Readiness::Writable,
+            Some(WriteError::ReadOnly) => Readiness::ReadOnly,
+            Some(refused) => Readiness::NotReady(refused.to_string()),
+        }
+    }
+
+    /// Whether the node is ready for its role.
+    pub fn is_ready(&self) -> bool {
+        !matches!(self, Readiness::NotReady(_))
+    }
+}
+
+impl std::fmt::Display for Readiness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Readiness::Writable => f.write_str("ready: takes writes"),
+            Readiness::ReadOnly => f.write_str("ready: read-only replica, serves reads"),
+            Readiness::NotReady(why) => write!(f, "not ready: {why}"),
+        }
+    }
 }
 
 impl Status {
@@ -127,6 +174,7 @@ impl Status {
             ("snapshots_merged", s.snapshots_merged),
             ("truncated", s.truncated),
             ("protocol_errors", s.protocol_errors),
+            ("history_found_behind", s.history_found_behind),
             ("conflicts_lww", s.conflicts_lww),
             ("conflicts_mv", s.conflicts_mv),
             ("conflicts_type", s.conflicts_type),
@@ -146,6 +194,7 @@ impl Status {
             keys: r.keyspace().len(),
             store_failure: r.store_failure().map(str::to_owned),
             recovering: r.history_wait().map(|w| w.to_string()),
+            ready: Readiness::of(r).is_ready(),
             links,
             refusals: core
                 .refusals

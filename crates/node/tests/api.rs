@@ -7,14 +7,12 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
 use meridian_crdt::Value;
-use meridian_node::{FeedError, Status};
-use support::{all_links_up, converged, eventually, options, start};
+use meridian_node::{FeedError, Readiness, Status};
+use support::{all_links_up, converged, eventually, http_get, options, start};
 
 const LIMIT: Duration = Duration::from_secs(20);
 
@@ -111,18 +109,6 @@ async fn a_causal_token_gives_read_your_writes_in_another_region() {
         .unwrap();
     assert_eq!(n3.get(b"profile").await, Some(Value::Str("v2".into())));
     cluster.shutdown().await.unwrap();
-}
-
-/// A plain HTTP/1.0 GET: status code and body.
-fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(LIMIT)).unwrap();
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").unwrap();
-    let code = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    (code, body.to_owned())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -249,18 +235,35 @@ async fn a_write_waits_for_the_regions_asked_for_and_a_timeout_says_who_holds_it
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_store_takes_writes_only_after_every_neighbour_or_an_override() {
-    use meridian_node::{Node, NodeConfig, NodeError};
+    use meridian_node::{InitialClusterState, Node, NodeConfig, NodeError};
     use meridian_replica::WriteError;
 
     let dir = tempfile::tempdir().unwrap();
     let topology = support::topology(dir.path(), "mesh", 3);
+    let existing = meridian_node::cluster::Options {
+        initial_cluster_state: Some(InitialClusterState::Existing),
+        ..options()
+    };
     let configs =
-        meridian_node::cluster::prepare(&topology, &dir.path().join("cluster"), &options())
-            .unwrap();
+        meridian_node::cluster::prepare(&topology, &dir.path().join("cluster"), &existing).unwrap();
     // n1 alone, with a new store: it cannot know whether n2 or n3 hold ops of an earlier n1.
     let n1 = Node::start(NodeConfig::load(&configs[0]).unwrap())
         .await
         .unwrap();
+    // Alive, not ready: a load balancer keeps it, and sends it no writes yet.
+    let admin = n1.addresses().admin;
+    let (health, ready) = tokio::task::spawn_blocking(move || {
+        (http_get(admin, "/health"), http_get(admin, "/ready"))
+    })
+    .await
+    .unwrap();
+    assert_eq!(health, (200, "ok\n".to_owned()));
+    assert_eq!(ready.0, 503, "{ready:?}");
+    assert!(
+        ready.1.starts_with("not ready: TRYAGAIN") && ready.1.contains("n2"),
+        "{ready:?}"
+    );
+    assert!(!n1.readiness().is_ready() && !n1.status().ready);
     let refused = n1.set("k", "v").await.unwrap_err();
     assert!(
         matches!(refused, NodeError::Write(WriteError::Recovering(_))),
@@ -296,6 +299,86 @@ async fn a_new_store_takes_writes_only_after_every_neighbour_or_an_override() {
         .await
         .unwrap();
     assert!(n1.status().recovering.is_none());
+    assert_eq!(n1.readiness(), Readiness::Writable);
     n1.set("k", "v").await.unwrap();
     n1.shutdown().await.unwrap();
+}
+
+/// The story of the bug: on a fresh `meridian up` of a four-region mesh, every `/health`
+/// answered OK and the first SET still got `TRYAGAIN ... waiting for the handshake of
+/// neighbours`: every new store waited to hear all its neighbours, although in a cluster
+/// created that moment no node can hold anything of another. A store created with the cluster
+/// (`initial_cluster_state = "new"`, what `prepare` writes when it makes the cluster's CA)
+/// takes writes at once, alone; one created later in the same cluster (an emptied data
+/// directory: `existing`, what `prepare` writes when the CA is there) waits, and says so on
+/// `/ready`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_brand_new_cluster_takes_writes_at_once_and_a_node_rejoining_it_waits() {
+    use meridian_node::{Node, NodeConfig, NodeError};
+    use meridian_replica::WriteError;
+
+    let dir = tempfile::tempdir().unwrap();
+    let topology = support::topology(dir.path(), "mesh", 4);
+    let root = dir.path().join("cluster");
+    let configs = meridian_node::cluster::prepare(&topology, &root, &options()).unwrap();
+    let text = std::fs::read_to_string(&configs[0]).unwrap();
+    assert!(text.contains("initial_cluster_state = \"new\""), "{text}");
+    // n1 alone, none of its three neighbours started: ready, and writes at once.
+    let n1 = Node::start(NodeConfig::load(&configs[0]).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(n1.readiness(), Readiness::Writable);
+    let admin = n1.addresses().admin;
+    let ready = tokio::task::spawn_blocking(move || http_get(admin, "/ready"))
+        .await
+        .unwrap();
+    assert_eq!(ready, (200, "ready: takes writes\n".to_owned()));
+    n1.set("k", "v1").await.unwrap();
+    let n2 = Node::start(NodeConfig::load(&configs[1]).unwrap())
+        .await
+        .unwrap();
+    n2.set("k2", "v").await.unwrap();
+    eventually("n2 holds n1's write", LIMIT, || async {
+        n2.get(b"k").await == Some(Value::Str("v1".into()))
+    })
+    .await;
+    n1.shutdown().await.unwrap();
+
+    // n1's disk is replaced; the cluster is prepared again, as `meridian up` does on every
+    // run: its CA exists, so the configs say `existing`, and n1 waits for every neighbour.
+    std::fs::remove_dir_all(root.join("node-1/data")).unwrap();
+    let configs = meridian_node::cluster::prepare(&topology, &root, &options()).unwrap();
+    let n1 = Node::start(NodeConfig::load(&configs[0]).unwrap())
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            n1.set("k", "v2").await,
+            Err(NodeError::Write(WriteError::Recovering(_)))
+        ),
+        "a node rejoining with a new store waits"
+    );
+    assert!(matches!(n1.readiness(), Readiness::NotReady(_)));
+    let rest: Vec<Node> = {
+        let mut started = Vec::new();
+        for config in &configs[2..] {
+            started.push(
+                Node::start(NodeConfig::load(config).unwrap())
+                    .await
+                    .unwrap(),
+            );
+        }
+        started
+    };
+    eventually("n1 ready once it heard every neighbour", LIMIT, || async {
+        n1.readiness() == Readiness::Writable
+    })
+    .await;
+    let receipt = n1.set("k", "v2").await.unwrap();
+    assert_eq!(receipt.dot.seq, 2, "n1 learned its first write back first");
+    n1.shutdown().await.unwrap();
+    n2.shutdown().await.unwrap();
+    for node in rest {
+        node.shutdown().await.unwrap();
+    }
 }

@@ -54,6 +54,9 @@ pub(crate) struct Link {
     /// A snapshot waiting until the local writes it contains are durable (our own seq it
     /// needs durable, and its chunks); nothing else is sent on the link meanwhile.
     pub(crate) held_snapshot: Option<(u64, Vec<crate::op::Message>)>,
+    /// The peer's handshake showed it lacks ops of its own that we hold: it lost them (a new
+    /// store) and must get them back. Only then do its own ops go back to it.
+    pub(crate) lost_own_ops: bool,
 }
 
 impl Link {
@@ -68,6 +71,7 @@ impl Link {
             adverts_sent: 0,
             settling: None,
             held_snapshot: None,
+            lost_own_ops: false,
         }
     }
 
@@ -76,10 +80,12 @@ impl Link {
         *self = Link::new();
     }
 
-    /// Handshake done: the peer holds `received`; ops flow from `settle_until` on.
-    pub(crate) fn up(&mut self, received: VersionVector, settle_until: Millis) {
+    /// Handshake done: the peer holds `received`, short of ops of its own that we hold if
+    /// `lost_own_ops`; ops flow from `settle_until` on.
+    pub(crate) fn up(&mut self, received: VersionVector, lost_own_ops: bool, settle_until: Millis) {
         self.reset();
         self.state = LinkState::Up;
+        self.lost_own_ops = lost_own_ops;
         self.settling = Some(settle_until);
         self.sent = received.clone();
         self.reported = received;

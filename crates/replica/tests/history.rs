@@ -416,6 +416,72 @@ fn a_restarted_store_that_may_have_lost_writes_waits_for_a_peer() {
     assert_eq!(c.write(ME, "x", set("v")).unwrap(), Dot::new(ME, 4));
 }
 
+/// A node told its cluster is new (`Replica::new` on a new store, what a node config's
+/// `initial_cluster_state = "new"` does) writes at once. If the claim was false (the cluster
+/// had history: a replaced disk with the bootstrap setting left in its config), the first
+/// neighbour's handshake shows ops of ours this node never wrote in this life; from then on
+/// writes wait until those ops are back, so that no seq written after the handshake collides.
+#[test]
+fn a_node_wrongly_started_as_new_stops_writing_once_a_neighbour_shows_its_history() {
+    let topology = mesh_3();
+    let mut c = Cluster::new(Arc::clone(&topology));
+    for i in 0..5 {
+        c.write(ME, &format!("k{i}"), set("before")).unwrap();
+    }
+    c.link_down(ME, VIRGINIA);
+    c.link_down(ME, SINGAPORE);
+    let now = c.now;
+    let claimed_new = Replica::new(ME, Arc::clone(&topology), Config::lan(), wall(now)).unwrap();
+    c.replace(ME, claimed_new);
+    assert!(
+        c.node(ME).write_refusal().is_none(),
+        "told it is new, it writes"
+    );
+
+    c.link_up(ME, VIRGINIA);
+    c.settle();
+    assert_eq!(c.node(ME).stats().history_found_behind, 1);
+    assert!(
+        matches!(
+            c.write(ME, "early", set("refused")),
+            Err(WriteError::Recovering(_))
+        ),
+        "a write now could reuse a seq Virginia holds"
+    );
+    // Once Virginia served the five ops back, the gate is open again, and the next write
+    // goes after them instead of reusing seq 1.
+    c.advance(1_000);
+    assert_eq!(c.node(ME).received().get(ME), 5);
+    assert_eq!(c.node(ME).write_refusal(), None);
+    let dot = c.write(ME, "after", set("v")).unwrap();
+    assert_eq!(dot, Dot::new(ME, 6));
+    c.link_up(ME, SINGAPORE);
+    c.settle();
+    c.advance(1_000);
+    assert_converged(&c);
+}
+
+/// The same false claim, seen before the ops can come back: writes are refused meanwhile.
+#[test]
+fn a_node_wrongly_started_as_new_refuses_writes_until_its_ops_are_back() {
+    let topology = mesh_3();
+    let mut r = Replica::new(ME, Arc::clone(&topology), Config::lan(), wall(0)).unwrap();
+    r.handle_link_up(0, VIRGINIA);
+    let mut held = VersionVector::new();
+    held.set(ME, 3);
+    r.handle_message(0, wall(0), VIRGINIA, hello(&topology, VIRGINIA, held));
+    drain_persisting(&mut r, 0);
+    assert!(
+        matches!(r.write_refusal(), Some(WriteError::Recovering(_))),
+        "{:?}",
+        r.write_refusal()
+    );
+    assert!(matches!(
+        r.write(1, wall(1), key("k"), set("v")),
+        Err(WriteError::Recovering(wait)) if wait.known == 3
+    ));
+}
+
 fn restore(topology: &Arc<Topology>, now: u64, restored: Restored) -> Replica {
     Replica::restore(
         ME,

@@ -4,7 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use meridian_crdt::ActorId;
-use meridian_replica::Millis;
+use meridian_replica::{Millis, Topology};
 use rand::Rng;
 
 /// Which faults a run injects.
@@ -80,6 +80,23 @@ impl FaultMix {
             self,
             FaultMix::ReplacedDisk | FaultMix::ReplacedDiskLaggingPeer
         )
+    }
+
+    /// Whether this mix can happen on `topology`, and if not, why: every mix but `none`,
+    /// `crashes` and `disk` acts on links (or, for a replaced disk, on the peers a node learns
+    /// its history back from), so it needs two regions or more. A run of a mix whose fault
+    /// cannot happen would prove nothing about it.
+    pub fn check(self, topology: &Topology) -> Result<(), String> {
+        let needs_links = self.lossy() || self.partitions() || self.away() || self.replaced_disk();
+        if needs_links && topology.links.is_empty() {
+            return Err(format!(
+                "the {self} mix acts on the links between regions, and cluster {:?} has {} region{} and no link: run it with --faults none, crashes or disk, or give it two regions or more",
+                topology.cluster,
+                topology.nodes.len(),
+                if topology.nodes.len() == 1 { "" } else { "s" },
+            ));
+        }
+        Ok(())
     }
 }
 

@@ -101,8 +101,33 @@ const STABILITY_ROUNDS: u64 = 10;
 /// Virtual ms allowed after those rounds for the truncation to reach every store.
 const STABILITY_LIMIT_MS: Millis = 2_000;
 
-/// Runs one seed and checks it.
+/// Runs one seed and checks it. Whatever happens in the run, the seed gets a report: a mix
+/// whose faults cannot happen on the topology ([`FaultMix::check`]), a panic anywhere in the
+/// replica, the store or the simulator, and a run that stops making progress in virtual time
+/// are each a failing report ([`Violation::Refused`], [`Violation::Panicked`],
+/// [`Violation::NoProgress`]), never a missing one.
 pub fn run(config: &SimConfig) -> Report {
+    if let Err(why) = config.faults.check(&config.topology) {
+        return Report::failed(config, Counters::default(), vec![Violation::Refused(why)]);
+    }
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_world(config))) {
+        Ok(report) => report,
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic without a message".to_owned());
+            Report::failed(
+                config,
+                Counters::default(),
+                vec![Violation::Panicked(message)],
+            )
+        }
+    }
+}
+
+fn run_world(config: &SimConfig) -> Report {
     let mut world = World::new(config);
     world.plan(config.ops, config.window_ms);
     world.run_until(config.window_ms);
@@ -110,12 +135,16 @@ pub fn run(config: &SimConfig) -> Report {
     world.calm();
     let settle_start = world.now();
     let mut convergence_ms = None;
-    while world.now() < settle_start + config.settle_limit_ms {
+    while world.now() < settle_start + config.settle_limit_ms && !world.stalled() {
         world.run_until(world.now() + PROBE_MS);
         if world.converged() {
             convergence_ms = Some(world.now() - settle_start);
             break;
         }
+    }
+    // A run stopped midway has no end state to check: the stall is its one finding.
+    if world.stalled() {
+        return Report::failed(config, world.counters.clone(), world.violations.clone());
     }
     // The figures are those of the run up to convergence; the stability rounds only check.
     let counters = world.counters.clone();

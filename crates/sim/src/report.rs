@@ -225,6 +225,20 @@ pub enum Violation {
     },
     /// The scenario's fault did not happen, so the run proved nothing about it.
     FaultMissing(&'static str),
+    /// The fault mix cannot happen on this topology; nothing ran.
+    Refused(String),
+    /// Something panicked during the run (the replica, the store or the simulator itself).
+    Panicked(String),
+    /// The world handled this many events at one virtual instant without time moving on:
+    /// stuck (a timer due in the past fired again and again). The run was stopped there.
+    NoProgress {
+        /// The virtual ms it was stuck at.
+        at: Millis,
+        /// Events handled at that instant.
+        events: u64,
+        /// The event that was next.
+        next: String,
+    },
     /// Ops received twice on a perfect network.
     SteadyStateDuplicates(u64),
     /// After convergence, a counter holds more entries than there are nodes: compaction at
@@ -317,6 +331,12 @@ impl fmt::Display for Violation {
                 "node {node} acknowledged {}:{} after its store failed",
                 dot.actor, dot.seq
             ),
+            Violation::Refused(why) => write!(f, "not run: {why}"),
+            Violation::Panicked(message) => write!(f, "the run panicked: {message}"),
+            Violation::NoProgress { at, events, next } => write!(
+                f,
+                "no progress in virtual time: {events} events at {at} ms without time moving on (next: {next})"
+            ),
             Violation::FaultMissing(what) => {
                 write!(f, "the scenario's fault never happened: {what}")
             }
@@ -365,6 +385,33 @@ pub struct Report {
 }
 
 impl Report {
+    /// The report of a run that ended before its checkers could run: what it counted, and
+    /// why it ended.
+    pub(crate) fn failed(
+        config: &crate::SimConfig,
+        counters: Counters,
+        violations: Vec<Violation>,
+    ) -> Report {
+        Report {
+            seed: config.seed,
+            faults: config.faults,
+            fsync: config.fsync,
+            crash_point: config.crash_point,
+            nodes: config.topology.nodes.len(),
+            counters,
+            convergence_ms: None,
+            duplicates: 0,
+            max_causal_depth: 0,
+            repairs: 0,
+            clock_ahead_reports: 0,
+            snapshots_merged: 0,
+            acked: 0,
+            lost_acked: 0,
+            violations,
+            digest: String::new(),
+        }
+    }
+
     /// Whether replicas failed to reach one state consistent with the model.
     pub fn diverged(&self) -> bool {
         self.violations.iter().any(|v| {

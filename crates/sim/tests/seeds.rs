@@ -1,6 +1,8 @@
 //! Every shipped topology under every fault mix, for many seeds: convergence, no acknowledged
 //! write lost, values as the data model defines them, causal order, faults that really
-//! happened, and no duplicate on a perfect network.
+//! happened, and no duplicate on a perfect network. Then what the simulator itself must do
+//! with a run that cannot prove anything: a panicking seed, a stuck one and a mix that cannot
+//! happen on a one-region cluster all fail with their reason.
 //!
 //! `MERIDIAN_SIM_SEEDS=N` runs N seeds per pair instead of 200;
 //! `MERIDIAN_SIM_FIRST_SEED=S` starts elsewhere.
@@ -94,6 +96,20 @@ matrix! {
     primary_replica_store_failures: "primary-replica", FaultMix::Disk;
     primary_replica_away_past_retention: "primary-replica", FaultMix::Away;
     primary_replica_all_faults: "primary-replica", FaultMix::All;
+    mesh_delayed_steady_state: "mesh-delayed", FaultMix::None;
+    mesh_delayed_lossy: "mesh-delayed", FaultMix::Lossy;
+    mesh_delayed_partitions: "mesh-delayed", FaultMix::Partitions;
+    mesh_delayed_crashes: "mesh-delayed", FaultMix::Crashes;
+    mesh_delayed_store_failures: "mesh-delayed", FaultMix::Disk;
+    mesh_delayed_away_past_retention: "mesh-delayed", FaultMix::Away;
+    mesh_delayed_all_faults: "mesh-delayed", FaultMix::All;
+    chain_delayed_steady_state: "chain-delayed", FaultMix::None;
+    chain_delayed_lossy: "chain-delayed", FaultMix::Lossy;
+    chain_delayed_partitions: "chain-delayed", FaultMix::Partitions;
+    chain_delayed_crashes: "chain-delayed", FaultMix::Crashes;
+    chain_delayed_store_failures: "chain-delayed", FaultMix::Disk;
+    chain_delayed_away_past_retention: "chain-delayed", FaultMix::Away;
+    chain_delayed_all_faults: "chain-delayed", FaultMix::All;
 }
 
 #[test]
@@ -114,4 +130,51 @@ fn different_seeds_make_different_runs() {
     let a = meridian_sim::run(&SimConfig::new(Arc::clone(&topology), 1, FaultMix::All));
     let b = meridian_sim::run(&SimConfig::new(topology, 2, FaultMix::All));
     assert_ne!(a.digest, b.digest);
+}
+
+/// A one-region topology file.
+fn one_region() -> Arc<meridian_replica::Topology> {
+    let text = "cluster = \"solo\"\nshape = \"mesh\"\n\n[[node]]\nname = \"alone\"\nid = 1\nquic = \"127.0.0.1:7001\"\nresp = \"127.0.0.1:6001\"\nadmin = \"127.0.0.1:9001\"\n";
+    Arc::new(meridian_replica::Topology::parse(text, "solo.toml").unwrap())
+}
+
+/// The story of the bug: `meridian sim` on a one-region file panicked in a seed thread (the
+/// `away` mix drew a region from an empty list), printed `seeds=0 diverged=0 lost_acked=0`
+/// and exited 0. A mix that acts on links is refused on one region, with the reason; the
+/// mixes that need no link run and pass there.
+#[test]
+fn a_one_region_cluster_runs_the_mixes_without_links_and_refuses_the_others() {
+    let topology = one_region();
+    for faults in FaultMix::ALL {
+        let report = meridian_sim::run(&SimConfig::new(Arc::clone(&topology), 1, faults));
+        let runs = matches!(faults, FaultMix::None | FaultMix::Crashes | FaultMix::Disk);
+        if runs {
+            assert!(report.ok(), "{faults}: {report} {:?}", report.violations);
+            assert!(report.counters.writes > 0, "{faults}: {report}");
+        } else {
+            assert!(
+                matches!(&report.violations[..], [meridian_sim::Violation::Refused(why)] if why.contains("links")),
+                "{faults}: {:?}",
+                report.violations
+            );
+            assert!(faults.check(&topology).is_err());
+        }
+    }
+}
+
+/// A run that panics is a failing report naming the panic, never a missing one: here a
+/// replica config that `Replica::new` refuses, on which the world's setup panics.
+#[test]
+fn a_seed_that_panics_is_a_failure_with_its_message() {
+    let (topology, _) = topology("mesh-3");
+    let mut config = SimConfig::new(topology, 3, FaultMix::None);
+    config.replica.gossip_interval_ms = 0;
+    let report = meridian_sim::run(&config);
+    assert!(!report.ok());
+    assert!(
+        matches!(&report.violations[..], [meridian_sim::Violation::Panicked(m)] if !m.is_empty()),
+        "{:?}",
+        report.violations
+    );
+    assert_eq!(report.seed, 3);
 }

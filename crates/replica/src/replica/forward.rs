@@ -169,11 +169,19 @@ impl Replica {
     }
 
     /// Whether we serve `peer` the ops of `origin`: we are its parent in the origin's tree, or
-    /// we are repairing a stall; and a peer's own ops go back to it only when it lost some of
-    /// them (a crash before its fsync, or a new store): it must learn them before it writes.
+    /// we are repairing a stall; and a peer's own ops go back to it only when its handshake
+    /// showed it lost some that we hold (a new store): it must learn them before it writes.
+    ///
+    /// Not whenever it has not yet reported an op of its own that we hold: we may get its
+    /// op through another neighbour before its own gossip says it holds it (on
+    /// `mesh-delayed`, Zurich gets Tokyo's ops through Mumbai, 110 ms, faster than Tokyo's
+    /// direct link of 115 ms), and every such op went back to Tokyo as a duplicate. A peer
+    /// whose handshake showed nothing lost holds every op of its own anyone holds: ops leave
+    /// a node only once synced. And one that lost some hears, at its handshake, from the
+    /// neighbour each lost op first went through, which held it durably before forwarding it.
     pub(super) fn feeds(&self, link: &Link, origin: ActorId, peer: ActorId) -> bool {
         if origin == peer {
-            link.reported_of(origin) < self.synced.get(origin)
+            link.lost_own_ops && link.reported_of(origin) < self.synced.get(origin)
         } else {
             self.routes.parent(origin, peer) == Some(self.me) || link.is_repairing(origin)
         }

@@ -86,8 +86,24 @@ impl Replica {
     /// A neighbour's handshake on a link to this replica: first-hand news of what it holds,
     /// `seq` being the last of our ops among it.
     pub(super) fn heard_neighbour(&mut self, peer: ActorId, seq: u64) {
-        if let Some(gate) = self.history_gate.as_mut() {
-            gate.waiting.remove(&peer);
+        match self.history_gate.as_mut() {
+            Some(gate) => {
+                gate.waiting.remove(&peer);
+            }
+            None if self.role == Role::Leader && seq >= self.next_seq => {
+                // A neighbour holds ops of ours this node never wrote in this life, and the
+                // gate was open: the store was started as part of a new cluster
+                // (`Replica::new`) while the cluster had history, or restored from an old
+                // copy. Any seq written from here on might be one the neighbour already
+                // holds, so writes wait until those ops are back. (Seqs written before this
+                // Hello may already collide: the operator's claim was false.)
+                self.stats.history_found_behind += 1;
+                self.history_gate = Some(HistoryGate {
+                    waiting: BTreeSet::new(),
+                    known: 0,
+                });
+            }
+            None => {}
         }
         self.learn_own_history(seq);
     }

@@ -317,6 +317,11 @@ impl Replica {
         replica.next_seq = replica.received.get(me) + 1;
         replica.try_apply(now);
         replica.update_own_row();
+        // The ops re-applied from the log go to the store at the next checkpoint, and the
+        // gossip tick truncates and compacts: neither may wait for a link or a write (a node
+        // with no neighbour up would otherwise keep them pending for ever).
+        replica.arm_checkpoint(now);
+        replica.ensure_gossip_timer(now);
         // Recovery re-applies history: that is not news for a change feed, and the state it
         // rebuilds from the log goes to the store with the next batch anyway.
         replica.outputs.retain(|o| !matches!(o, Output::Applied(_)));
@@ -337,14 +342,8 @@ impl Replica {
         key: Bytes,
         command: Command,
     ) -> Result<Dot, WriteError> {
-        if self.role != Role::Leader {
-            return Err(WriteError::ReadOnly);
-        }
-        if let Some(reason) = &self.store_failed {
-            return Err(WriteError::StoreFailed(reason.clone()));
-        }
-        if let Some(wait) = self.history_wait() {
-            return Err(WriteError::Recovering(wait));
+        if let Some(refused) = self.write_refusal() {
+            return Err(refused);
         }
         let payload = self.keyspace.prepare(&key, command, &self.applied)?;
         let hlc = self.clock.now(wall);
@@ -366,6 +365,19 @@ impl Replica {
         self.staged.push(Staged { op, from: None });
         self.ensure_gossip_timer(now);
         Ok(dot)
+    }
+
+    /// Why a local write would be refused now, whatever its key and command: the node is
+    /// not a leader, its store failed, or it is still learning its own history. `None` when
+    /// it takes writes: what a readiness check asks.
+    pub fn write_refusal(&self) -> Option<WriteError> {
+        if self.role != Role::Leader {
+            return Some(WriteError::ReadOnly);
+        }
+        if let Some(reason) = &self.store_failed {
+            return Some(WriteError::StoreFailed(reason.clone()));
+        }
+        self.history_wait().map(WriteError::Recovering)
     }
 
     // ----- inputs -----
@@ -525,10 +537,16 @@ impl Replica {
 
     /// When [`Replica::handle_timeout`] should next be called.
     pub fn poll_timeout(&self) -> Option<Millis> {
+        // A delayed origin's next op is due `delay_ms` after it became durable, unless it
+        // waits for ops of other origins: then the timer would find it due and still not
+        // appliable, and fire again at once, for ever. The `try_apply` that applies what it
+        // waits for (on an arrival, or at another origin's deadline) applies it too if its
+        // delay has passed; if not, its deadline is asked for from then on.
         let delayed = if self.delay_ms > 0 {
             self.durable_at
-                .values()
-                .filter_map(|q| q.front())
+                .iter()
+                .filter(|(origin, _)| self.next_applicable(**origin).is_some())
+                .filter_map(|(_, q)| q.front())
                 .min()
                 .map(|t| t + self.delay_ms)
         } else {
@@ -702,18 +720,14 @@ impl Replica {
                 .collect();
             for origin in origins {
                 while self.received.get(origin) > self.applied.get(origin) {
-                    let seq = self.applied.get(origin) + 1;
                     if let Some(at) = self.durable_at.get(&origin).and_then(|q| q.front())
                         && at + self.delay_ms > now
                     {
                         break;
                     }
-                    let Some(op) = self.log.get(origin, seq).cloned() else {
+                    let Some(op) = self.next_applicable(origin).cloned() else {
                         break;
                     };
-                    if !self.applied.dominates(&op.deps) {
-                        break;
-                    }
                     if let Some(q) = self.durable_at.get_mut(&origin) {
                         q.pop_front();
                     }
@@ -725,6 +739,17 @@ impl Replica {
                 break;
             }
         }
+    }
+
+    /// `origin`'s next op to apply, if it is durable and everything it depends on is applied:
+    /// all that keeps it from being applied is a delay.
+    fn next_applicable(&self, origin: ActorId) -> Option<&Arc<Op>> {
+        if self.received.get(origin) <= self.applied.get(origin) {
+            return None;
+        }
+        self.log
+            .get(origin, self.applied.get(origin) + 1)
+            .filter(|op| self.applied.dominates(&op.deps))
     }
 
     fn note_depth(&mut self) {

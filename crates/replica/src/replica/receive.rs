@@ -56,10 +56,15 @@ impl Replica {
             );
             return;
         }
+        let lost_own_ops = received.get(from) < self.synced.get(from);
         let Some(link) = self.links.get_mut(&from) else {
             return;
         };
-        link.up(received.clone(), now + self.config.link_settle_ms);
+        link.up(
+            received.clone(),
+            lost_own_ops,
+            now + self.config.link_settle_ms,
+        );
         let mine = received.get(self.me);
         self.matrix.observe(
             from,

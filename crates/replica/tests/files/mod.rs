@@ -16,13 +16,15 @@ macro_rules! shipped {
     };
 }
 
-pub const SHIPPED: [(&str, &str); 6] = [
+pub const SHIPPED: [(&str, &str); 8] = [
     shipped!("mesh-3.toml"),
     shipped!("ring-5.toml"),
     shipped!("star-5.toml"),
     shipped!("tree-7.toml"),
     shipped!("chain-4.toml"),
     shipped!("primary-replica.toml"),
+    shipped!("mesh-delayed.toml"),
+    shipped!("chain-delayed.toml"),
 ];
 
 pub fn load(name: &str) -> Topology {

@@ -50,6 +50,16 @@ pub fn ring_5() -> Arc<Topology> {
     Arc::new(Topology::parse(text, "ring-5.toml").unwrap())
 }
 
+/// `topologies/mesh-delayed.toml`: leaders london and tokyo, read replica mumbai, and zurich,
+/// a replica delayed by 2 s, all linked.
+pub fn mesh_delayed() -> Arc<Topology> {
+    let text = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../topologies/mesh-delayed.toml"
+    ));
+    Arc::new(Topology::parse(text, "mesh-delayed.toml").unwrap())
+}
+
 pub const DUBLIN: ActorId = ActorId(1);
 pub const OREGON: ActorId = ActorId(2);
 pub const SAO_PAULO: ActorId = ActorId(3);

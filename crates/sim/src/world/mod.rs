@@ -23,6 +23,9 @@ mod persist;
 const WALL_EPOCH: u64 = 1_767_225_600_000;
 /// Latency of a link whose topology gives none.
 const DEFAULT_LATENCY_MS: u64 = 10;
+/// Events handled at one virtual instant past which a run counts as stuck: far more than a
+/// burst of writes and frames ever makes at one ms (a few thousand with `--ops 100000`).
+const EVENTS_PER_INSTANT: u64 = 100_000;
 
 #[derive(Debug)]
 enum Event {
@@ -161,8 +164,9 @@ pub(crate) struct World {
     nodes: BTreeMap<ActorId, Node>,
     links: BTreeMap<(ActorId, ActorId), LinkSim>,
     lossy: Option<Lossy>,
-    /// In the `all` mix, the first middle chunk of a snapshot is lost on purpose, so that an
-    /// incomplete snapshot surely has to be sent again.
+    /// In the `all` mix, the second chunk of the first snapshot of two chunks or more is lost
+    /// on purpose, so that an incomplete snapshot surely has to be sent again (the mix also
+    /// requires a snapshot of several chunks to be merged, so this always strikes).
     drop_a_snapshot_chunk: bool,
     /// Every write a client made, by dot (a dot lost in a crash may be reused: last wins).
     pub(crate) writes: BTreeMap<Dot, ClientWrite>,
@@ -337,11 +341,35 @@ impl World {
         }
     }
 
-    /// Runs events up to and including time `until`.
+    /// Runs events up to and including time `until`. A world that handles
+    /// [`EVENTS_PER_INSTANT`] events without virtual time moving is stuck (a timer asked for
+    /// again and again at a past instant, messages bouncing with no latency): it records
+    /// [`Violation::NoProgress`] and runs nothing more, so that the seed fails instead of
+    /// hanging.
     pub(crate) fn run_until(&mut self, until: Millis) {
+        if self.stalled() {
+            return;
+        }
+        let mut at_this_instant = 0u64;
         while let Some(Reverse((at, id))) = self.queue.peek().copied() {
             if at > until {
                 break;
+            }
+            if at == self.now {
+                at_this_instant += 1;
+                if at_this_instant > EVENTS_PER_INSTANT {
+                    let next = self.events.get(&id).map_or_else(String::new, describe);
+                    self.violations.push(Violation::NoProgress {
+                        at,
+                        events: at_this_instant - 1,
+                        next,
+                    });
+                    self.queue.clear();
+                    self.events.clear();
+                    return;
+                }
+            } else {
+                at_this_instant = 1;
             }
             self.queue.pop();
             self.now = at;
@@ -350,6 +378,13 @@ impl World {
             }
         }
         self.now = until;
+    }
+
+    /// Whether the run stopped for making no progress in virtual time.
+    pub(crate) fn stalled(&self) -> bool {
+        self.violations
+            .iter()
+            .any(|v| matches!(v, Violation::NoProgress { .. }))
     }
 
     /// Stops injecting loss and duplication: the network heals for the settle phase.
@@ -695,7 +730,7 @@ impl World {
         let sent = link.sent[dir];
         let epoch = link.epoch;
         let base = link.latency_ms;
-        if self.drop_a_snapshot_chunk && chunk.is_some_and(|(index, last)| index == 1 && !last) {
+        if self.drop_a_snapshot_chunk && chunk.is_some_and(|(index, _)| index == 1) {
             self.drop_a_snapshot_chunk = false;
             self.counters.lost += 1;
             self.counters.snapshot_chunks_lost += 1;
@@ -945,10 +980,59 @@ impl World {
 }
 
 /// Whether two ops are the same op (not only the same dot).
+/// An event in a few words, for a stall's report.
+fn describe(event: &Event) -> String {
+    match event {
+        Event::Deliver { from, to, .. } => format!("a message from node {from} to node {to}"),
+        Event::Timer(node) => format!("the timer of node {node}"),
+        Event::Committed(p) | Event::Synced(p) => format!("the disk of node {}", p.node),
+        Event::SyncDue { node, .. } | Event::PeriodicSynced { node, .. } => {
+            format!("the periodic fsync of node {node}")
+        }
+        Event::Write(node) | Event::CrashWrite(node) => format!("a write at node {node}"),
+        Event::Connect(a, b) => format!("connecting nodes {a} and {b}"),
+        Event::Fault(fault) => format!("the fault {fault:?}"),
+    }
+}
+
 pub(crate) fn same_op(a: &Arc<Op>, b: &Arc<Op>) -> bool {
     Arc::ptr_eq(a, b) || **a == **b
 }
 
 fn wall_at(now: Millis, skew_ms: i64) -> u64 {
     (WALL_EPOCH + now).saturating_add_signed(skew_ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The detector itself: a world whose events never let virtual time move on (here, more
+    /// connection events at one instant than any run makes) stops with `NoProgress` instead
+    /// of running for ever, and runs nothing after.
+    #[test]
+    fn a_world_stuck_at_one_instant_stops_with_no_progress() {
+        let text = "cluster = \"c\"\nshape = \"mesh\"\n\n[[node]]\nname = \"a\"\nid = 1\nquic = \"127.0.0.1:7001\"\nresp = \"127.0.0.1:6001\"\nadmin = \"127.0.0.1:9001\"\n\n[[node]]\nname = \"b\"\nid = 2\nquic = \"127.0.0.1:7002\"\nresp = \"127.0.0.1:6002\"\nadmin = \"127.0.0.1:9002\"\n";
+        let topology = Arc::new(Topology::parse(text, "two.toml").expect("valid"));
+        let config = SimConfig::new(topology, 0, FaultMix::None);
+        let mut world = World::new(&config);
+        for _ in 0..=EVENTS_PER_INSTANT {
+            world.push(5, Event::Connect(ActorId(1), ActorId(2)));
+        }
+        world.push(6, Event::Write(ActorId(1)));
+        world.run_until(10);
+        assert!(world.stalled());
+        assert!(
+            matches!(
+                &world.violations[..],
+                [Violation::NoProgress { at: 5, events, next }]
+                    if *events == EVENTS_PER_INSTANT && next.contains("connecting")
+            ),
+            "{:?}",
+            world.violations
+        );
+        assert_eq!(world.counters.writes, 0, "nothing ran after the stall");
+        world.run_until(20);
+        assert_eq!(world.violations.len(), 1);
+    }
 }
