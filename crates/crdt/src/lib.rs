@@ -24,6 +24,7 @@ mod key;
 mod keyspace;
 mod payload;
 mod scalar;
+pub mod seq;
 mod table;
 mod types;
 mod view;

@@ -1,0 +1,276 @@
+//! The runs of a sequence in list order, tombstones included, in chunks of at most
+//! [`MAX_RUNS`] runs that count their elements, with an index from each run's first element
+//! id to its chunk. Finding the element at a visible position walks the chunks' counts, then
+//! one chunk; finding an element by id is one index lookup and one chunk; inserting a run
+//! shifts one chunk.
+
+use std::collections::BTreeMap;
+
+use super::ElemId;
+use super::run::{Run, SeqContent};
+
+/// Runs per chunk before it splits in two.
+const MAX_RUNS: usize = 64;
+
+/// Where an element is, in list order: chunk position, run in the chunk, element in the run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Place {
+    pub(crate) chunk: usize,
+    pub(crate) run: usize,
+    pub(crate) off: u32,
+}
+
+#[derive(Clone, Debug)]
+struct Chunk<C> {
+    /// Stable name of the chunk, which the index holds (positions move as chunks split).
+    id: usize,
+    runs: Vec<Run<C>>,
+    visible: u64,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct RunList<C> {
+    chunks: Vec<Chunk<C>>,
+    /// Chunk id -> position in `chunks`.
+    position_of: Vec<usize>,
+    /// First element id of every run -> id of the chunk holding it.
+    index: BTreeMap<ElemId, usize>,
+    visible: u64,
+}
+
+impl<C> Default for RunList<C> {
+    fn default() -> Self {
+        RunList {
+            chunks: Vec::new(),
+            position_of: Vec::new(),
+            index: BTreeMap::new(),
+            visible: 0,
+        }
+    }
+}
+
+impl<C: SeqContent> RunList<C> {
+    /// Elements a reader sees.
+    pub(crate) fn visible(&self) -> u64 {
+        self.visible
+    }
+
+    /// Runs in list order.
+    pub(crate) fn runs(&self) -> impl Iterator<Item = &Run<C>> + '_ {
+        self.chunks.iter().flat_map(|c| c.runs.iter())
+    }
+
+    pub(crate) fn run(&self, p: Place) -> &Run<C> {
+        &self.chunks[p.chunk].runs[p.run]
+    }
+
+    /// The element `id`, if the sequence holds it.
+    pub(crate) fn locate(&self, id: ElemId) -> Option<Place> {
+        let (first, chunk_id) = self.index.range(..=id).next_back()?;
+        let chunk = *self.position_of.get(*chunk_id)?;
+        let run = self.chunks[chunk]
+            .runs
+            .iter()
+            .position(|r| r.id == *first)?;
+        let off = self.chunks[chunk].runs[run].offset_of(id)?;
+        Some(Place { chunk, run, off })
+    }
+
+    /// The first run after the run at `p`, if any.
+    pub(crate) fn next_run(&self, p: Place) -> Option<Place> {
+        if p.run + 1 < self.chunks[p.chunk].runs.len() {
+            return Some(Place {
+                chunk: p.chunk,
+                run: p.run + 1,
+                off: 0,
+            });
+        }
+        (p.chunk + 1 < self.chunks.len()).then_some(Place {
+            chunk: p.chunk + 1,
+            run: 0,
+            off: 0,
+        })
+    }
+
+    /// The first run, if any.
+    pub(crate) fn first_run(&self) -> Option<Place> {
+        (!self.chunks.is_empty()).then_some(Place {
+            chunk: 0,
+            run: 0,
+            off: 0,
+        })
+    }
+
+    /// The element just before `p` (an element or a run start), tombstones included.
+    pub(crate) fn elem_before(&self, p: Place) -> Option<ElemId> {
+        if p.off > 0 {
+            return Some(self.run(p).elem(p.off - 1));
+        }
+        self.run_before(p).map(|q| self.run(q).last())
+    }
+
+    fn run_before(&self, p: Place) -> Option<Place> {
+        if p.run > 0 {
+            return Some(Place {
+                chunk: p.chunk,
+                run: p.run - 1,
+                off: 0,
+            });
+        }
+        let chunk = p.chunk.checked_sub(1)?;
+        let run = self.chunks[chunk].runs.len().checked_sub(1)?;
+        Some(Place { chunk, run, off: 0 })
+    }
+
+    /// The last element, tombstones included.
+    pub(crate) fn last_elem(&self) -> Option<ElemId> {
+        self.chunks
+            .last()
+            .and_then(|c| c.runs.last())
+            .map(Run::last)
+    }
+
+    /// The `pos`-th visible element (0-based); `None` if `pos` is the visible length or
+    /// beyond.
+    pub(crate) fn find_visible(&self, mut pos: u64) -> Option<Place> {
+        for (ci, chunk) in self.chunks.iter().enumerate() {
+            if pos >= chunk.visible {
+                pos -= chunk.visible;
+                continue;
+            }
+            for (ri, run) in chunk.runs.iter().enumerate() {
+                let v = run.visible();
+                if pos < v {
+                    return Some(Place {
+                        chunk: ci,
+                        run: ri,
+                        off: pos as u32,
+                    });
+                }
+                pos -= v;
+            }
+        }
+        None
+    }
+
+    /// Visible elements before `p`.
+    pub(crate) fn visible_before(&self, p: Place) -> u64 {
+        let chunks: u64 = self.chunks[..p.chunk].iter().map(|c| c.visible).sum();
+        let runs: u64 = self.chunks[p.chunk].runs[..p.run]
+            .iter()
+            .map(Run::visible)
+            .sum();
+        let inside = if self.run(p).is_live() {
+            u64::from(p.off)
+        } else {
+            0
+        };
+        chunks + runs + inside
+    }
+
+    /// Makes `id` the first element of its run (splitting the run holding it); its place.
+    pub(crate) fn split_before(&mut self, id: ElemId) -> Option<Place> {
+        let p = self.locate(id)?;
+        if p.off == 0 {
+            return Some(p);
+        }
+        let chunk = &mut self.chunks[p.chunk];
+        let rest = chunk.runs[p.run].split_off(p.off);
+        self.index.insert(rest.id, chunk.id);
+        chunk.runs.insert(p.run + 1, rest);
+        let at = Place {
+            chunk: p.chunk,
+            run: p.run + 1,
+            off: 0,
+        };
+        Some(self.rebalance(p.chunk, at))
+    }
+
+    /// Inserts `run` before the run at `at` (a run start), or at the end (`None`); its place.
+    pub(crate) fn insert(&mut self, at: Option<Place>, run: Run<C>) -> Place {
+        let visible = run.visible();
+        self.visible += visible;
+        if self.chunks.is_empty() {
+            self.position_of.push(0);
+            self.chunks.push(Chunk {
+                id: 0,
+                runs: Vec::new(),
+                visible: 0,
+            });
+        }
+        let p = at.unwrap_or_else(|| {
+            let chunk = self.chunks.len() - 1;
+            Place {
+                chunk,
+                run: self.chunks[chunk].runs.len(),
+                off: 0,
+            }
+        });
+        let chunk = &mut self.chunks[p.chunk];
+        chunk.visible += visible;
+        self.index.insert(run.id, chunk.id);
+        chunk.runs.insert(p.run, run);
+        self.rebalance(p.chunk, p)
+    }
+
+    /// Marks the whole run at `p` deleted; the elements a reader lost.
+    pub(crate) fn delete_run(&mut self, p: Place) -> u64 {
+        let chunk = &mut self.chunks[p.chunk];
+        let run = &mut chunk.runs[p.run];
+        let lost = run.visible();
+        run.content = None;
+        chunk.visible -= lost;
+        self.visible -= lost;
+        lost
+    }
+
+    /// Merges the run at `p` into the run before it if it continues it (same chunk only: a
+    /// chunk boundary costs a run, nothing else); the place of the merged run.
+    pub(crate) fn merge_with_previous(&mut self, p: Place) -> Place {
+        if p.run == 0 {
+            return p;
+        }
+        let chunk = &mut self.chunks[p.chunk];
+        let Some(step) = chunk.runs[p.run - 1].continues_with(&chunk.runs[p.run]) else {
+            return p;
+        };
+        let next = chunk.runs.remove(p.run);
+        self.index.remove(&next.id);
+        chunk.runs[p.run - 1].absorb(&next, step);
+        Place {
+            chunk: p.chunk,
+            run: p.run - 1,
+            off: 0,
+        }
+    }
+
+    /// Splits chunk `c` in two if it grew past [`MAX_RUNS`]; where `p` (in chunk `c`) is
+    /// afterwards.
+    fn rebalance(&mut self, c: usize, p: Place) -> Place {
+        if self.chunks[c].runs.len() <= MAX_RUNS {
+            return p;
+        }
+        let half = self.chunks[c].runs.len() / 2;
+        let runs = self.chunks[c].runs.split_off(half);
+        let visible: u64 = runs.iter().map(Run::visible).sum();
+        self.chunks[c].visible -= visible;
+        let id = self.position_of.len();
+        self.position_of.push(c + 1);
+        for r in &runs {
+            self.index.insert(r.id, id);
+        }
+        self.chunks.insert(c + 1, Chunk { id, runs, visible });
+        for chunk in &self.chunks[c + 2..] {
+            self.position_of[chunk.id] += 1;
+        }
+        if p.chunk == c && p.run >= half {
+            Place {
+                chunk: c + 1,
+                run: p.run - half,
+                off: p.off,
+            }
+        } else {
+            p
+        }
+    }
+}

@@ -1,0 +1,504 @@
+//! The sequence CRDT behind Redis lists and collaborative text: FugueMax, in the list form
+//! that Yjs's integration takes with a modified tie-break (diamond-types' "YjsMod").
+//!
+//! Every element is named by an [`ElemId`]: the dot of the op that inserted it and its
+//! offset in that op's content, so ids are unique as dots are, and dedup and causal delivery
+//! come from the replica layer. An insert names its *origins*: the element just left of the
+//! place it was typed (tombstones included) and the element just right of it. A replica
+//! integrates an insert between its origins, ordering it among the concurrent inserts found
+//! there by where their own origins lie ([`Sequence::apply_insert`]); the result does not
+//! depend on the order in which concurrent inserts arrive, and two writers typing at one place
+//! at once do not interleave (Weidner, Gentle and Kleppmann, "The Art of the Fugue", 2023:
+//! FugueMax is maximally non-interleaving). A delete names element ids; a deleted element stays
+//! as a tombstone (its ids and origins, no content), since inserts may name it as an origin.
+//!
+//! Elements one writer inserted one after another (a string in one op, or one op per keystroke)
+//! are kept as one [`run`](run::Run), so typing costs one entry per run, not per character;
+//! runs are kept in chunks that count their visible elements ([`list`]).
+
+mod list;
+mod run;
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{ActorId, Dot};
+use list::{Place, RunList};
+pub use run::{Items, SeqContent, Step, Text};
+use run::{Run, elem_of};
+
+/// The name of one element: the op that inserted it and its offset in that op's content.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+)]
+pub struct ElemId {
+    /// The writer.
+    pub actor: ActorId,
+    /// The inserting op's seq.
+    pub seq: u64,
+    /// The element's index in the op's content.
+    pub off: u32,
+}
+
+impl ElemId {
+    /// The first element inserted by `dot`.
+    pub fn first_of(dot: Dot) -> ElemId {
+        ElemId {
+            actor: dot.actor,
+            seq: dot.seq,
+            off: 0,
+        }
+    }
+}
+
+impl fmt::Display for ElemId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}.{}", self.actor, self.seq, self.off)
+    }
+}
+
+/// Consecutive element ids: `len` of them from `id`, going on by `step`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdSpan {
+    /// The first element.
+    pub id: ElemId,
+    /// How many.
+    pub len: u32,
+    /// How the ids go on.
+    pub step: Step,
+}
+
+impl IdSpan {
+    fn elem(&self, i: u32) -> ElemId {
+        elem_of(self.id, self.step, i)
+    }
+}
+
+/// An insert as it travels: its origins and its content; its ids come from its op's dot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Insert<C> {
+    /// The element just left of where it was typed (`None`: the start).
+    pub left: Option<ElemId>,
+    /// The element just right of it (`None`: the end).
+    pub right: Option<ElemId>,
+    /// What it inserts (at least one element).
+    pub content: C,
+}
+
+/// A delete as it travels: the elements it removes.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Delete {
+    /// The elements, in the order the writer saw them.
+    pub spans: Vec<IdSpan>,
+}
+
+/// What an op did to the visible sequence, by position: what an editor applies to its copy
+/// of the document.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Delta {
+    /// `len` elements now start at `pos`.
+    Insert {
+        /// Where.
+        pos: u64,
+        /// How many.
+        len: u64,
+    },
+    /// The `len` elements from `pos` are gone.
+    Delete {
+        /// Where.
+        pos: u64,
+        /// How many.
+        len: u64,
+    },
+}
+
+/// A position that follows the text around it through concurrent edits: it sits just after an
+/// element (or at the start), and resolves to wherever that element is now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Cursor {
+    /// The element the cursor follows (`None`: the start of the sequence).
+    pub after: Option<ElemId>,
+}
+
+/// An op that cannot apply: it names what this sequence does not hold, or holds already.
+/// Nothing changed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SeqError {
+    /// The insert's ids are already taken (a forged or replayed op).
+    #[error("element {0} is already in the sequence")]
+    Duplicate(ElemId),
+    /// An origin, a deleted element or a cursor's element is not in the sequence.
+    #[error("element {0} is not in the sequence")]
+    Unknown(ElemId),
+    /// An insert of nothing.
+    #[error("an insert must hold at least one element")]
+    Empty,
+    /// More elements than one op may insert.
+    #[error("an insert of {0} elements is over the limit")]
+    TooLong(usize),
+    /// A local edit past the end.
+    #[error("position {pos} is past the end ({len})")]
+    OutOfRange {
+        /// The position asked for.
+        pos: u64,
+        /// The visible length.
+        len: u64,
+    },
+}
+
+/// One run in canonical form: maximal (every run that continues the one before it is merged
+/// into it), whatever the order in which its elements arrived. Replicas holding the same
+/// elements list the same canonical runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CanonicalRun<C> {
+    /// The first element.
+    pub id: ElemId,
+    /// Elements.
+    pub len: u32,
+    /// How the ids go on (`Offset` for a single element).
+    pub step: Step,
+    /// The first element's left origin.
+    pub left: Option<ElemId>,
+    /// Every element's right origin.
+    pub right: Option<ElemId>,
+    /// The content; `None` for a tombstone.
+    pub content: Option<C>,
+}
+
+/// A replicated sequence of `C` (text or list items).
+#[derive(Clone, Debug)]
+pub struct Sequence<C> {
+    list: RunList<C>,
+}
+
+impl<C: SeqContent> Default for Sequence<C> {
+    fn default() -> Self {
+        Sequence {
+            list: RunList::default(),
+        }
+    }
+}
+
+/// Where an origin lies, for comparisons: before everything, at an element, after everything.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Bound {
+    Start,
+    At(Place),
+    End,
+}
+
+impl<C: SeqContent> Sequence<C> {
+    /// An empty sequence.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Elements a reader sees.
+    pub fn len(&self) -> u64 {
+        self.list.visible()
+    }
+
+    /// Whether a reader sees no element.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The insert that puts `content` at visible position `pos` (`0..=len`), for this
+    /// replica to apply as the op `dot` ([`Sequence::apply_insert`]) and to send. Its origins
+    /// are the elements on either side of the place it goes, tombstones included: just before
+    /// the element now at `pos`, after any tombstones that precede it.
+    pub fn prepare_insert(&self, pos: u64, content: C) -> Result<Insert<C>, SeqError> {
+        if content.is_empty() {
+            return Err(SeqError::Empty);
+        }
+        let (left, right) = match self.list.find_visible(pos) {
+            Some(at) => (
+                self.list.elem_before(at),
+                Some(self.list.run(at).elem(at.off)),
+            ),
+            None if pos == self.len() => (self.list.last_elem(), None),
+            None => {
+                return Err(SeqError::OutOfRange {
+                    pos,
+                    len: self.len(),
+                });
+            }
+        };
+        Ok(Insert {
+            left,
+            right,
+            content,
+        })
+    }
+
+    /// The delete of the `len` visible elements from `pos`.
+    pub fn prepare_delete(&self, pos: u64, len: u64) -> Result<Delete, SeqError> {
+        let end = pos.checked_add(len).filter(|&e| e <= self.len());
+        if end.is_none() {
+            return Err(SeqError::OutOfRange {
+                pos: pos.saturating_add(len),
+                len: self.len(),
+            });
+        }
+        let mut spans = Vec::new();
+        let mut left = len;
+        let mut at = if len == 0 {
+            None
+        } else {
+            self.list.find_visible(pos)
+        };
+        while let Some(p) = at {
+            if left == 0 {
+                break;
+            }
+            let run = self.list.run(p);
+            if run.is_live() {
+                let n = u64::from(run.len - p.off).min(left);
+                spans.push(IdSpan {
+                    id: run.elem(p.off),
+                    len: n as u32,
+                    step: if n == 1 { Step::Offset } else { run.step },
+                });
+                left -= n;
+            }
+            at = self.list.next_run(p);
+        }
+        Ok(Delete { spans })
+    }
+
+    /// Integrates the insert of op `dot`: between its origins, after the concurrent inserts
+    /// there that FugueMax orders first. Where its elements now are.
+    pub fn apply_insert(&mut self, dot: Dot, insert: &Insert<C>) -> Result<Delta, SeqError> {
+        let len = insert.content.len();
+        if len == 0 {
+            return Err(SeqError::Empty);
+        }
+        let len = u32::try_from(len).map_err(|_| SeqError::TooLong(len))?;
+        let id = ElemId::first_of(dot);
+        let run = Run {
+            id,
+            len,
+            step: Step::Offset,
+            left: insert.left,
+            right: insert.right,
+            content: Some(insert.content.clone()),
+        };
+        for i in [0, len - 1] {
+            if self.list.locate(run.elem(i)).is_some() {
+                return Err(SeqError::Duplicate(run.elem(i)));
+            }
+        }
+        for origin in [insert.left, insert.right].into_iter().flatten() {
+            if self.list.locate(origin).is_none() {
+                return Err(SeqError::Unknown(origin));
+            }
+        }
+        // The left origin ends a run and the right origin starts one, so that the new run
+        // goes in between whole runs and every place the scan compares is a run start.
+        // Splitting changes nothing a reader or the canonical form sees.
+        if let Some(l) = insert.left
+            && let Some(p) = self.list.locate(l)
+            && p.off + 1 < self.list.run(p).len
+        {
+            let next = self.list.run(p).elem(p.off + 1);
+            self.list.split_before(next);
+        }
+        if let Some(r) = insert.right {
+            self.list.split_before(r);
+        }
+        let dest = self.integration_point(&run);
+        let placed = self.list.insert(dest, run);
+        let pos = self.list.visible_before(placed);
+        self.list.merge_with_previous(placed);
+        Ok(Delta::Insert {
+            pos,
+            len: u64::from(len),
+        })
+    }
+
+    /// FugueMax's scan: from just after the left origin, over the runs up to the right
+    /// origin, find where `new` goes (`None`: the end).
+    fn integration_point(&self, new: &Run<C>) -> Option<Place> {
+        let left = self.bound(new.left, Bound::Start);
+        let right = self.bound(new.right, Bound::End);
+        let mut at = match left {
+            Bound::At(p) => self.list.next_run(p),
+            _ => self.list.first_run(),
+        };
+        let mut dest = at;
+        let mut scanning = false;
+        while let Some(p) = at {
+            if !scanning {
+                dest = Some(p);
+            }
+            if Bound::At(p) == right {
+                break;
+            }
+            let other = self.list.run(p);
+            let oleft = self.bound(other.left, Bound::Start);
+            let oright = self.bound(other.right, Bound::End);
+            if oleft < left || (oleft == left && oright == right && new.id < other.id) {
+                break;
+            }
+            if oleft == left {
+                scanning = oright < right;
+            }
+            // The other elements of this run have the element before them as left origin,
+            // which lies after ours: skipped, as FugueMax skips them one by one.
+            at = self.list.next_run(p);
+        }
+        if at.is_none() && !scanning {
+            dest = None;
+        }
+        dest
+    }
+
+    fn bound(&self, id: Option<ElemId>, none: Bound) -> Bound {
+        match id.and_then(|id| self.list.locate(id)) {
+            Some(p) => Bound::At(p),
+            None => none,
+        }
+    }
+
+    /// Deletes the elements `delete` names; already deleted ones stay so (concurrent deletes
+    /// of one element agree). What a reader lost, in the order it happened.
+    pub fn apply_delete(&mut self, delete: &Delete) -> Result<Vec<Delta>, SeqError> {
+        // Every element must be here before anything changes.
+        for span in &delete.spans {
+            let mut done = 0;
+            while done < span.len {
+                let id = span.elem(done);
+                let p = self.list.locate(id).ok_or(SeqError::Unknown(id))?;
+                done += self.matching(p, span, done);
+            }
+        }
+        let mut deltas = Vec::new();
+        for span in &delete.spans {
+            let mut done = 0;
+            while done < span.len {
+                let id = span.elem(done);
+                let p = self.list.split_before(id).ok_or(SeqError::Unknown(id))?;
+                let n = self.matching(p, span, done);
+                if n < self.list.run(p).len {
+                    let end = self.list.run(p).elem(n);
+                    self.list.split_before(end);
+                }
+                let p = self.list.locate(id).ok_or(SeqError::Unknown(id))?;
+                if self.list.run(p).is_live() {
+                    let pos = self.list.visible_before(p);
+                    let lost = self.list.delete_run(p);
+                    push_delete(&mut deltas, pos, lost);
+                    // Tombstones typed in a row become one run again.
+                    let q = self.list.merge_with_previous(p);
+                    if let Some(next) = self.list.next_run(q) {
+                        self.list.merge_with_previous(next);
+                    }
+                }
+                done += n;
+            }
+        }
+        Ok(deltas)
+    }
+
+    /// How many of `span`'s ids from its element `from` on the run holding the first of them
+    /// (at `p`) holds in a row (at least one).
+    fn matching(&self, p: Place, span: &IdSpan, from: u32) -> u32 {
+        let run = self.list.run(p);
+        let max = (run.len - p.off).min(span.len - from);
+        let mut n = 1;
+        while n < max && run.elem(p.off + n) == span.elem(from + n) {
+            n += 1;
+        }
+        n
+    }
+
+    /// A position that stays next to the same text through concurrent edits: just after the
+    /// element now before visible position `pos`.
+    pub fn cursor(&self, pos: u64) -> Result<Cursor, SeqError> {
+        if pos == 0 {
+            return Ok(Cursor { after: None });
+        }
+        let p = self
+            .list
+            .find_visible(pos - 1)
+            .ok_or(SeqError::OutOfRange {
+                pos,
+                len: self.len(),
+            })?;
+        Ok(Cursor {
+            after: Some(self.list.run(p).elem(p.off)),
+        })
+    }
+
+    /// Where `cursor` is now: just after its element (or where that element was, if it was
+    /// deleted).
+    pub fn resolve(&self, cursor: Cursor) -> Result<u64, SeqError> {
+        let Some(id) = cursor.after else {
+            return Ok(0);
+        };
+        let p = self.list.locate(id).ok_or(SeqError::Unknown(id))?;
+        let live = u64::from(self.list.run(p).is_live());
+        Ok(self.list.visible_before(p) + live)
+    }
+
+    /// The runs in canonical form ([`CanonicalRun`]).
+    pub fn canonical_runs(&self) -> Vec<CanonicalRun<C>> {
+        let mut out: Vec<Run<C>> = Vec::new();
+        for run in self.list.runs() {
+            if let Some(last) = out.last_mut()
+                && let Some(step) = last.continues_with(run)
+            {
+                last.absorb(run, step);
+                continue;
+            }
+            out.push(run.clone());
+        }
+        out.into_iter()
+            .map(|r| CanonicalRun {
+                id: r.id,
+                len: r.len,
+                step: if r.len == 1 { Step::Offset } else { r.step },
+                left: r.left,
+                right: r.right,
+                content: r.content,
+            })
+            .collect()
+    }
+
+    /// Runs held in memory (tombstones included): what the sequence costs.
+    pub fn run_count(&self) -> usize {
+        self.list.runs().count()
+    }
+
+    /// The visible content, run by run.
+    pub fn contents(&self) -> impl Iterator<Item = &C> + '_ {
+        self.list.runs().filter_map(|r| r.content.as_ref())
+    }
+}
+
+impl Sequence<Text> {
+    /// The text.
+    pub fn text(&self) -> String {
+        let mut s = String::new();
+        for c in self.contents() {
+            s.push_str(&c.0);
+        }
+        s
+    }
+}
+
+/// Appends a deletion, merging it with the previous one when they touch (deleting a run
+/// piece by piece reports one delta).
+fn push_delete(deltas: &mut Vec<Delta>, pos: u64, len: u64) {
+    if len == 0 {
+        return;
+    }
+    if let Some(Delta::Delete { pos: p, len: l }) = deltas.last_mut()
+        && *p == pos
+    {
+        *l += len;
+        return;
+    }
+    deltas.push(Delta::Delete { pos, len });
+}

@@ -1,0 +1,197 @@
+//! A run: consecutive elements of a sequence that one writer inserted one after another, kept
+//! as one entry. Elements are identified by [`ElemId`]; a run enumerates its ids either along
+//! one op's content (`(actor, seq, off + i)`) or along consecutive single-element ops of one
+//! writer (`(actor, seq + i, 0)`: typing, one op per keystroke).
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use super::ElemId;
+
+/// What a sequence holds: text (Unicode scalar values) or list items.
+pub trait SeqContent: Clone + std::fmt::Debug + PartialEq + Eq {
+    /// Elements held.
+    fn len(&self) -> usize;
+    /// Whether it holds no element.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Keeps the first `at` elements and returns the rest.
+    fn split_off(&mut self, at: usize) -> Self;
+    /// Appends `other`'s elements.
+    fn append(&mut self, other: &Self);
+}
+
+/// Text: a run of Unicode scalar values.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Text(pub String);
+
+impl SeqContent for Text {
+    fn len(&self) -> usize {
+        self.0.chars().count()
+    }
+
+    fn split_off(&mut self, at: usize) -> Self {
+        let byte = self
+            .0
+            .char_indices()
+            .nth(at)
+            .map_or(self.0.len(), |(b, _)| b);
+        Text(self.0.split_off(byte))
+    }
+
+    fn append(&mut self, other: &Self) {
+        self.0.push_str(&other.0);
+    }
+}
+
+/// List items: a run of byte strings (a Redis list's elements).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Items(pub Vec<Bytes>);
+
+impl SeqContent for Items {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn split_off(&mut self, at: usize) -> Self {
+        Items(self.0.split_off(at.min(self.0.len())))
+    }
+
+    fn append(&mut self, other: &Self) {
+        self.0.extend(other.0.iter().cloned());
+    }
+}
+
+/// How a run's element ids follow each other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Step {
+    /// Along one op's content: `(actor, seq, off + i)`.
+    Offset,
+    /// Along consecutive ops of one element each: `(actor, seq + i, 0)`.
+    Seq,
+}
+
+/// Consecutive elements: the first one's id and origins, how the ids go on, and the content
+/// (`None` once deleted: a tombstone keeps its ids and origins, which later inserts may
+/// name, and nothing else).
+///
+/// Every element of a run has the run's right origin, and every element but the first has the
+/// element before it as its left origin: that is what typing (or inserting a string) makes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Run<C> {
+    pub(crate) id: ElemId,
+    pub(crate) len: u32,
+    pub(crate) step: Step,
+    pub(crate) left: Option<ElemId>,
+    pub(crate) right: Option<ElemId>,
+    pub(crate) content: Option<C>,
+}
+
+impl<C: SeqContent> Run<C> {
+    /// The id of element `i` (`i < len`).
+    pub(crate) fn elem(&self, i: u32) -> ElemId {
+        elem_of(self.id, self.step, i)
+    }
+
+    /// The last element's id.
+    pub(crate) fn last(&self) -> ElemId {
+        self.elem(self.len.saturating_sub(1))
+    }
+
+    /// Where `id` is in this run, if it is.
+    pub(crate) fn offset_of(&self, id: ElemId) -> Option<u32> {
+        if id.actor != self.id.actor {
+            return None;
+        }
+        let i = match self.step {
+            Step::Offset if id.seq == self.id.seq && id.off >= self.id.off => {
+                u64::from(id.off - self.id.off)
+            }
+            Step::Seq if id.off == 0 && id.seq >= self.id.seq => id.seq - self.id.seq,
+            _ => return None,
+        };
+        (i < u64::from(self.len)).then_some(i as u32)
+    }
+
+    pub(crate) fn is_live(&self) -> bool {
+        self.content.is_some()
+    }
+
+    /// Elements a reader sees.
+    pub(crate) fn visible(&self) -> u64 {
+        if self.is_live() {
+            u64::from(self.len)
+        } else {
+            0
+        }
+    }
+
+    /// Keeps elements `..at` and returns `at..` as a run of its own (`0 < at < len`).
+    pub(crate) fn split_off(&mut self, at: u32) -> Run<C> {
+        let rest = Run {
+            id: self.elem(at),
+            len: self.len - at,
+            step: self.step,
+            left: Some(self.elem(at - 1)),
+            right: self.right,
+            content: self.content.as_mut().map(|c| c.split_off(at as usize)),
+        };
+        self.len = at;
+        rest
+    }
+
+    /// Whether `next`, placed right after this run, continues it: the same writer's next
+    /// id, typed right after this run's last element, before the same right origin, and
+    /// deleted or not alike.
+    pub(crate) fn continues_with(&self, next: &Run<C>) -> Option<Step> {
+        if next.left != Some(self.last())
+            || next.right != self.right
+            || self.is_live() != next.is_live()
+            || next.id.actor != self.id.actor
+        {
+            return None;
+        }
+        let last = self.last();
+        let fits = |run: &Run<C>, step: Step| run.len == 1 || run.step == step;
+        if fits(self, Step::Offset)
+            && fits(next, Step::Offset)
+            && next.id.seq == last.seq
+            && Some(next.id.off) == last.off.checked_add(1)
+        {
+            return Some(Step::Offset);
+        }
+        if fits(self, Step::Seq)
+            && fits(next, Step::Seq)
+            && self.id.off == 0
+            && next.id.off == 0
+            && Some(next.id.seq) == last.seq.checked_add(1)
+        {
+            return Some(Step::Seq);
+        }
+        None
+    }
+
+    /// Appends `next`, which continues this run by `step` ([`Run::continues_with`]).
+    pub(crate) fn absorb(&mut self, next: &Run<C>, step: Step) {
+        self.step = step;
+        self.len += next.len;
+        if let (Some(c), Some(n)) = (self.content.as_mut(), next.content.as_ref()) {
+            c.append(n);
+        }
+    }
+}
+
+/// Element `i` of a run or span starting at `id` and going on by `step`.
+pub(crate) fn elem_of(id: ElemId, step: Step, i: u32) -> ElemId {
+    match step {
+        Step::Offset => ElemId {
+            off: id.off.saturating_add(i),
+            ..id
+        },
+        Step::Seq => ElemId {
+            seq: id.seq.saturating_add(u64::from(i)),
+            ..id
+        },
+    }
+}
