@@ -13,8 +13,8 @@
 //! as a tombstone (its ids and origins, no content), since inserts may name it as an origin.
 //!
 //! Elements one writer inserted one after another (a string in one op, or one op per keystroke)
-//! are kept as one [`run`](run::Run), so typing costs one entry per run, not per character;
-//! runs are kept in chunks that count their visible elements ([`list`]).
+//! are kept as one run, so typing costs one entry per run, not per character; runs are kept
+//! in chunks that count their visible elements.
 
 mod list;
 mod run;
