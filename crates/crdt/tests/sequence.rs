@@ -272,6 +272,46 @@ proptest! {
 }
 
 proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// The state join (what a snapshot merge does) gives what delivering the ops gives: two
+    /// replicas' sequences joined hold exactly the canonical runs of a replica that applied
+    /// the union of their ops.
+    #[test]
+    fn a_join_equals_applying_the_union_of_the_ops(
+        n in 2usize..4,
+        steps in proptest::collection::vec(step(), 1..80),
+    ) {
+        let mut c = Cluster::new(n);
+        for s in &steps {
+            c.run(s);
+        }
+        for i in 0..n {
+            for j in 0..n {
+                let mut joined = c.replicas[i].seq.clone();
+                joined.join(&c.replicas[j].seq).unwrap();
+                let mut union = Sequence::<Text>::new();
+                for (ix, (op, _)) in c.history.iter().enumerate() {
+                    let held = |r: &Replica| r.applied.get(ix).copied().unwrap_or(false);
+                    if held(&c.replicas[i]) || held(&c.replicas[j]) {
+                        match op {
+                            Op::Insert(dot, ins) => {
+                                union.apply_insert(*dot, ins).unwrap();
+                            }
+                            Op::Delete(del) => {
+                                union.apply_delete(del).unwrap();
+                            }
+                        }
+                    }
+                }
+                prop_assert_eq!(joined.text(), union.text());
+                prop_assert_eq!(joined.canonical_runs(), union.canonical_runs());
+            }
+        }
+    }
+}
+
+proptest! {
     #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
 
     /// Long histories: hundreds of runs, so that the runs span many chunks, which split as

@@ -634,7 +634,7 @@ fn open_store(config: &NodeConfig, cluster_id: uuid::Uuid) -> Result<OpenedStore
         if opened.is_created() && config.initial_cluster_state == InitialClusterState::New {
             tracing::info!(node = %config.node,
             "new store in a new cluster (initial_cluster_state = \"new\"): taking writes at once");
-            Replica::new(
+            Replica::new_cluster(
                 config.id,
                 Arc::clone(&config.topology),
                 config.replica.clone(),

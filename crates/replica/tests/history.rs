@@ -416,7 +416,7 @@ fn a_restarted_store_that_may_have_lost_writes_waits_for_a_peer() {
     assert_eq!(c.write(ME, "x", set("v")).unwrap(), Dot::new(ME, 4));
 }
 
-/// A node told its cluster is new (`Replica::new` on a new store, what a node config's
+/// A node told its cluster is new (`Replica::new_cluster` on a new store, what a node config's
 /// `initial_cluster_state = "new"` does) writes at once. If the claim was false (the cluster
 /// had history: a replaced disk with the bootstrap setting left in its config), the first
 /// neighbour's handshake shows ops of ours this node never wrote in this life; from then on
@@ -431,7 +431,8 @@ fn a_node_wrongly_started_as_new_stops_writing_once_a_neighbour_shows_its_histor
     c.link_down(ME, VIRGINIA);
     c.link_down(ME, SINGAPORE);
     let now = c.now;
-    let claimed_new = Replica::new(ME, Arc::clone(&topology), Config::lan(), wall(now)).unwrap();
+    let claimed_new =
+        Replica::new_cluster(ME, Arc::clone(&topology), Config::lan(), wall(now)).unwrap();
     c.replace(ME, claimed_new);
     assert!(
         c.node(ME).write_refusal().is_none(),
@@ -465,7 +466,7 @@ fn a_node_wrongly_started_as_new_stops_writing_once_a_neighbour_shows_its_histor
 #[test]
 fn a_node_wrongly_started_as_new_refuses_writes_until_its_ops_are_back() {
     let topology = mesh_3();
-    let mut r = Replica::new(ME, Arc::clone(&topology), Config::lan(), wall(0)).unwrap();
+    let mut r = Replica::new_cluster(ME, Arc::clone(&topology), Config::lan(), wall(0)).unwrap();
     r.handle_link_up(0, VIRGINIA);
     let mut held = VersionVector::new();
     held.set(ME, 3);

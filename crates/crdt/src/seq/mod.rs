@@ -275,21 +275,25 @@ impl<C: SeqContent> Sequence<C> {
             return Err(SeqError::Empty);
         }
         let len = u32::try_from(len).map_err(|_| SeqError::TooLong(len))?;
-        let id = ElemId::first_of(dot);
         let run = Run {
-            id,
+            id: ElemId::first_of(dot),
             len,
             step: Step::Offset,
             left: insert.left,
             right: insert.right,
             content: Some(insert.content.clone()),
         };
-        for i in [0, len - 1] {
+        self.integrate(run)
+    }
+
+    /// Places `run` (elements absent here) between its origins (present here).
+    fn integrate(&mut self, run: Run<C>) -> Result<Delta, SeqError> {
+        for i in [0, run.len - 1] {
             if self.list.locate(run.elem(i)).is_some() {
                 return Err(SeqError::Duplicate(run.elem(i)));
             }
         }
-        for origin in [insert.left, insert.right].into_iter().flatten() {
+        for origin in [run.left, run.right].into_iter().flatten() {
             if self.list.locate(origin).is_none() {
                 return Err(SeqError::Unknown(origin));
             }
@@ -297,24 +301,77 @@ impl<C: SeqContent> Sequence<C> {
         // The left origin ends a run and the right origin starts one, so that the new run
         // goes in between whole runs and every place the scan compares is a run start.
         // Splitting changes nothing a reader or the canonical form sees.
-        if let Some(l) = insert.left
+        if let Some(l) = run.left
             && let Some(p) = self.list.locate(l)
             && p.off + 1 < self.list.run(p).len
         {
             let next = self.list.run(p).elem(p.off + 1);
             self.list.split_before(next);
         }
-        if let Some(r) = insert.right {
+        if let Some(r) = run.right {
             self.list.split_before(r);
         }
+        let len = run.visible();
         let dest = self.integration_point(&run);
         let placed = self.list.insert(dest, run);
         let pos = self.list.visible_before(placed);
         self.list.merge_with_previous(placed);
-        Ok(Delta::Insert {
-            pos,
-            len: u64::from(len),
-        })
+        Ok(Delta::Insert { pos, len })
+    }
+
+    /// State-based join with another replica's sequence of the same key: afterwards this one
+    /// holds every element either held, deleted where either deleted it, in the order the
+    /// ops of both would have given. The elements this one lacks are integrated as pieces of
+    /// the other's runs, each once its origins are here (a piece's elements were adjacent in
+    /// the other's order, and no element here can go between them: it would name one of them
+    /// as an origin, and they are absent here).
+    pub fn join(&mut self, other: &Sequence<C>) -> Result<(), SeqError> {
+        let mut pending: Vec<Run<C>> = Vec::new();
+        for run in other.list.runs() {
+            let mut i = 0;
+            while i < run.len {
+                let start = i;
+                let held = self.list.locate(run.elem(i)).is_some();
+                while i < run.len && self.list.locate(run.elem(i)).is_some() == held {
+                    i += 1;
+                }
+                if !held {
+                    pending.push(piece(run, start, i));
+                }
+            }
+        }
+        while !pending.is_empty() {
+            let before = pending.len();
+            let mut later = Vec::new();
+            for run in pending {
+                let ready = [run.left, run.right]
+                    .into_iter()
+                    .flatten()
+                    .all(|o| self.list.locate(o).is_some());
+                if ready {
+                    self.integrate(run)?;
+                } else {
+                    later.push(run);
+                }
+            }
+            if later.len() == before {
+                let missing = later[0].left.or(later[0].right).unwrap_or(later[0].id);
+                return Err(SeqError::Unknown(missing));
+            }
+            pending = later;
+        }
+        let deleted: Vec<IdSpan> = other
+            .list
+            .runs()
+            .filter(|r| !r.is_live())
+            .map(|r| IdSpan {
+                id: r.id,
+                len: r.len,
+                step: r.step,
+            })
+            .collect();
+        self.apply_delete(&Delete { spans: deleted })?;
+        Ok(())
     }
 
     /// FugueMax's scan: from just after the left origin, over the runs up to the right
@@ -442,17 +499,45 @@ impl<C: SeqContent> Sequence<C> {
         Ok(self.list.visible_before(p) + live)
     }
 
-    /// The runs in canonical form ([`CanonicalRun`]).
+    /// The runs in canonical form ([`CanonicalRun`]): a function of the elements in order
+    /// alone, whatever runs they sit in here. An element and the next one in the list are
+    /// linked when the next continues it (its left origin, the same right origin, deleted or
+    /// not alike) with the next id along one op's content (`Step::Offset`) or of the
+    /// writer's next single-element op (`Step::Seq`). A chain of elements can hold links of
+    /// both kinds, and a run has one, so the form says which win: first every maximal chain
+    /// of offset links is a run (an op's elements typed together stay together), then
+    /// consecutive runs of one element each are joined along seq links (keystrokes).
     pub fn canonical_runs(&self) -> Vec<CanonicalRun<C>> {
-        let mut out: Vec<Run<C>> = Vec::new();
-        for run in self.list.runs() {
-            if let Some(last) = out.last_mut()
-                && let Some(step) = last.continues_with(run)
+        let mut groups: Vec<Run<C>> = Vec::new();
+        let mut push = |piece: Run<C>| {
+            if let Some(last) = groups.last_mut()
+                && last.continues_with(&piece) == Some(Step::Offset)
             {
-                last.absorb(run, step);
+                last.absorb(&piece, Step::Offset);
+            } else {
+                groups.push(piece);
+            }
+        };
+        for run in self.list.runs() {
+            if run.step == Step::Seq && run.len > 1 {
+                for i in 0..run.len {
+                    push(piece(run, i, i + 1));
+                }
+            } else {
+                push(run.clone());
+            }
+        }
+        let mut out: Vec<Run<C>> = Vec::new();
+        for g in groups {
+            if let Some(last) = out.last_mut()
+                && g.len == 1
+                && (last.len == 1 || last.step == Step::Seq)
+                && last.continues_with(&g) == Some(Step::Seq)
+            {
+                last.absorb(&g, Step::Seq);
                 continue;
             }
-            out.push(run.clone());
+            out.push(g);
         }
         out.into_iter()
             .map(|r| CanonicalRun {
@@ -486,6 +571,18 @@ impl Sequence<Text> {
         }
         s
     }
+}
+
+/// Elements `start..end` of `run`, as a run of their own.
+fn piece<C: SeqContent>(run: &Run<C>, start: u32, end: u32) -> Run<C> {
+    let mut piece = run.clone();
+    if end < piece.len {
+        piece.split_off(end);
+    }
+    if start > 0 {
+        piece = piece.split_off(start);
+    }
+    piece
 }
 
 /// Appends a deletion, merging it with the previous one when they touch (deleting a run

@@ -90,13 +90,15 @@ impl Replica {
             Some(gate) => {
                 gate.waiting.remove(&peer);
             }
-            None if self.role == Role::Leader && seq >= self.next_seq => {
-                // A neighbour holds ops of ours this node never wrote in this life, and the
-                // gate was open: the store was started as part of a new cluster
-                // (`Replica::new`) while the cluster had history, or restored from an old
-                // copy. Any seq written from here on might be one the neighbour already
-                // holds, so writes wait until those ops are back. (Seqs written before this
-                // Hello may already collide: the operator's claim was false.)
+            None if self.verify_history && self.role == Role::Leader && seq >= self.next_seq => {
+                // A neighbour holds ops of ours this node never wrote in this life: the store
+                // was started as part of a new cluster (`Replica::new_cluster`) while the
+                // cluster had history. Any seq written from here on might be one the neighbour
+                // already holds, so writes wait until those ops are back. (Seqs written
+                // before this Hello may already collide: the operator's word was wrong.)
+                // Only on that word: a store that was restored holds its whole history (ops
+                // leave a node only once synced), and a peer claiming more of our ops than we
+                // wrote is then wrong, not a reason to stop writing.
                 self.stats.history_found_behind += 1;
                 self.history_gate = Some(HistoryGate {
                     waiting: BTreeSet::new(),

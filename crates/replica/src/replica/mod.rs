@@ -114,6 +114,9 @@ pub struct Replica {
     newest_applied: Option<Hlc>,
     /// While set, local writes wait: this node does not yet know how far its own history goes.
     history_gate: Option<HistoryGate>,
+    /// Started on a new store on the operator's word that the cluster is new
+    /// ([`Replica::new_cluster`]): a neighbour holding ops of ours proves the word wrong.
+    verify_history: bool,
 }
 
 /// What a restarted node read back from its store.
@@ -210,12 +213,29 @@ impl Replica {
             snapshots_in: BTreeMap::new(),
             next_snapshot_id: 1,
             history_gate: None,
+            verify_history: false,
             newest_applied: None,
             store_failed: None,
         };
         replica.check_history_override()?;
         // Until links come up, this node advertises none of them.
         replica.advertise_links();
+        Ok(replica)
+    }
+
+    /// A node of a cluster being created, on a new store, on the operator's word that no node
+    /// holds any op yet (a node config's `initial_cluster_state = "new"`): it writes at once,
+    /// like [`Replica::new`]. Should a neighbour's handshake show ops of ours that this node
+    /// never wrote, the word was wrong: writes are then refused until those ops are back
+    /// (`Stats::history_found_behind`), so that no later write reuses their seqs.
+    pub fn new_cluster(
+        me: ActorId,
+        topology: Arc<Topology>,
+        config: Config,
+        wall: u64,
+    ) -> Result<Replica, NewError> {
+        let mut replica = Replica::new(me, topology, config, wall)?;
+        replica.verify_history = true;
         Ok(replica)
     }
 
