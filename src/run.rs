@@ -122,7 +122,13 @@ async fn wait_until_ready(cluster: &LocalCluster) {
             if replicas == 0 {
                 println!("ready: every region takes writes");
             } else {
-                println!("ready: {leaders} regions take writes, {replicas} replicas serve reads");
+                let (takes, serve) = match (leaders, replicas) {
+                    (1, 1) => ("region takes", "replica serves"),
+                    (1, _) => ("region takes", "replicas serve"),
+                    (_, 1) => ("regions take", "replica serves"),
+                    _ => ("regions take", "replicas serve"),
+                };
+                println!("ready: {leaders} {takes} writes, {replicas} {serve} reads");
             }
             return;
         }

@@ -150,24 +150,27 @@ fn line_with(rx: &mpsc::Receiver<String>, needle: &str, seen: &mut Vec<String>) 
     }
 }
 
+/// `meridian up TOPOLOGY --dir DATA`, its stdout piped.
+fn start_up(topology: &Path, data: &Path) -> Reaped {
+    Reaped(
+        meridian()
+            .arg("up")
+            .arg(topology)
+            .arg("--dir")
+            .arg(data)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
 #[test]
 fn up_runs_a_cluster_until_interrupted_and_resumes_it() {
     let dir = tempfile::tempdir().unwrap();
     let topology = support::topology(dir.path(), "mesh", 3);
     let data = dir.path().join("data");
-    let start_up = || {
-        Reaped(
-            meridian()
-                .arg("up")
-                .arg(&topology)
-                .arg("--dir")
-                .arg(&data)
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap(),
-        )
-    };
+    let start_up = || start_up(&topology, &data);
     let mut up = start_up();
     let rx = lines(&mut up);
     let mut seen = Vec::new();
@@ -227,19 +230,7 @@ fn up_says_ready_only_when_every_region_takes_writes() {
     let dir = tempfile::tempdir().unwrap();
     let topology = support::topology(dir.path(), "mesh", 4);
     let data = dir.path().join("data");
-    let start_up = || {
-        Reaped(
-            meridian()
-                .arg("up")
-                .arg(&topology)
-                .arg("--dir")
-                .arg(&data)
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap(),
-        )
-    };
+    let start_up = || start_up(&topology, &data);
     for round in ["new cluster", "n2 on an emptied data directory"] {
         let mut up = start_up();
         let rx = lines(&mut up);

@@ -232,6 +232,7 @@ impl Status {
         if let Some(w) = &self.recovering {
             let _ = writeln!(out, "not taking writes yet: {w}");
         }
+        let _ = writeln!(out, "ready    {}", if self.ready { "yes" } else { "no" });
         let _ = writeln!(out);
         let _ = writeln!(
             out,

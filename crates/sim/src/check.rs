@@ -259,12 +259,6 @@ pub(crate) fn check(
     }
 
     Report {
-        seed: config.seed,
-        faults: config.faults,
-        fsync: config.fsync,
-        crash_point: config.crash_point,
-        nodes: config.topology.nodes.len(),
-        counters,
         convergence_ms,
         duplicates,
         max_causal_depth,
@@ -273,7 +267,7 @@ pub(crate) fn check(
         snapshots_merged,
         acked: world.acked.len() as u64,
         lost_acked,
-        violations,
         digest: first_digest,
+        ..Report::new(config, counters, violations)
     }
 }

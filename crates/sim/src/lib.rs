@@ -108,7 +108,7 @@ const STABILITY_LIMIT_MS: Millis = 2_000;
 /// [`Violation::NoProgress`]), never a missing one.
 pub fn run(config: &SimConfig) -> Report {
     if let Err(why) = config.faults.check(&config.topology) {
-        return Report::failed(config, Counters::default(), vec![Violation::Refused(why)]);
+        return Report::new(config, Counters::default(), vec![Violation::Refused(why)]);
     }
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_world(config))) {
         Ok(report) => report,
@@ -118,7 +118,7 @@ pub fn run(config: &SimConfig) -> Report {
                 .map(|s| (*s).to_owned())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "a panic without a message".to_owned());
-            Report::failed(
+            Report::new(
                 config,
                 Counters::default(),
                 vec![Violation::Panicked(message)],
@@ -144,7 +144,7 @@ fn run_world(config: &SimConfig) -> Report {
     }
     // A run stopped midway has no end state to check: the stall is its one finding.
     if world.stalled() {
-        return Report::failed(config, world.counters.clone(), world.violations.clone());
+        return Report::new(config, world.counters.clone(), world.violations.clone());
     }
     // The figures are those of the run up to convergence; the stability rounds only check.
     let counters = world.counters.clone();

@@ -385,9 +385,10 @@ pub struct Report {
 }
 
 impl Report {
-    /// The report of a run that ended before its checkers could run: what it counted, and
-    /// why it ended.
-    pub(crate) fn failed(
+    /// A report of `config`'s run with what it counted and found, and nothing measured: the
+    /// whole report of a run that ended before its checkers could run (a refused mix, a
+    /// panic, a stall), and where the checkers' report starts.
+    pub(crate) fn new(
         config: &crate::SimConfig,
         counters: Counters,
         violations: Vec<Violation>,
