@@ -64,7 +64,14 @@ impl<C: SeqContent> RunList<C> {
         &self.chunks[p.chunk].runs[p.run]
     }
 
-    /// The element `id`, if the sequence holds it.
+    /// The element `id`, if the sequence holds it: in the run with the greatest first id up
+    /// to `id`. No other run's first id can fall between a run's first id and one of its
+    /// elements: ids order by (actor, seq, off); an offset run holds one op's consecutive
+    /// offsets; and a seq run `(a, s, 0), (a, s + 1, 0) …` holds only single-element ops but
+    /// perhaps its last, because an element continues `(a, s, 0)` only if its right origin
+    /// is `(a, s, 0)`'s, while a second element `(a, s, 1)` of op `s` would lie between them
+    /// and be that right origin. So the only other runs of those ops hold offsets 1 and up of
+    /// the last op, after every id of the seq run.
     pub(crate) fn locate(&self, id: ElemId) -> Option<Place> {
         let (first, chunk_id) = self.index.range(..=id).next_back()?;
         let chunk = *self.position_of.get(*chunk_id)?;
