@@ -47,10 +47,9 @@ pub struct Stats {
     pub conflicts_type: u64,
     /// Hash fields written as string and counter concurrently.
     pub conflicts_field: u64,
-    /// Handshakes in which a neighbour held ops of ours this node did not know it had
-    /// written, while it was taking writes: its store was new or old, not its whole history
-    /// (an `initial_cluster_state = "new"` claim that was false, a restored backup). Writes
-    /// then wait until those ops are back.
+    /// Handshakes in which a neighbour held ops of ours this node never wrote, on a node
+    /// started as part of a new cluster (`Replica::new_cluster`): the operator's
+    /// `initial_cluster_state = "new"` was wrong. Writes then wait until those ops are back.
     pub history_found_behind: u64,
 }
 

@@ -739,7 +739,7 @@ impl Replica {
                 .map(|(o, _)| o)
                 .collect();
             for origin in origins {
-                while self.received.get(origin) > self.applied.get(origin) {
+                loop {
                     if let Some(at) = self.durable_at.get(&origin).and_then(|q| q.front())
                         && at + self.delay_ms > now
                     {
