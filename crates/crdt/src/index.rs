@@ -19,7 +19,8 @@ use crate::dots::DotStore;
 use crate::key::KeyState;
 use crate::payload::Payload;
 use crate::scalar::Scalar;
-use crate::{Dot, Stamp};
+use crate::seqslot::SeqRun;
+use crate::{Dot, Stamp, Tag};
 
 /// One part of a key's state.
 #[derive(Clone, Copy, Debug)]
@@ -32,6 +33,10 @@ pub(crate) enum Part<'a> {
     Member(&'a Bytes),
     /// One hash field.
     Field(&'a Bytes),
+    /// The list's newest insert tag (its elements are parts of their own, `SeqRun`).
+    ListMeta,
+    /// The text's newest insert tag.
+    TextMeta,
 }
 
 /// A part looked up in its state: the slot, or the member or field with its entry.
@@ -41,6 +46,8 @@ pub(crate) enum PartOf<'a> {
     Mv(&'a DotStore<Bytes>),
     Member(&'a Bytes, &'a DotStore<()>),
     Field(&'a Bytes, &'a Scalar),
+    ListMeta(&'a Tag),
+    TextMeta(&'a Tag),
 }
 
 impl<'a> Part<'a> {
@@ -54,6 +61,8 @@ impl<'a> Part<'a> {
             Part::Mv => Some(PartOf::Mv(&state.mv)),
             Part::Member(m) => state.set.get(m).map(|tags| PartOf::Member(m, tags)),
             Part::Field(f) => state.hash.get(f).map(|sc| PartOf::Field(f, sc)),
+            Part::ListMeta => state.list.as_ref().map(|l| PartOf::ListMeta(&l.newest)),
+            Part::TextMeta => state.text.as_ref().map(|t| PartOf::TextMeta(&t.newest)),
         }
     }
 }
@@ -108,7 +117,28 @@ impl KeyIndex {
         for (f, sc) in &state.hash {
             ix.toggle_part(Some(PartOf::Field(f, sc)), Toggle::In, &mut buf);
         }
+        if let Some(l) = &state.list {
+            ix.toggle_part(Some(PartOf::ListMeta(&l.newest)), Toggle::In, &mut buf);
+            for run in l.seq.runs() {
+                ix.toggle_run(SeqRun::List(run), &mut buf);
+            }
+        }
+        if let Some(t) = &state.text {
+            ix.toggle_part(Some(PartOf::TextMeta(&t.newest)), Toggle::In, &mut buf);
+            for run in t.seq.runs() {
+                ix.toggle_run(SeqRun::Text(run), &mut buf);
+            }
+        }
         ix
+    }
+
+    /// Adds to the digest, or takes out of it (the same step), the elements of a list or text
+    /// run: each element is a part of its own (`codec::encode_elem`), so a digest does not
+    /// depend on how elements are grouped in runs, and an op costs the elements it changes.
+    pub(crate) fn toggle_run(&mut self, run: SeqRun<'_>, buf: &mut Vec<u8>) {
+        crate::codec::for_each_elem(run, buf, |bytes| {
+            self.digest.xor(&part_hash(bytes));
+        });
     }
 
     /// The state digest: equal for equal states, and (up to blake3 collisions) different for
@@ -176,7 +206,8 @@ impl KeyIndex {
                     count(&mut self.field_stamps, s);
                 }
             }
-            Some(PartOf::Scalar(_) | PartOf::Mv(_)) | None => {}
+            Some(PartOf::Scalar(_) | PartOf::Mv(_) | PartOf::ListMeta(_) | PartOf::TextMeta(_))
+            | None => {}
         }
     }
 }
@@ -211,6 +242,9 @@ impl<'a> Touched<'a> {
                 .collect(),
             Payload::HDel(fields) => unique(fields.iter()).into_iter().map(Part::Field).collect(),
             Payload::HIncrBy { field, .. } => vec![Part::Field(field)],
+            // Elements changed are shown to the index one run at a time as the op applies.
+            Payload::List(_) => vec![Part::ListMeta],
+            Payload::Text(_) => vec![Part::TextMeta],
         })
     }
 }

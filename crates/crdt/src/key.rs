@@ -8,6 +8,8 @@ use crate::dots::DotStore;
 use crate::index::KeyIndex;
 use crate::payload::Payload;
 use crate::scalar::Scalar;
+use crate::seq::{Delta, Items, Text};
+use crate::seqslot::{self, SeqRun, SeqSlot};
 use crate::{Conflict, ConflictKind, Dot, KeyType, OpMeta, Stamp, Value, VersionVector};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -17,6 +19,17 @@ pub(crate) struct KeyState {
     pub(crate) mv: DotStore<Bytes>,
     pub(crate) set: BTreeMap<Bytes, DotStore<()>>,
     pub(crate) hash: BTreeMap<Bytes, Scalar>,
+    /// Boxed: most keys hold no sequence, and an empty box is one word.
+    pub(crate) list: Option<Box<SeqSlot<Items>>>,
+    pub(crate) text: Option<Box<SeqSlot<Text>>>,
+}
+
+/// What applying an op did to a key: conflicts found, and for a list or text what a reader
+/// saw change, by position.
+#[derive(Debug, Default)]
+pub(crate) struct KeyChange {
+    pub(crate) conflicts: Vec<Conflict>,
+    pub(crate) deltas: Vec<Delta>,
 }
 
 /// Slot rank, a deterministic tie-break between slots (only forged input can tie stamps).
@@ -27,17 +40,21 @@ fn rank(t: KeyType) -> u8 {
         KeyType::Counter => 2,
         KeyType::Set => 3,
         KeyType::Hash => 4,
+        KeyType::List => 5,
+        KeyType::Text => 6,
     }
 }
 
 impl KeyState {
-    /// Whether anything must be kept. No type keeps tombstones, so this is: any slot holds an
-    /// entry.
+    /// Whether anything must be kept: any slot holds an entry, or a sequence holds elements
+    /// (deleted ones included: later inserts may name them).
     pub(crate) fn is_retained(&self) -> bool {
         self.scalar.is_retained()
             || !self.mv.is_empty()
             || !self.set.is_empty()
             || !self.hash.is_empty()
+            || self.list.is_some()
+            || self.text.is_some()
     }
 
     /// The non-empty slots with their newest stamps; the set and hash slots' come from the
@@ -60,6 +77,12 @@ impl KeyState {
         }
         if let Some(s) = ix.hash_newest() {
             out.push((KeyType::Hash, s));
+        }
+        if let Some(l) = self.list.as_ref().filter(|l| !l.seq.is_empty()) {
+            out.push((KeyType::List, (l.newest.stamp(), l.newest.dot)));
+        }
+        if let Some(t) = self.text.as_ref().filter(|t| !t.seq.is_empty()) {
+            out.push((KeyType::Text, (t.newest.stamp(), t.newest.dot)));
         }
         out
     }
@@ -97,6 +120,8 @@ impl KeyState {
                     .filter_map(|(f, s)| s.field_value().map(|v| (f.clone(), v)))
                     .collect(),
             ),
+            KeyType::List => Value::List(self.list.as_ref()?.seq.items().cloned().collect()),
+            KeyType::Text => Value::Text(self.text.as_ref()?.seq.text()),
         })
     }
 
@@ -112,8 +137,8 @@ impl KeyState {
         v.into_iter().map(|((s, _), v)| (v, s)).collect()
     }
 
-    /// Removes from every slot what `deps` observed.
-    fn clear_all(&mut self, deps: &VersionVector) {
+    /// Removes from every slot what `deps` observed; what a reader of a list or text saw go.
+    fn clear_all(&mut self, deps: &VersionVector) -> Vec<Delta> {
         self.scalar.clear(deps);
         self.mv.remove_covered(deps);
         self.set.retain(|_, tags| {
@@ -124,14 +149,25 @@ impl KeyState {
             s.clear(deps);
         }
         self.hash.retain(|_, s| s.is_retained());
+        let mut deltas = seqslot::clear(&mut self.list, deps);
+        deltas.extend(seqslot::clear(&mut self.text, deps));
+        deltas
     }
 
-    /// Applies one op. Total: any payload is accepted. The caller adds the `TypeClash`
-    /// conflict (`type_clash`), which needs the key's index.
-    pub(crate) fn apply(&mut self, meta: OpMeta<'_>, payload: &Payload) -> Vec<Conflict> {
+    /// Applies one op. Total: any payload is accepted (a list or text edit naming elements
+    /// the key does not hold, which only a forged op can, changes nothing). `toggle` is shown
+    /// every list or text run whose elements' digests the op changes (`seqslot::apply_edit`);
+    /// the caller adds the `TypeClash` conflict (`type_clash`), which needs the key's index.
+    pub(crate) fn apply(
+        &mut self,
+        meta: OpMeta<'_>,
+        payload: &Payload,
+        toggle: &mut dyn FnMut(SeqRun<'_>),
+    ) -> KeyChange {
         let tag = meta.tag();
         let deps = meta.deps;
         let mut conflicts = Vec::new();
+        let mut deltas = Vec::new();
         match payload {
             Payload::Set { value } => {
                 let unseen = self.scalar.reg.uncovered_stamps(deps);
@@ -142,7 +178,7 @@ impl KeyState {
                         stamps: unseen,
                     });
                 }
-                self.clear_all(deps);
+                deltas = self.clear_all(deps);
                 self.scalar.reg.insert(tag, value.clone());
             }
             Payload::MvSet { value, ctx } => {
@@ -212,9 +248,15 @@ impl KeyState {
                     self.hash.remove(field);
                 }
             }
-            Payload::Del => self.clear_all(deps),
+            Payload::Del => deltas = self.clear_all(deps),
+            Payload::List(edit) => {
+                deltas = seqslot::apply_edit(&mut self.list, tag, edit, toggle).unwrap_or_default();
+            }
+            Payload::Text(edit) => {
+                deltas = seqslot::apply_edit(&mut self.text, tag, edit, toggle).unwrap_or_default();
+            }
         }
-        conflicts
+        KeyChange { conflicts, deltas }
     }
 
     /// State join with another replica's state of the same key.
@@ -242,6 +284,10 @@ impl KeyState {
             s.join(ctx, other.hash.get(f).unwrap_or(&empty_field), other_ctx);
         }
         self.hash.retain(|_, s| s.is_retained());
+        // Only forged states can fail to join (an element whose origin neither side holds);
+        // the slot then keeps what it had.
+        let _ = seqslot::join(&mut self.list, other.list.as_deref());
+        let _ = seqslot::join(&mut self.text, other.text.as_deref());
     }
 
     /// The dot at the end of every counter entry of the key, with the hash field whose

@@ -8,12 +8,14 @@ use bytes::Bytes;
 use crate::codec::{StateDecodeError, decode_state};
 use crate::digest::{Digest, key_hash};
 use crate::index::{KeyIndex, Part, Touched};
-use crate::key::KeyState;
+use crate::key::{KeyChange, KeyState};
 use crate::payload::{Command, FieldWrite, Payload};
 use crate::scalar::{Scalar, parse_int};
+use crate::seq::{Delete, Items, SeqContent, SeqError, Sequence, Text};
+use crate::seqslot::{SeqEdit, Splice};
 use crate::table::KeyTable;
 use crate::{
-    ActorId, Applied, Conflict, Dot, Hlc, KeyType, OpMeta, PrepareError, Stamp, StringRef, Value,
+    ActorId, Applied, Dot, Hlc, KeyType, OpMeta, PrepareError, Stamp, StringRef, Value,
     VersionVector,
 };
 
@@ -83,7 +85,7 @@ impl Slot {
 
     /// Applies one op, updating the index part by part: the cost is that of the parts the
     /// op touches (for SADD, its members), except for SET and DEL, which clear every slot.
-    fn apply(&mut self, key: &[u8], meta: OpMeta<'_>, payload: &Payload) -> Vec<Conflict> {
+    fn apply(&mut self, key: &[u8], meta: OpMeta<'_>, payload: &Payload) -> KeyChange {
         let mut buf = Vec::new();
         let touched = Touched::by(payload);
         if let Touched::Parts(parts) = &touched {
@@ -91,7 +93,13 @@ impl Slot {
                 self.index.remove(&self.state, *p, &mut buf);
             }
         }
-        let mut conflicts = self.state.apply(meta, payload);
+        let index = &mut self.index;
+        let by_parts = matches!(touched, Touched::Parts(_));
+        let mut change = self.state.apply(meta, payload, &mut |run| {
+            if by_parts {
+                index.toggle_run(run, &mut buf);
+            }
+        });
         match &touched {
             Touched::Parts(parts) => {
                 for p in parts {
@@ -100,9 +108,9 @@ impl Slot {
             }
             Touched::All => self.index = KeyIndex::of(&self.state),
         }
-        conflicts.extend(self.state.type_clash(&self.index));
+        change.conflicts.extend(self.state.type_clash(&self.index));
         self.refresh(key);
-        conflicts
+        change
     }
 }
 
@@ -287,6 +295,16 @@ impl Keyspace {
                 Payload::HIncrBy { field, by, from }
             }
             Command::Del => Payload::Del,
+            Command::List(splice) => {
+                self.expect_type(key, &[KeyType::List])?;
+                let seq = state.list.as_ref().map(|l| &l.seq);
+                Payload::List(prepare_edit(seq, splice)?)
+            }
+            Command::Text(splice) => {
+                self.expect_type(key, &[KeyType::Text])?;
+                let seq = state.text.as_ref().map(|t| &t.seq);
+                Payload::Text(prepare_edit(seq, splice)?)
+            }
         })
     }
 
@@ -298,7 +316,7 @@ impl Keyspace {
         let slot = self.slot_mut(key);
         let mut digest = slot.hash;
         let was_live = slot.live();
-        let conflicts = slot.apply(key, meta, payload);
+        let KeyChange { conflicts, deltas } = slot.apply(key, meta, payload);
         let retained = slot.state.is_retained();
         let is_live = slot.live();
         if retained {
@@ -314,7 +332,7 @@ impl Keyspace {
             Payload::HIncrBy { field, .. } => self.note_increment(meta.dot, key, Some(field)),
             _ => {}
         }
-        Applied { conflicts }
+        Applied { conflicts, deltas }
     }
 
     /// Installs a key's new state, indexed from scratch, keeping digest and live count in
@@ -471,6 +489,25 @@ impl Keyspace {
         self.keys.get(key)?.visible
     }
 
+    /// A list key's sequence, read in place: `Ok(None)` when the key holds nothing visible,
+    /// `Err` with the visible type of any other key.
+    pub fn list(&self, key: &[u8]) -> Result<Option<&Sequence<Items>>, KeyType> {
+        match self.keys.get(key).map(|s| (s.visible, &s.state)) {
+            None | Some((None, _)) => Ok(None),
+            Some((Some(KeyType::List), state)) => Ok(state.list.as_ref().map(|l| &l.seq)),
+            Some((Some(other), _)) => Err(other),
+        }
+    }
+
+    /// A text key's sequence, read in place, as `list` reads a list.
+    pub fn text(&self, key: &[u8]) -> Result<Option<&Sequence<Text>>, KeyType> {
+        match self.keys.get(key).map(|s| (s.visible, &s.state)) {
+            None | Some((None, _)) => Ok(None),
+            Some((Some(KeyType::Text), state)) => Ok(state.text.as_ref().map(|t| &t.seq)),
+            Some((Some(other), _)) => Err(other),
+        }
+    }
+
     /// The MV register siblings with their stamps, sorted by stamp (for MVGET).
     pub fn mv_siblings(&self, key: &[u8]) -> Option<Vec<(Bytes, Stamp)>> {
         let s = self.state(key)?.mv_siblings();
@@ -510,8 +547,8 @@ impl Keyspace {
             .filter(|k| self.contains(k))
     }
 
-    /// Number of keys holding state; no type keeps tombstones, so every one is visible and
-    /// this equals `len()`.
+    /// Number of keys holding state: `len()`, plus the lists and texts whose elements are all
+    /// deleted (their tombstones are kept, as later inserts may name them).
     pub fn retained_len(&self) -> usize {
         self.keys.len()
     }
@@ -579,6 +616,32 @@ impl Keyspace {
     /// Every key with retained state, sorted: for snapshots and stores.
     pub fn retained_keys(&self) -> impl Iterator<Item = &Bytes> + '_ {
         self.order.iter()
+    }
+}
+
+/// The payload of a list or text edit at positions of `seq` (`None`: the key holds none).
+fn prepare_edit<C: SeqContent>(
+    seq: Option<&Sequence<C>>,
+    splice: Splice<C>,
+) -> Result<SeqEdit<C>, PrepareError> {
+    let empty = Sequence::new();
+    let seq = seq.unwrap_or(&empty);
+    let mut delete = Delete::default();
+    for (pos, len) in splice.delete {
+        let d = seq.prepare_delete(pos, len).map_err(seq_error)?;
+        delete.spans.extend(d.spans);
+    }
+    let insert = match splice.insert {
+        Some((pos, content)) => Some(seq.prepare_insert(pos, content).map_err(seq_error)?),
+        None => None,
+    };
+    Ok(SeqEdit { delete, insert })
+}
+
+fn seq_error(e: SeqError) -> PrepareError {
+    match e {
+        SeqError::TooLong(n) => PrepareError::TooLong(n),
+        _ => PrepareError::OutOfRange,
     }
 }
 

@@ -2,7 +2,8 @@
 //! `(origin actor, seq)`, an HLC stamp and `deps`, the origin's applied version vector when it
 //! wrote; the replica layer delivers each op exactly once and only after everything in its
 //! `deps`. A key's state is a set of entries tagged with the dot and HLC of the op that made
-//! them, one slot per type (LWW register, MV register, counter, set, hash). An op removes the
+//! them, one slot per type (LWW register, MV register, counter, set, hash, list, text: the last two
+//! a [`seq::Sequence`] whose elements are named by the dots that inserted them). An op removes the
 //! entries its `deps` cover (what its writer had observed) and adds its own, so a concurrent
 //! write is never lost, no per-key clocks are needed, and metadata per key is bounded by the
 //! number of regions, not of clients. Counter increments are entries too, merged per actor once
@@ -25,6 +26,7 @@ mod keyspace;
 mod payload;
 mod scalar;
 pub mod seq;
+mod seqslot;
 mod table;
 mod types;
 mod view;
@@ -35,6 +37,7 @@ pub use digest::Digest;
 pub use ids::{ActorId, Dot, Hlc, OpMeta, Stamp, Tag, hlc};
 pub use keyspace::Keyspace;
 pub use payload::{Command, FieldWrite, Payload};
+pub use seqslot::{SeqEdit, Splice};
 pub use types::{Applied, Conflict, ConflictKind, KeyType, PrepareError, StringRef, Value};
 pub use view::{HashView, SetView};
 pub use vv::{DecodeError, MAX_DECODED_ACTORS, VersionVector};

@@ -3,6 +3,8 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use crate::seq::{Items, Text};
+use crate::seqslot::{SeqEdit, Splice};
 use crate::{Dot, VersionVector};
 
 /// What a client asks for; `Keyspace::prepare` turns it into a `Payload` from current state.
@@ -37,6 +39,11 @@ pub enum Command {
     },
     /// DEL.
     Del,
+    /// A list edit: LPUSH, RPUSH, LINSERT, LSET, LPOP, LREM, LTRIM … as deletes and an
+    /// insert at positions.
+    List(Splice<Items>),
+    /// A text edit.
+    Text(Splice<Text>),
 }
 
 /// One field written by HSET.
@@ -93,7 +100,12 @@ pub enum Payload {
         /// The field's register entry converted, if any.
         from: Option<Dot>,
     },
-    /// DEL: clears every slot of the key.
+    /// DEL: clears every slot of the key (a list's or text's observed elements become
+    /// tombstones).
     #[default]
     Del,
+    /// A list edit.
+    List(SeqEdit<Items>),
+    /// A text edit.
+    Text(SeqEdit<Text>),
 }

@@ -19,6 +19,10 @@ pub enum KeyType {
     Set,
     /// Hash (HSET).
     Hash,
+    /// List (LPUSH, RPUSH).
+    List,
+    /// Collaborative text (TEXT.INSERT).
+    Text,
 }
 
 impl KeyType {
@@ -29,6 +33,8 @@ impl KeyType {
             KeyType::MvRegister => "mvreg",
             KeyType::Set => "set",
             KeyType::Hash => "hash",
+            KeyType::List => "list",
+            KeyType::Text => "text",
         }
     }
 }
@@ -61,6 +67,10 @@ pub enum Value {
     Hash(Vec<(Bytes, Bytes)>),
     /// MV register siblings, sorted by stamp.
     Mv(Vec<Bytes>),
+    /// List items, in order.
+    List(Vec<Bytes>),
+    /// Text.
+    Text(String),
 }
 
 /// Why a local write was refused. The state is unchanged after any of them.
@@ -78,6 +88,12 @@ pub enum PrepareError {
     /// INCRBY/HINCRBY on a value that is not a canonical decimal integer.
     #[error("ERR value is not an integer or out of range")]
     NotInteger,
+    /// A list or text position past the end.
+    #[error("ERR index out of range")]
+    OutOfRange,
+    /// An insert of more elements than one op may carry.
+    #[error("ERR insert of {0} elements is over the limit")]
+    TooLong(usize),
 }
 
 /// The kinds of conflict an op can reveal when applied.
@@ -122,4 +138,7 @@ pub struct Conflict {
 pub struct Applied {
     /// Conflicts found, in no particular order.
     pub conflicts: Vec<Conflict>,
+    /// For a list or text: what a reader saw change, by position, in order (a DEL or SET
+    /// reports the elements it removed). Empty for every other type.
+    pub deltas: Vec<crate::seq::Delta>,
 }

@@ -444,13 +444,19 @@ fn error_unknown_version() {
 
 #[test]
 fn error_bad_tag() {
-    let e = load(&[2, 0x80]);
-    assert!(matches!(e, StateDecodeError::BadTag { found: 0x80, .. }));
+    // Every bit of the key's flags names a slot; a list run's flags use bits 0-3 only.
+    let e = load(&[2, 0x40, 1, 1, 0, 5, 0, 1, 0x10, 1, 1, 0, 1]);
+    assert!(
+        matches!(
+            e,
+            StateDecodeError::BadTag {
+                found: 0x10,
+                what: "sequence run"
+            }
+        ),
+        "{e}"
+    );
     assert!(e.to_string().contains("bad tag"), "{e}");
-    assert!(matches!(
-        load(&[2, 0x40]),
-        StateDecodeError::BadTag { found: 0x40, .. }
-    ));
     // A hash field takes only scalar slots (bits 0-2): flags 0x08 (mv) is a bad tag there.
     let e = load(&[2, 0x20, 1, 1, b'f', 0x08, 1, 1, 1, 0, 5, 0]);
     assert!(

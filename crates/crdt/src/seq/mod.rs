@@ -23,10 +23,13 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ActorId, Dot};
+use bytes::Bytes;
+
+use crate::{ActorId, Dot, VersionVector};
 use list::{Place, RunList};
+pub(crate) use run::Run;
+use run::elem_of;
 pub use run::{Items, SeqContent, Step, Text};
-use run::{Run, elem_of};
 
 /// The name of one element: the op that inserted it and its offset in that op's content.
 #[derive(
@@ -76,7 +79,7 @@ impl IdSpan {
 }
 
 /// An insert as it travels: its origins and its content; its ids come from its op's dot.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Insert<C> {
     /// The element just left of where it was typed (`None`: the start).
     pub left: Option<ElemId>,
@@ -87,7 +90,7 @@ pub struct Insert<C> {
 }
 
 /// A delete as it travels: the elements it removes.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Delete {
     /// The elements, in the order the writer saw them.
     pub spans: Vec<IdSpan>,
@@ -270,24 +273,19 @@ impl<C: SeqContent> Sequence<C> {
     /// Integrates the insert of op `dot`: between its origins, after the concurrent inserts
     /// there that FugueMax orders first. Where its elements now are.
     pub fn apply_insert(&mut self, dot: Dot, insert: &Insert<C>) -> Result<Delta, SeqError> {
-        let len = insert.content.len();
-        if len == 0 {
-            return Err(SeqError::Empty);
-        }
-        let len = u32::try_from(len).map_err(|_| SeqError::TooLong(len))?;
-        let run = Run {
-            id: ElemId::first_of(dot),
-            len,
-            step: Step::Offset,
-            left: insert.left,
-            right: insert.right,
-            content: Some(insert.content.clone()),
-        };
+        let run = inserted_run(dot, insert)?;
+        self.check(&run)?;
         self.integrate(run)
     }
 
-    /// Places `run` (elements absent here) between its origins (present here).
-    fn integrate(&mut self, run: Run<C>) -> Result<Delta, SeqError> {
+    /// Whether the insert of op `dot` would apply here: what [`Sequence::apply_insert`]
+    /// checks before it changes anything.
+    pub fn check_insert(&self, dot: Dot, insert: &Insert<C>) -> Result<(), SeqError> {
+        self.check(&inserted_run(dot, insert)?)
+    }
+
+    /// A run can go in when its ids are new here and its origins are here.
+    fn check(&self, run: &Run<C>) -> Result<(), SeqError> {
         for i in [0, run.len - 1] {
             if self.list.locate(run.elem(i)).is_some() {
                 return Err(SeqError::Duplicate(run.elem(i)));
@@ -298,6 +296,12 @@ impl<C: SeqContent> Sequence<C> {
                 return Err(SeqError::Unknown(origin));
             }
         }
+        Ok(())
+    }
+
+    /// Places `run` (elements absent here) between its origins (present here).
+    fn integrate(&mut self, run: Run<C>) -> Result<Delta, SeqError> {
+        self.check(&run)?;
         // The left origin ends a run and the right origin starts one, so that the new run
         // goes in between whole runs and every place the scan compares is a run start.
         // Splitting changes nothing a reader or the canonical form sees.
@@ -421,6 +425,15 @@ impl<C: SeqContent> Sequence<C> {
     /// Deletes the elements `delete` names; already deleted ones stay so (concurrent deletes
     /// of one element agree). What a reader lost, in the order it happened.
     pub fn apply_delete(&mut self, delete: &Delete) -> Result<Vec<Delta>, SeqError> {
+        self.apply_delete_with(delete, |_| {})
+    }
+
+    /// `apply_delete`, showing `deleting` every piece of a run it deletes, just before.
+    pub(crate) fn apply_delete_with(
+        &mut self,
+        delete: &Delete,
+        mut deleting: impl FnMut(&Run<C>),
+    ) -> Result<Vec<Delta>, SeqError> {
         // Every element must be here before anything changes.
         for span in &delete.spans {
             let mut done = 0;
@@ -443,6 +456,7 @@ impl<C: SeqContent> Sequence<C> {
                 }
                 let p = self.list.locate(id).ok_or(SeqError::Unknown(id))?;
                 if self.list.run(p).is_live() {
+                    deleting(self.list.run(p));
                     let pos = self.list.visible_before(p);
                     let lost = self.list.delete_run(p);
                     push_delete(&mut deltas, pos, lost);
@@ -562,6 +576,130 @@ impl<C: SeqContent> Sequence<C> {
     }
 }
 
+impl<C: SeqContent> Sequence<C> {
+    /// The delete of every visible element whose inserting op `deps` covers: what a DEL or
+    /// SET whose writer had observed `deps` removes (a concurrent insert survives it).
+    pub fn covered(&self, deps: &VersionVector) -> Delete {
+        let mut spans = Vec::new();
+        for run in self.list.runs().filter(|r| r.is_live()) {
+            let upto = deps.get(run.id.actor);
+            let n = match run.step {
+                _ if run.id.seq > upto => 0,
+                Step::Offset => run.len,
+                // A seq run's ids go one op after another: a prefix of them is covered.
+                Step::Seq => u32::try_from(upto - run.id.seq + 1)
+                    .unwrap_or(u32::MAX)
+                    .min(run.len),
+            };
+            if n > 0 {
+                spans.push(IdSpan {
+                    id: run.id,
+                    len: n,
+                    step: if n == 1 { Step::Offset } else { run.step },
+                });
+            }
+        }
+        Delete { spans }
+    }
+
+    /// The visible elements `start..end` (clamped to the length), as one content.
+    pub fn slice(&self, start: u64, end: u64) -> C {
+        let mut out = C::default();
+        let end = end.min(self.len());
+        if start >= end {
+            return out;
+        }
+        let mut left = end - start;
+        let mut at = self.list.find_visible(start);
+        while let Some(p) = at {
+            let run = self.list.run(p);
+            if let Some(c) = &run.content {
+                let from = p.off as usize;
+                let n = (c.len() - from).min(left as usize);
+                out.append(&c.slice(from, from + n));
+                left -= n as u64;
+                if left == 0 {
+                    break;
+                }
+            }
+            at = self.list.next_run(p).map(|q| Place { off: 0, ..q });
+        }
+        out
+    }
+
+    /// The runs in list order, tombstones included.
+    pub(crate) fn runs(&self) -> impl Iterator<Item = &Run<C>> + '_ {
+        self.list.runs()
+    }
+
+    /// A sequence of `runs` in this order, as a decoder found them: every id unique and
+    /// found where it is, every origin present. The order itself is taken on trust (a
+    /// decoder cannot tell it from the one FugueMax would give without the ops).
+    pub(crate) fn from_runs(runs: Vec<Run<C>>) -> Result<Self, SeqError> {
+        let mut seq = Sequence::new();
+        for run in runs {
+            if run.len == 0
+                || run
+                    .content
+                    .as_ref()
+                    .is_some_and(|c| c.len() != run.len as usize)
+            {
+                return Err(SeqError::Empty);
+            }
+            for i in 0..run.len {
+                if seq.list.locate(run.elem(i)).is_some() {
+                    return Err(SeqError::Duplicate(run.elem(i)));
+                }
+            }
+            seq.list.insert(None, run);
+        }
+        let mut at = seq.list.first_run();
+        while let Some(p) = at {
+            let run = seq.list.run(p);
+            for i in 0..run.len {
+                if seq.list.locate(run.elem(i)) != Some(Place { off: i, ..p }) {
+                    return Err(SeqError::Duplicate(run.elem(i)));
+                }
+            }
+            for origin in [run.left, run.right].into_iter().flatten() {
+                if seq.list.locate(origin).is_none() {
+                    return Err(SeqError::Unknown(origin));
+                }
+            }
+            at = seq.list.next_run(p);
+        }
+        Ok(seq)
+    }
+}
+
+impl<C: SeqContent> PartialEq for Sequence<C> {
+    /// Equal when they hold the same elements in the same order, deleted alike: the
+    /// canonical runs, whatever runs each keeps in memory.
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.canonical_runs() == other.canonical_runs()
+    }
+}
+
+impl<C: SeqContent> Eq for Sequence<C> {}
+
+impl Sequence<Items> {
+    /// The item at visible position `pos`.
+    pub fn get(&self, pos: u64) -> Option<&Bytes> {
+        let p = self.list.find_visible(pos)?;
+        self.list.run(p).content.as_ref()?.0.get(p.off as usize)
+    }
+
+    /// Every visible item, in order.
+    pub fn items(&self) -> impl DoubleEndedIterator<Item = &Bytes> + '_ {
+        self.list
+            .runs()
+            .filter_map(|r| r.content.as_ref())
+            .flat_map(|c| c.0.iter())
+            .collect::<Vec<_>>()
+            .into_iter()
+    }
+}
+
 impl Sequence<Text> {
     /// The text.
     pub fn text(&self) -> String {
@@ -571,6 +709,26 @@ impl Sequence<Text> {
         }
         s
     }
+}
+
+/// The run that op `dot` inserts.
+pub(crate) fn inserted_run<C: SeqContent>(
+    dot: Dot,
+    insert: &Insert<C>,
+) -> Result<Run<C>, SeqError> {
+    let len = insert.content.len();
+    if len == 0 {
+        return Err(SeqError::Empty);
+    }
+    let len = u32::try_from(len).map_err(|_| SeqError::TooLong(len))?;
+    Ok(Run {
+        id: ElemId::first_of(dot),
+        len,
+        step: Step::Offset,
+        left: insert.left,
+        right: insert.right,
+        content: Some(insert.content.clone()),
+    })
 }
 
 /// Elements `start..end` of `run`, as a run of their own.

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::ElemId;
 
 /// What a sequence holds: text (Unicode scalar values) or list items.
-pub trait SeqContent: Clone + std::fmt::Debug + PartialEq + Eq {
+pub trait SeqContent: Clone + std::fmt::Debug + Default + PartialEq + Eq {
     /// Elements held.
     fn len(&self) -> usize;
     /// Whether it holds no element.
@@ -20,11 +20,24 @@ pub trait SeqContent: Clone + std::fmt::Debug + PartialEq + Eq {
     fn split_off(&mut self, at: usize) -> Self;
     /// Appends `other`'s elements.
     fn append(&mut self, other: &Self);
+    /// Elements `from..to` (`from <= to <= len`).
+    fn slice(&self, from: usize, to: usize) -> Self;
+    /// Calls `f` with each element's bytes, in order (a character's UTF-8, an item).
+    fn for_each_elem(&self, f: impl FnMut(&[u8]));
 }
 
 /// Text: a run of Unicode scalar values.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Text(pub String);
+
+impl Text {
+    fn byte_at(&self, at: usize) -> usize {
+        self.0
+            .char_indices()
+            .nth(at)
+            .map_or(self.0.len(), |(b, _)| b)
+    }
+}
 
 impl SeqContent for Text {
     fn len(&self) -> usize {
@@ -32,21 +45,33 @@ impl SeqContent for Text {
     }
 
     fn split_off(&mut self, at: usize) -> Self {
-        let byte = self
-            .0
-            .char_indices()
-            .nth(at)
-            .map_or(self.0.len(), |(b, _)| b);
+        let byte = self.byte_at(at);
         Text(self.0.split_off(byte))
     }
 
     fn append(&mut self, other: &Self) {
         self.0.push_str(&other.0);
     }
+
+    fn slice(&self, from: usize, to: usize) -> Self {
+        let rest = &self.0[self.byte_at(from)..];
+        let end = rest
+            .char_indices()
+            .nth(to - from)
+            .map_or(rest.len(), |(b, _)| b);
+        Text(rest[..end].to_owned())
+    }
+
+    fn for_each_elem(&self, mut f: impl FnMut(&[u8])) {
+        let mut buf = [0; 4];
+        for c in self.0.chars() {
+            f(c.encode_utf8(&mut buf).as_bytes());
+        }
+    }
 }
 
 /// List items: a run of byte strings (a Redis list's elements).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Items(pub Vec<Bytes>);
 
 impl SeqContent for Items {
@@ -60,6 +85,16 @@ impl SeqContent for Items {
 
     fn append(&mut self, other: &Self) {
         self.0.extend(other.0.iter().cloned());
+    }
+
+    fn slice(&self, from: usize, to: usize) -> Self {
+        Items(self.0.get(from..to).unwrap_or_default().to_vec())
+    }
+
+    fn for_each_elem(&self, mut f: impl FnMut(&[u8])) {
+        for item in &self.0 {
+            f(item);
+        }
     }
 }
 
@@ -124,6 +159,14 @@ impl<C: SeqContent> Run<C> {
             u64::from(self.len)
         } else {
             0
+        }
+    }
+
+    /// The run with its content dropped, as a delete leaves it.
+    pub(crate) fn tombstone(&self) -> Run<C> {
+        Run {
+            content: None,
+            ..self.clone()
         }
     }
 

@@ -4,8 +4,9 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 use bytes::Bytes;
+use meridian_crdt::seq::{Items, Text};
 use meridian_crdt::{
-    ActorId, Applied, Command, Dot, Hlc, Keyspace, OpMeta, Payload, VersionVector, hlc,
+    ActorId, Applied, Command, Dot, Hlc, Keyspace, OpMeta, Payload, Splice, VersionVector, hlc,
 };
 use proptest::prelude::*;
 
@@ -199,6 +200,60 @@ pub fn command() -> impl Strategy<Value = Command> + Clone {
         proptest::collection::vec(field.clone(), 1..3).prop_map(Command::HDel),
         (field, by_strategy()).prop_map(|(field, by)| Command::HIncrBy { field, by }),
         Just(Command::Del),
+        list_command(),
+        text_command(),
+    ]
+}
+
+/// Deletes of small ranges near the start (positions past the end are refused by prepare, and
+/// the op is not issued).
+fn ranges() -> impl Strategy<Value = Vec<(u64, u64)>> + Clone {
+    prop_oneof![
+        2 => Just(Vec::new()),
+        2 => proptest::collection::vec((0u64..2, 1u64..3), 1..2),
+        1 => proptest::collection::vec((0u64..4, 0u64..3), 1..3),
+    ]
+}
+
+/// Mostly an insert, near the start.
+fn maybe<T: std::fmt::Debug + Clone>(
+    s: impl Strategy<Value = T> + Clone,
+) -> impl Strategy<Value = Option<T>> + Clone {
+    prop_oneof![3 => s.prop_map(Some), 1 => Just(None)]
+}
+
+/// List edits: pushes, inserts, pops and replacements at small positions.
+pub fn list_command() -> impl Strategy<Value = Command> + Clone {
+    let item = bytes_from(&["a", "b", "c", ""]);
+    let insert = maybe((0u64..3, proptest::collection::vec(item, 1..4)));
+    (ranges(), insert).prop_map(|(delete, insert)| {
+        Command::List(Splice {
+            delete,
+            insert: insert.map(|(pos, items)| (pos, Items(items))),
+        })
+    })
+}
+
+/// Text edits: typing, pasting and deleting at small positions.
+pub fn text_command() -> impl Strategy<Value = Command> + Clone {
+    let text = proptest::sample::select(&["x", "yz", "héllo", "🙂", "ab"][..]);
+    let insert = maybe((0u64..4, text));
+    (ranges(), insert).prop_map(|(delete, insert)| {
+        Command::Text(Splice {
+            delete,
+            insert: insert.map(|(pos, t)| (pos, Text(t.to_owned()))),
+        })
+    })
+}
+
+/// Commands on sequences mostly, with the writes that clear them.
+pub fn sequence_command() -> impl Strategy<Value = Command> + Clone {
+    let value = bytes_from(&["1", "x"]);
+    prop_oneof![
+        5 => list_command(),
+        5 => text_command(),
+        1 => Just(Command::Del),
+        1 => value.prop_map(Command::Set),
     ]
 }
 
@@ -218,7 +273,11 @@ pub fn counter_command() -> impl Strategy<Value = Command> + Clone {
 
 /// Histories of any commands, or of mostly counter commands.
 pub fn any_steps() -> impl Strategy<Value = Vec<Step>> {
-    prop_oneof![steps(command()), steps(counter_command())]
+    prop_oneof![
+        steps(command()),
+        steps(counter_command()),
+        steps(sequence_command())
+    ]
 }
 
 pub fn set_command() -> impl Strategy<Value = Command> + Clone {

@@ -2,10 +2,10 @@
 //! decodable (the durable store keeps it, and state snapshots carry it between regions).
 //!
 //! ```text
-//! state   = version:u8 (= 2)  flags:u8  [reg] [counter] [bases] [mv] [set] [hash]
+//! state   = version:u8 (= 2)  flags:u8  [reg] [counter] [bases] [mv] [set] [hash] [list] [text]
 //! flags   : bit 0 reg, 1 counter, 2 bases (the key's scalar: LWW register and counter),
-//!           3 mv, 4 set, 5 hash; bits 6 and 7 are never set. A bracketed part is present
-//!           exactly when its bit is set, and a present collection is never empty.
+//!           3 mv, 4 set, 5 hash, 6 list, 7 text. A bracketed part is present exactly when
+//!           its bit is set, and a present collection is never empty.
 //! reg, mv = count  (dot hlc bytes)*          dot store with byte-string values
 //! bases   = count  (dot hlc zigzag-varint)*  dot store with i64 values
 //! counter = count  (actor from to-from newest-from hlc zigzag-sum)*
@@ -14,6 +14,7 @@
 //!           that `to - from + 1` increments of i64 can reach
 //! set     = count  (member:bytes  tags:(count (dot hlc)*))*
 //! hash    = count  (field:bytes  flags:u8 (bits 0-2 only, non-zero)  [reg] [counter] [bases])*
+//! list, text: see `seq`
 //! dot     = actor:varint seq:varint      hlc = epoch:varint time:varint count:varint
 //! bytes   = len:varint raw               count = varint, at least 1
 //! ```
@@ -26,6 +27,8 @@
 //! Version 1 held counters as per-actor cells with floors (tombstones); version 2 holds the
 //! increments themselves (no tombstones). A build reads only its own version.
 
+mod seq;
+
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
@@ -36,6 +39,7 @@ use crate::index::PartOf;
 use crate::key::KeyState;
 use crate::scalar::Scalar;
 use crate::{ActorId, Dot, Hlc};
+pub(crate) use seq::for_each_elem;
 
 /// The format version, the first byte of every encoded key state.
 pub const STATE_FORMAT_VERSION: u8 = 2;
@@ -47,7 +51,8 @@ const SCALAR_BITS: u8 = REG | COUNTER | BASES;
 const MV: u8 = 1 << 3;
 const SET: u8 = 1 << 4;
 const HASH: u8 = 1 << 5;
-const KEY_BITS: u8 = SCALAR_BITS | MV | SET | HASH;
+const LIST: u8 = 1 << 6;
+const TEXT: u8 = 1 << 7;
 
 /// Smallest encodings, to bound a claimed count by the input left.
 const MIN_DOT_HLC: usize = 2 + 3;
@@ -225,6 +230,12 @@ pub(crate) fn encode_state_into(s: &KeyState, buf: Vec<u8>) -> Vec<u8> {
     if !s.hash.is_empty() {
         flags |= HASH;
     }
+    if s.list.is_some() {
+        flags |= LIST;
+    }
+    if s.text.is_some() {
+        flags |= TEXT;
+    }
     e.buf.push(flags);
     encode_scalar_body(&mut e, &s.scalar);
     if !s.mv.is_empty() {
@@ -245,6 +256,12 @@ pub(crate) fn encode_state_into(s: &KeyState, buf: Vec<u8>) -> Vec<u8> {
             encode_scalar_body(&mut e, sc);
         }
     }
+    if let Some(l) = &s.list {
+        seq::encode_slot(&mut e, l);
+    }
+    if let Some(t) = &s.text {
+        seq::encode_slot(&mut e, t);
+    }
     e.buf
 }
 
@@ -262,7 +279,10 @@ const PART_FIELD: u8 = 4;
 /// mv     = 2 count (dot hlc bytes)*
 /// member = 3 member:bytes tags:(count (dot hlc)*)
 /// field  = 4 field:bytes flags:u8 [reg] [counter] [bases]
+/// meta   = 7 (list) | 8 (text)  newest:(dot hlc)
 /// ```
+///
+/// A list's or text's elements are parts of their own (`seq::for_each_elem`).
 ///
 /// Returns false, leaving `buf` empty, when the part holds nothing (an empty slot, a member
 /// or field not present). Each part is self-delimiting and names its member or field, so the
@@ -309,6 +329,15 @@ pub(crate) fn encode_part(part: Option<PartOf<'_>>, buf: &mut Vec<u8>) -> bool {
                 encode_scalar_body(&mut e, sc);
             }
             flags != 0
+        }
+        Some(PartOf::ListMeta(tag)) | Some(PartOf::TextMeta(tag)) => {
+            e.buf.push(match part {
+                Some(PartOf::ListMeta(_)) => seq::PART_LIST_META,
+                _ => seq::PART_TEXT_META,
+            });
+            e.dot(tag.dot);
+            e.hlc(tag.hlc);
+            true
         }
         Some(PartOf::Member(..)) | None => false,
     };
@@ -533,12 +562,7 @@ pub(crate) fn decode_state(b: &[u8]) -> Result<KeyState> {
         return Err(StateDecodeError::UnknownVersion(version));
     }
     let flags = d.u8("the slot flags")?;
-    if flags & !KEY_BITS != 0 {
-        return Err(StateDecodeError::BadTag {
-            what: "key slot",
-            found: flags,
-        });
-    }
+    // Every bit names a slot.
     if flags == 0 {
         return Err(StateDecodeError::NotCanonical("key with nothing retained"));
     }
@@ -577,6 +601,12 @@ pub(crate) fn decode_state(b: &[u8]) -> Result<KeyState> {
             }
             s.hash.insert(f, d.scalar_body(ff)?);
         }
+    }
+    if flags & LIST != 0 {
+        s.list = Some(Box::new(seq::decode_slot(&mut d)?));
+    }
+    if flags & TEXT != 0 {
+        s.text = Some(Box::new(seq::decode_slot(&mut d)?));
     }
     match d.remaining() {
         0 => Ok(s),
