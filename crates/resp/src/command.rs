@@ -11,7 +11,7 @@
 use bytes::Bytes;
 
 use crate::reply::Reply;
-use crate::table::COMMANDS;
+use crate::table::GROUPS;
 
 /// One command (or subcommand) as Redis 7 describes it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -205,16 +205,14 @@ impl CommandSpec {
 }
 
 /// Every command, in the order `COMMAND` lists them.
-pub fn all() -> &'static [CommandSpec] {
-    COMMANDS
+pub fn all() -> impl Iterator<Item = &'static CommandSpec> + Clone {
+    GROUPS.iter().flat_map(|group| group.iter())
 }
 
 /// The command of this name as sent (any case); `None` for names outside the table. A
 /// container's spec is returned for its name alone: see [`resolve`] for its subcommands.
 pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
-    COMMANDS
-        .iter()
-        .find(|spec| spec.name.as_bytes().eq_ignore_ascii_case(name))
+    all().find(|spec| spec.name.as_bytes().eq_ignore_ascii_case(name))
 }
 
 /// A command or subcommand by its full name, `get` or `client|setname` (any case), as
@@ -324,12 +322,12 @@ pub fn reply_to_command(args: &[Bytes]) -> Reply {
 
 /// `COMMAND`: the info of every command, as [`command_info`] lays it out.
 pub fn command_reply() -> Reply {
-    Reply::Array(COMMANDS.iter().map(command_info).collect())
+    Reply::Array(all().map(command_info).collect())
 }
 
 /// `COMMAND COUNT`: the number of commands (subcommands not counted, as in Redis).
 pub fn command_count_reply() -> Reply {
-    Reply::Integer(i64::try_from(COMMANDS.len()).unwrap_or(i64::MAX))
+    Reply::Integer(i64::try_from(all().count()).unwrap_or(i64::MAX))
 }
 
 /// `COMMAND INFO name …`: one entry per name, in order (`client|setname` names a
@@ -351,7 +349,7 @@ pub fn command_info_reply(names: &[Bytes]) -> Reply {
 /// empty.
 pub fn command_docs_reply(names: &[Bytes]) -> Reply {
     let specs: Vec<&CommandSpec> = if names.is_empty() {
-        COMMANDS.iter().collect()
+        all().collect()
     } else {
         names.iter().filter_map(|n| lookup_full_name(n)).collect()
     };

@@ -26,7 +26,7 @@ fn error_text(reply: Reply) -> String {
 
 #[test]
 fn the_table_lists_exactly_the_commands_meridian_serves() {
-    let names: Vec<&str> = command::all().iter().map(|c| c.name).collect();
+    let names: Vec<&str> = command::all().map(|c| c.name).collect();
     let expected = [
         "ping",
         "echo",
@@ -73,6 +73,33 @@ fn the_table_lists_exactly_the_commands_meridian_serves() {
         "mvset",
         "mvget",
         "waittoken",
+        "lpush",
+        "rpush",
+        "lpushx",
+        "rpushx",
+        "linsert",
+        "lrange",
+        "lindex",
+        "llen",
+        "lset",
+        "lrem",
+        "ltrim",
+        "lpos",
+        "lpop",
+        "rpop",
+        "lmove",
+        "rpoplpush",
+        "blpop",
+        "brpop",
+        "blmove",
+        "brpoplpush",
+        "text.insert",
+        "text.delete",
+        "text.get",
+        "text.range",
+        "text.len",
+        "text.cursor",
+        "text.resolve",
     ];
     assert_eq!(names, expected);
     let client = command::lookup(b"client").unwrap();
@@ -150,6 +177,35 @@ fn arities_and_key_positions_are_redis_ones() {
         ("mvset", -3, 1, 1, 1),
         ("mvget", 2, 1, 1, 1),
         ("waittoken", 3, 0, 0, 0),
+        ("lpush", -3, 1, 1, 1),
+        ("rpush", -3, 1, 1, 1),
+        ("lpushx", -3, 1, 1, 1),
+        ("rpushx", -3, 1, 1, 1),
+        ("linsert", 5, 1, 1, 1),
+        ("lrange", 4, 1, 1, 1),
+        ("lindex", 3, 1, 1, 1),
+        ("llen", 2, 1, 1, 1),
+        ("lset", 4, 1, 1, 1),
+        ("lrem", 4, 1, 1, 1),
+        ("ltrim", 4, 1, 1, 1),
+        ("lpos", -3, 1, 1, 1),
+        ("lpop", -2, 1, 1, 1),
+        ("rpop", -2, 1, 1, 1),
+        ("lmove", 5, 1, 2, 1),
+        ("rpoplpush", 3, 1, 2, 1),
+        ("blpop", -3, 1, -2, 1),
+        ("brpop", -3, 1, -2, 1),
+        ("blmove", 6, 1, 2, 1),
+        ("brpoplpush", 4, 1, 2, 1),
+        // Meridian's text: TEXT.INSERT key pos text, TEXT.DELETE key pos count, TEXT.GET key,
+        // TEXT.RANGE key start stop, TEXT.LEN key, TEXT.CURSOR key pos, TEXT.RESOLVE key cursor.
+        ("text.insert", 4, 1, 1, 1),
+        ("text.delete", 4, 1, 1, 1),
+        ("text.get", 2, 1, 1, 1),
+        ("text.range", 4, 1, 1, 1),
+        ("text.len", 2, 1, 1, 1),
+        ("text.cursor", 3, 1, 1, 1),
+        ("text.resolve", 3, 1, 1, 1),
     ];
     for &(name, arity, first, last, step) in redis {
         let spec = command::lookup_full_name(name.as_bytes()).expect(name);
@@ -159,7 +215,7 @@ fn arities_and_key_positions_are_redis_ones() {
             "{name}"
         );
     }
-    let listed: usize = command::all().iter().map(|c| 1 + c.subcommands.len()).sum();
+    let listed: usize = command::all().map(|c| 1 + c.subcommands.len()).sum();
     assert_eq!(listed, redis.len(), "every command is checked");
 }
 
@@ -194,11 +250,20 @@ fn every_spec_is_well_formed() {
         "dangerous",
         "connection",
     ];
-    let groups: BTreeSet<&str> = ["connection", "server", "generic", "string", "set", "hash"]
-        .into_iter()
-        .collect();
-    let mut specs: Vec<&CommandSpec> = command::all().iter().collect();
-    specs.extend(command::all().iter().flat_map(|c| c.subcommands));
+    let groups: BTreeSet<&str> = [
+        "connection",
+        "server",
+        "generic",
+        "string",
+        "set",
+        "hash",
+        "list",
+        "text",
+    ]
+    .into_iter()
+    .collect();
+    let mut specs: Vec<&CommandSpec> = command::all().collect();
+    specs.extend(command::all().flat_map(|c| c.subcommands));
     for spec in specs {
         let name = spec.name;
         assert_eq!(name, name.to_ascii_lowercase(), "{name} is lower case");
@@ -275,7 +340,6 @@ fn every_spec_is_well_formed() {
 #[test]
 fn only_handshake_commands_run_before_auth() {
     let no_auth: Vec<&str> = command::all()
-        .iter()
         .filter(|c| c.has_flag("no_auth"))
         .map(|c| c.name)
         .collect();
@@ -426,7 +490,7 @@ fn a_container_lists_its_subcommands_in_its_info() {
 
 #[test]
 fn command_count_and_command_cover_every_command() {
-    let n = command::all().len();
+    let n = command::all().count();
     assert_eq!(command::command_count_reply(), Reply::Integer(n as i64));
     let Reply::Array(all) = command::command_reply() else {
         panic!("an array");
@@ -484,7 +548,6 @@ fn command_docs_is_laid_out_as_redis_7_lays_it_out() {
         command::command_docs_reply(&[]),
         Reply::Map(
             command::all()
-                .iter()
                 .map(|c| (
                     Reply::bulk(c.name.as_bytes().to_vec()),
                     command::command_docs(c)
@@ -630,5 +693,14 @@ fn redis_cli_reads_the_docs_into_the_hints_meridian_means() {
     expect("client setinfo", "LIB-NAME libname|LIB-VER libver");
     expect("command docs", "[command-name [command-name ...]]");
     expect("dbsize", "");
-    assert_eq!(hints.len(), 45 + 5 + 3);
+    expect("linsert", "key BEFORE|AFTER pivot element");
+    expect(
+        "lpos",
+        "key element [RANK rank] [COUNT num-matches] [MAXLEN len]",
+    );
+    expect("blmove", "source destination LEFT|RIGHT LEFT|RIGHT timeout");
+    expect("blpop", "key [key ...] timeout");
+    expect("lpop", "key [count]");
+    expect("text.insert", "key position text");
+    assert_eq!(hints.len(), 45 + 5 + 3 + 20 + 7);
 }

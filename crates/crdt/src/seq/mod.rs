@@ -124,6 +124,39 @@ pub struct Cursor {
     pub after: Option<ElemId>,
 }
 
+impl fmt::Display for Cursor {
+    /// `^` for the start, else the element's id as `actor:seq.off`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.after {
+            None => f.write_str("^"),
+            Some(id) => write!(f, "{id}"),
+        }
+    }
+}
+
+/// A cursor's text is not `^` or `actor:seq.off`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("a cursor is ^ or actor:seq.off")]
+pub struct CursorParseError;
+
+impl std::str::FromStr for Cursor {
+    type Err = CursorParseError;
+
+    fn from_str(s: &str) -> Result<Cursor, CursorParseError> {
+        if s == "^" {
+            return Ok(Cursor { after: None });
+        }
+        let (actor, rest) = s.split_once(':').ok_or(CursorParseError)?;
+        let (seq, off) = rest.split_once('.').ok_or(CursorParseError)?;
+        let id = ElemId {
+            actor: ActorId(actor.parse().map_err(|_| CursorParseError)?),
+            seq: seq.parse().map_err(|_| CursorParseError)?,
+            off: off.parse().map_err(|_| CursorParseError)?,
+        };
+        Ok(Cursor { after: Some(id) })
+    }
+}
+
 /// An op that cannot apply: it names what this sequence does not hold, or holds already.
 /// Nothing changed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -108,13 +108,22 @@ pub(crate) fn int_arg(arg: &[u8]) -> Result<i64, Reply> {
         .ok_or_else(not_an_integer)
 }
 
-/// Whether the request must wait for every earlier reply before it runs (it reads with a
-/// causal wait, and what follows it in the pipeline must see what it waited for).
+/// Whether the request must wait for every earlier reply before it runs, and what follows it
+/// in the pipeline for its own: it waits (a causal wait, a blocking pop), and what follows
+/// it must see what it waited for, as in Redis, where a blocked client's next command runs
+/// once it is unblocked.
 pub(crate) fn is_barrier(request: &Request) -> bool {
-    request
-        .args
-        .first()
-        .is_some_and(|name| name.eq_ignore_ascii_case(b"waittoken"))
+    request.args.first().is_some_and(|name| {
+        [
+            &b"waittoken"[..],
+            b"blpop",
+            b"brpop",
+            b"blmove",
+            b"brpoplpush",
+        ]
+        .iter()
+        .any(|b| name.eq_ignore_ascii_case(b))
+    })
 }
 
 /// The name of the point read (`values::is_point_read`) this request is, if it may run
@@ -172,6 +181,8 @@ pub(crate) fn execute(server: &Arc<Server>, session: &mut Session, request: Requ
         "waittoken" => super::values::wait_token(server, &args).into(),
         _ => super::keys::execute(server, session, spec.name, &args)
             .or_else(|| super::values::execute(server, session, spec.name, &args))
+            .or_else(|| super::lists::execute(server, session, spec.name, &args))
+            .or_else(|| super::text::execute(server, session, spec.name, &args))
             .unwrap_or_else(|| Answer::Now(unknown_command(&args)))
             .into(),
     }

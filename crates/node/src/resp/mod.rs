@@ -12,7 +12,9 @@ mod exec;
 mod glob;
 mod info;
 mod keys;
+mod lists;
 mod scan;
+mod text;
 mod token;
 mod values;
 

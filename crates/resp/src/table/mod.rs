@@ -7,6 +7,8 @@
 //! `@fast`). The arguments list only what Meridian accepts (SET takes NX, XX and GET, no
 //! expiry). MVSET, MVGET and WAITTOKEN are Meridian's own; WAIT counts regions, not replicas.
 
+mod sequences;
+
 use crate::command::{Arg, CommandSpec};
 
 /// The version of Meridian that added its own commands.
@@ -176,7 +178,10 @@ const COMMAND_SUBCOMMANDS: &[CommandSpec] = &[
 
 /// Every command, grouped as in Redis's docs: connection, server, keyspace, strings, sets,
 /// hashes, then Meridian's own.
-pub(crate) const COMMANDS: &[CommandSpec] = &[
+/// Every command, in groups, in the order `COMMAND` lists them.
+pub(crate) const GROUPS: &[&[CommandSpec]] = &[GENERAL, sequences::COMMANDS];
+
+const GENERAL: &[CommandSpec] = &[
     // connection
     cmd(
         "ping",

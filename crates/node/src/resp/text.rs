@@ -1,0 +1,162 @@
+//! Meridian's collaborative text commands: TEXT.INSERT, TEXT.DELETE, TEXT.GET, TEXT.RANGE,
+//! TEXT.LEN, TEXT.CURSOR and TEXT.RESOLVE. Positions count Unicode scalar values (Rust
+//! `char`s), never bytes; concurrent edits at other regions merge without interleaving
+//! (docs/resp.md, "Text").
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use meridian_crdt::seq::{Cursor, Sequence, Text};
+use meridian_crdt::{Command, PrepareError, Splice};
+use meridian_replica::{Replica, WriteError};
+use meridian_resp::Reply;
+
+use super::Server;
+use super::exec::{Answer, Session, int_arg, write};
+use super::lists::{as_int, range};
+use super::values::wrong_type;
+use crate::ops::Plan;
+
+/// Runs a text command, or `None` if `name` is not one.
+pub(crate) fn execute(
+    server: &Arc<Server>,
+    session: &mut Session,
+    name: &str,
+    args: &[Bytes],
+) -> Option<Answer> {
+    let key = args.get(1).cloned().unwrap_or_default();
+    Some(match name {
+        "text.insert" => insert(server, session, key, args),
+        "text.delete" => delete(server, session, key, args),
+        "text.get" | "text.range" | "text.len" | "text.cursor" | "text.resolve" => {
+            let core = server.shared.read();
+            Answer::Now(match core.replica.keyspace().text(&key) {
+                Ok(text) => read(name, text, args),
+                Err(_) => wrong_type(),
+            })
+        }
+        _ => return None,
+    })
+}
+
+fn out_of_range() -> Reply {
+    Reply::error("ERR index out of range")
+}
+
+fn read(name: &str, text: Option<&Sequence<Text>>, args: &[Bytes]) -> Reply {
+    let len = text.map_or(0, Sequence::len);
+    match name {
+        "text.get" => text.map_or(Reply::Null, |t| Reply::bulk(t.text())),
+        "text.len" => Reply::Integer(as_int(len)),
+        "text.range" => match (int_arg(&args[2]), int_arg(&args[3])) {
+            (Ok(start), Ok(stop)) => match (text, range(start, stop, len)) {
+                (Some(t), Some((from, to))) => Reply::bulk(t.slice(from, to).0),
+                _ => Reply::bulk(Bytes::new()),
+            },
+            (Err(reply), _) | (_, Err(reply)) => reply,
+        },
+        "text.cursor" => {
+            let Some(pos) = position(&args[2], len) else {
+                return out_of_range();
+            };
+            let empty = Sequence::new();
+            match text.unwrap_or(&empty).cursor(pos) {
+                Ok(cursor) => Reply::bulk(cursor.to_string()),
+                Err(_) => out_of_range(),
+            }
+        }
+        _ => {
+            let cursor = std::str::from_utf8(&args[2])
+                .ok()
+                .and_then(|s| s.parse::<Cursor>().ok());
+            let Some(cursor) = cursor else {
+                return Reply::error("ERR invalid cursor");
+            };
+            let empty = Sequence::new();
+            match text.unwrap_or(&empty).resolve(cursor) {
+                Ok(pos) => Reply::Integer(as_int(pos)),
+                Err(_) => Reply::error("ERR the cursor names text this key does not hold"),
+            }
+        }
+    }
+}
+
+/// A position argument, if it is a whole number no larger than `len`.
+fn position(arg: &[u8], len: u64) -> Option<u64> {
+    let pos = int_arg(arg).ok()?;
+    u64::try_from(pos).ok().filter(|&p| p <= len)
+}
+
+fn text_for_write<'a>(
+    r: &'a Replica,
+    key: &[u8],
+) -> Result<Option<&'a Sequence<Text>>, WriteError> {
+    r.keyspace()
+        .text(key)
+        .map_err(|found| WriteError::Prepare(PrepareError::WrongType { found }))
+}
+
+fn insert(server: &Server, session: &mut Session, key: Bytes, args: &[Bytes]) -> Answer {
+    if let Err(reply) = int_arg(&args[2]) {
+        return Answer::Now(reply);
+    }
+    let Ok(content) = std::str::from_utf8(&args[3]) else {
+        return Answer::Now(Reply::error("ERR text is not valid UTF-8"));
+    };
+    let content = content.to_owned();
+    let added = content.chars().count() as u64;
+    let pos = args[2].clone();
+    write(
+        server,
+        session,
+        |r| {
+            let len = text_for_write(r, &key)?.map_or(0, Sequence::len);
+            let at = position(&pos, len).ok_or(WriteError::Prepare(PrepareError::OutOfRange))?;
+            if added == 0 {
+                return Ok(Plan {
+                    writes: Vec::new(),
+                    outcome: len,
+                });
+            }
+            let command = Command::Text(Splice {
+                delete: Vec::new(),
+                insert: Some((at, Text(content.clone()))),
+            });
+            Ok(Plan::one(key.clone(), command, len + added))
+        },
+        |len, _| Reply::Integer(as_int(len)),
+    )
+}
+
+fn delete(server: &Server, session: &mut Session, key: Bytes, args: &[Bytes]) -> Answer {
+    let count = match int_arg(&args[3]) {
+        Ok(n) if n >= 0 => n as u64,
+        Ok(_) => return Answer::Now(Reply::error("ERR count can't be negative")),
+        Err(reply) => return Answer::Now(reply),
+    };
+    if let Err(reply) = int_arg(&args[2]) {
+        return Answer::Now(reply);
+    }
+    let pos = args[2].clone();
+    write(
+        server,
+        session,
+        |r| {
+            let len = text_for_write(r, &key)?.map_or(0, Sequence::len);
+            let at = position(&pos, len).ok_or(WriteError::Prepare(PrepareError::OutOfRange))?;
+            let n = count.min(len - at);
+            if n == 0 {
+                return Ok(Plan {
+                    writes: Vec::new(),
+                    outcome: 0,
+                });
+            }
+            let command = Command::Text(Splice {
+                delete: vec![(at, n)],
+                insert: None,
+            });
+            Ok(Plan::one(key.clone(), command, n))
+        },
+        |n, _| Reply::Integer(as_int(n)),
+    )
+}
