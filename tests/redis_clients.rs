@@ -2,7 +2,9 @@
 //! error and limit), a redis-cli session, a redis-benchmark smoke run, and writes at two
 //! regions through RESP while their link is cut, read back equal everywhere once it heals.
 //!
-//! The clients are installed by `.ci/run` (redis-tools, and redis-py with pytest from PyPI).
+//! The clients are installed by `.ci/run` (redis-tools, and redis-py with pytest from PyPI),
+//! and redis-server, which the redis-py suite runs beside Meridian as the oracle of what a
+//! reply should be.
 //! Where one is missing these tests fail under CI (`CI` set) and say what to install
 //! elsewhere.
 
@@ -93,16 +95,59 @@ fn redis_cli_auth(addr: SocketAddr, password: Option<&str>, args: &[&str]) -> St
         .to_owned()
 }
 
+/// A redis-server of its own, the oracle the suite compares Meridian's replies with; stopped
+/// when dropped.
+struct Oracle {
+    child: std::process::Child,
+    addr: SocketAddr,
+}
+
+impl Oracle {
+    async fn start(dir: &Path) -> Oracle {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(dir)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        support::eventually("redis-server answers", LIMIT, || async move {
+            tokio::net::TcpStream::connect(addr).await.is_ok()
+        })
+        .await;
+        Oracle { child, addr }
+    }
+}
+
+impl Drop for Oracle {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_redis_py_suite_passes() {
     if !have(
         "python3",
         &["-c", "import redis, pytest"],
         "pip install redis pytest",
+    ) || !have(
+        "redis-server",
+        &["--version"],
+        "apt-get install redis-server",
     ) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
+    let oracle = Oracle::start(dir.path()).await;
     let (cluster, resp) = cluster(dir.path()).await;
     let suite = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/redis");
     let output = tokio::process::Command::new("python3")
@@ -112,6 +157,7 @@ async fn the_redis_py_suite_passes() {
         .env("MERIDIAN_N2", resp[1].to_string())
         .env("MERIDIAN_N3", resp[2].to_string())
         .env("MERIDIAN_PASSWORD", PASSWORD)
+        .env("MERIDIAN_ORACLE", oracle.addr.to_string())
         .output()
         .await
         .unwrap();

@@ -4,6 +4,7 @@ The harness starts three nodes and passes their Redis protocol addresses:
   MERIDIAN_N1  a node with default client settings
   MERIDIAN_N2  a node whose clients must AUTH with MERIDIAN_PASSWORD
   MERIDIAN_N3  a node with tight client limits (few clients, small output buffer, short idle timeout)
+  MERIDIAN_ORACLE  a redis-server: the reference for what each reply should be
 """
 
 import os
@@ -63,3 +64,54 @@ def raw(n1_addr):
 def key():
     """A key no other test uses: the cluster is shared by the whole suite."""
     return f"t:{uuid.uuid4().hex}"
+
+
+@pytest.fixture(scope="session")
+def oracle_addr():
+    return address("MERIDIAN_ORACLE")
+
+
+@pytest.fixture(params=[2, 3], ids=["resp2", "resp3"])
+def pair(request, n1_addr, oracle_addr):
+    """A Meridian client and a redis-server client of one protocol, decoding replies."""
+    clients = [
+        redis.Redis(host=h, port=p, protocol=request.param, decode_responses=True)
+        for h, p in (n1_addr, oracle_addr)
+    ]
+    yield Both(*clients)
+    for c in clients:
+        c.close()
+
+
+class Both:
+    """Sends each command to Meridian and to redis-server and checks that the replies (or
+    the errors) are the same; returns Meridian's."""
+
+    def __init__(self, meridian, oracle):
+        self.meridian = meridian
+        self.oracle = oracle
+
+    def __call__(self, *args):
+        got, want = outcome(self.meridian, args), outcome(self.oracle, args)
+        assert got == want, f"{args}: meridian {got!r}, redis-server {want!r}"
+        if isinstance(got, Failed):
+            raise redis.ResponseError(got.message)
+        return got
+
+
+class Failed:
+    def __init__(self, message):
+        self.message = message
+
+    def __eq__(self, other):
+        return isinstance(other, Failed) and other.message == self.message
+
+    def __repr__(self):
+        return f"error({self.message!r})"
+
+
+def outcome(client, args):
+    try:
+        return client.execute_command(*args)
+    except redis.ResponseError as e:
+        return Failed(str(e))

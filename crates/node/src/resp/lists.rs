@@ -583,12 +583,8 @@ fn lpos(list: List<'_>, args: &[Bytes]) -> Reply {
                     "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list",
                 );
             }
-            if n == i64::MIN {
-                return Reply::error(
-                    "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
-                );
-            }
-            rank = n;
+            // Redis 7.0 takes the lowest rank for the last match, as it takes -1.
+            rank = if n == i64::MIN { -1 } else { n };
         } else if option.eq_ignore_ascii_case(b"count") {
             if n < 0 {
                 return Reply::error("ERR COUNT can't be negative");
