@@ -281,6 +281,14 @@ async fn writes_at_two_regions_during_a_cut_link_read_equal_everywhere_after_it_
     let dir = tempfile::tempdir().unwrap();
     let (cluster, resp) = cluster(dir.path()).await;
     let (n1, n3) = (resp[0], resp[2]);
+    // A queue and a document every region holds before the cut.
+    tokio::task::spawn_blocking(move || {
+        redis_cli(n1, &["RPUSH", "jobs", "job1", "job2"]);
+        redis_cli(n1, &["TEXT.INSERT", "notes", "0", "shared"]);
+    })
+    .await
+    .unwrap();
+    support::eventually("the queue replicated", LIMIT, || support::converged(&cluster)).await;
     // Cut n1 from everyone: its writes and n3's are concurrent.
     assert!(cluster.nodes[0].disconnect("n2") && cluster.nodes[0].disconnect("n3"));
     support::eventually("n1 is cut off", LIMIT, || async {
@@ -298,6 +306,10 @@ async fn writes_at_two_regions_during_a_cut_link_read_equal_everywhere_after_it_
             redis_cli(addr, &["SADD", "editors", who]);
             redis_cli(addr, &["HSET", "doc", who, "edited"]);
             redis_cli(addr, &["MVSET", "draft", who]);
+            // Both regions pop the same head: each gets it (docs/resp.md, "Lists").
+            assert_eq!(redis_cli(addr, &["LPOP", "jobs"]), "job1", "{who}");
+            redis_cli(addr, &["RPUSH", "log", &format!("{who}-1"), &format!("{who}-2")]);
+            redis_cli(addr, &["TEXT.INSERT", "notes", "6", &format!(" {who}")]);
         }
         assert_eq!(
             redis_cli(n1, &["GET", "likes"]),
@@ -322,6 +334,9 @@ async fn writes_at_two_regions_during_a_cut_link_read_equal_everywhere_after_it_
                     read(&["SMEMBERS", "editors"]),
                     read(&["HGETALL", "doc"]),
                     read(&["MVGET", "draft"]),
+                    read(&["LRANGE", "jobs", "0", "-1"]),
+                    read(&["LRANGE", "log", "0", "-1"]),
+                    read(&["TEXT.GET", "notes"]),
                 ]
             })
             .collect::<Vec<_>>()
@@ -345,5 +360,17 @@ async fn writes_at_two_regions_during_a_cut_link_read_equal_everywhere_after_it_
     );
     let title = &first[0];
     assert!(title == "n1" || title == "n3", "{title}");
+    assert_eq!(first[5], "job2", "the popped head is gone once, everywhere");
+    // Each region's pushes stay together, in its order.
+    let log = first[6].replace('\n', " ");
+    assert!(
+        log == "n1-1 n1-2 n3-1 n3-2" || log == "n3-1 n3-2 n1-1 n1-2",
+        "{log}"
+    );
+    let notes = &first[7];
+    assert!(
+        notes == "shared n1 n3" || notes == "shared n3 n1",
+        "both regions' text, neither interleaved: {notes}"
+    );
     cluster.shutdown().await.unwrap();
 }
