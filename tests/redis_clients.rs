@@ -288,7 +288,10 @@ async fn writes_at_two_regions_during_a_cut_link_read_equal_everywhere_after_it_
     })
     .await
     .unwrap();
-    support::eventually("the queue replicated", LIMIT, || support::converged(&cluster)).await;
+    support::eventually("the queue replicated", LIMIT, || {
+        support::converged(&cluster)
+    })
+    .await;
     // Cut n1 from everyone: its writes and n3's are concurrent.
     assert!(cluster.nodes[0].disconnect("n2") && cluster.nodes[0].disconnect("n3"));
     support::eventually("n1 is cut off", LIMIT, || async {
@@ -308,7 +311,10 @@ async fn writes_at_two_regions_during_a_cut_link_read_equal_everywhere_after_it_
             redis_cli(addr, &["MVSET", "draft", who]);
             // Both regions pop the same head: each gets it (docs/resp.md, "Lists").
             assert_eq!(redis_cli(addr, &["LPOP", "jobs"]), "job1", "{who}");
-            redis_cli(addr, &["RPUSH", "log", &format!("{who}-1"), &format!("{who}-2")]);
+            redis_cli(
+                addr,
+                &["RPUSH", "log", &format!("{who}-1"), &format!("{who}-2")],
+            );
             redis_cli(addr, &["TEXT.INSERT", "notes", "6", &format!(" {who}")]);
         }
         assert_eq!(

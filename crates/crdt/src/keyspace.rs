@@ -632,6 +632,13 @@ fn prepare_edit<C: SeqContent>(
         delete.spans.extend(d.spans);
     }
     let insert = match splice.insert {
+        // Inserting nothing changes nothing, wherever it is.
+        Some((pos, content)) if content.is_empty() => {
+            if pos > seq.len() {
+                return Err(PrepareError::OutOfRange);
+            }
+            None
+        }
         Some((pos, content)) => Some(seq.prepare_insert(pos, content).map_err(seq_error)?),
         None => None,
     };

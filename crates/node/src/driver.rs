@@ -15,7 +15,8 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use meridian_crdt::{ActorId, Dot, Value};
+use meridian_crdt::seq::Delta;
+use meridian_crdt::{ActorId, Dot, Payload, Value};
 use meridian_replica::{Message, Millis, Output, PeerError, Replica, WriteError};
 use meridian_store::{CommitError, FsyncPolicy, GroupCommit};
 use tokio::sync::{Notify, broadcast, mpsc, oneshot};
@@ -31,8 +32,67 @@ pub struct Change {
     pub dot: Option<Dot>,
     /// Whether the write was made at this node.
     pub local: bool,
-    /// The key's value right after the change (`None`: the key holds nothing).
+    /// The key's value right after the change; `None` when the key holds nothing, and when
+    /// `edits` says what changed instead.
     pub value: Option<Value>,
+    /// For a list or text changed by an op: what changed, by position, in order, so that an
+    /// editor applies it to its copy without re-reading the document (which would cost its
+    /// length at every keystroke). `None` for other keys, and after a snapshot merge, which
+    /// carries `value`: re-read then.
+    pub edits: Option<Vec<Edit>>,
+}
+
+/// One positional change to a list or a text, as an editor applies it to its copy. Positions
+/// count elements: Unicode scalar values in a text, items in a list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Edit {
+    /// `text` now starts at `pos`.
+    InsertText {
+        /// Where.
+        pos: u64,
+        /// What.
+        text: String,
+    },
+    /// `items` now start at `pos`.
+    InsertItems {
+        /// Where.
+        pos: u64,
+        /// What.
+        items: Vec<Bytes>,
+    },
+    /// The `len` elements from `pos` are gone.
+    Delete {
+        /// Where.
+        pos: u64,
+        /// How many.
+        len: u64,
+    },
+}
+
+impl Edit {
+    /// The edits an op made, from its deltas and the content its payload inserted.
+    fn of(payload: &Payload, deltas: &[Delta]) -> Vec<Edit> {
+        deltas
+            .iter()
+            .filter_map(|d| match (*d, payload) {
+                (Delta::Delete { pos, len }, _) => Some(Edit::Delete { pos, len }),
+                // An op inserts one run at most: its payload's.
+                (Delta::Insert { pos, .. }, Payload::Text(e)) => {
+                    e.insert.as_ref().map(|i| Edit::InsertText {
+                        pos,
+                        text: i.content.0.clone(),
+                    })
+                }
+                (Delta::Insert { pos, .. }, Payload::List(e)) => {
+                    e.insert.as_ref().map(|i| Edit::InsertItems {
+                        pos,
+                        items: i.content.0.clone(),
+                    })
+                }
+                (Delta::Insert { .. }, _) => None,
+            })
+            .collect()
+    }
 }
 
 /// What a link's writer tasks are fed.
@@ -318,10 +378,17 @@ impl Core {
                         let _ = tx.send(Ok(()));
                     }
                 }
-                Output::Applied(op) => {
+                Output::Applied { op, deltas } => {
                     if self.feed.receiver_count() > 0 {
+                        let sequence = matches!(op.payload, Payload::List(_) | Payload::Text(_))
+                            || !deltas.is_empty();
                         let change = Change {
-                            value: self.replica.keyspace().get(&op.key),
+                            value: if sequence {
+                                None
+                            } else {
+                                self.replica.keyspace().get(&op.key)
+                            },
+                            edits: sequence.then(|| Edit::of(&op.payload, &deltas)),
                             key: op.key.clone(),
                             dot: Some(op.dot()),
                             local: op.origin == self.replica.id(),
@@ -334,6 +401,7 @@ impl Core {
                         for key in keys {
                             let change = Change {
                                 value: self.replica.keyspace().get(&key),
+                                edits: None,
                                 key,
                                 dot: None,
                                 local: false,

@@ -17,6 +17,7 @@ pub mod frame;
 mod node;
 mod ops;
 mod resp;
+mod sequences;
 mod status;
 pub mod tls;
 mod transport;
@@ -25,7 +26,7 @@ pub use ack::{AckError, Acknowledgement};
 pub use config::{
     ClientLimits, ConfigError, InitialClusterState, LinkLimits, NodeConfig, TlsPaths,
 };
-pub use driver::{Change, RefusalRecord};
+pub use driver::{Change, Edit, RefusalRecord};
 pub use node::{
     Addresses, FeedError, Node, NodeError, Siblings, StartError, Subscription, WriteReceipt,
 };

@@ -134,7 +134,7 @@ impl Subscription {
 /// stops its tasks, without the final sync's report).
 #[derive(Debug)]
 pub struct Node {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
     tasks: JoinSet<()>,
     store_reports: Option<tokio::task::JoinHandle<()>>,
     endpoint: quinn::Endpoint,
@@ -277,7 +277,7 @@ impl Node {
         self.endpoint.local_addr().ok()
     }
 
-    async fn write(
+    pub(crate) async fn write(
         &self,
         key: impl Into<Bytes>,
         command: Command,
@@ -285,7 +285,7 @@ impl Node {
         crate::ops::write(&self.shared, key.into(), command).await
     }
 
-    fn read<T>(&self, f: impl FnOnce(&Replica) -> T) -> T {
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&Replica) -> T) -> T {
         f(&self.shared.read().replica)
     }
 

@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use meridian_crdt::seq::Delta;
 use meridian_crdt::{ActorId, Dot, PrepareError, StateDecodeError, VersionVector};
 use thiserror::Error;
 
@@ -38,7 +39,12 @@ pub enum Output {
     /// A local write is durable: acknowledge it to the client.
     Ack(Dot),
     /// An op was applied to the keyspace (local or remote): the change feed.
-    Applied(Arc<Op>),
+    Applied {
+        /// The op.
+        op: Arc<Op>,
+        /// For a list or text key, what a reader saw change, by position, in order.
+        deltas: Vec<Delta>,
+    },
     /// A state snapshot from a neighbour was merged: the applied vector jumped to cover
     /// `applied` without individual ops, and these keys changed (the change feed).
     Merged {

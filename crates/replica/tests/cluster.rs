@@ -102,7 +102,7 @@ impl Cluster {
                     }
                 }
                 Output::Ack(dot) => self.acks.push(dot),
-                Output::Applied(_) | Output::Merged { .. } => {}
+                Output::Applied { .. } | Output::Merged { .. } => {}
                 Output::CloseLink { peer, error } => self.closed.push((id, peer, error)),
             }
         }

@@ -590,7 +590,7 @@ impl Driver {
                     }
                     self.wire.push_back((id, to, msg));
                 }
-                Output::Ack(_) | Output::Applied(_) | Output::Merged { .. } => {}
+                Output::Ack(_) | Output::Applied { .. } | Output::Merged { .. } => {}
                 Output::CloseLink { peer, error } => {
                     panic!("node {id} closed its link to {peer}: {error}")
                 }

@@ -344,7 +344,9 @@ impl Replica {
         replica.ensure_gossip_timer(now);
         // Recovery re-applies history: that is not news for a change feed, and the state it
         // rebuilds from the log goes to the store with the next batch anyway.
-        replica.outputs.retain(|o| !matches!(o, Output::Applied(_)));
+        replica
+            .outputs
+            .retain(|o| !matches!(o, Output::Applied { .. }));
         if !restored.history_complete {
             replica.close_history_gate();
         }
@@ -723,7 +725,10 @@ impl Replica {
         self.applied.set(op.origin, op.seq);
         self.dirty.insert(op.key.clone());
         self.newest_applied = self.newest_applied.max(Some(op.hlc));
-        self.outputs.push_back(Output::Applied(Arc::clone(op)));
+        self.outputs.push_back(Output::Applied {
+            op: Arc::clone(op),
+            deltas: applied.deltas,
+        });
     }
 
     /// Applies every durable op whose causal dependencies are met (and whose delay, on a

@@ -146,7 +146,7 @@ pub fn applied_dots(outputs: &[Output]) -> Vec<Dot> {
     outputs
         .iter()
         .filter_map(|o| match o {
-            Output::Applied(op) => Some(op.dot()),
+            Output::Applied { op, .. } => Some(op.dot()),
             _ => None,
         })
         .collect()
@@ -310,7 +310,9 @@ impl Cluster {
                     }
                 }
                 Output::Ack(dot) => self.acks.push(dot),
-                Output::Applied(op) => self.applied.entry(id).or_default().push((now, op.dot())),
+                Output::Applied { op, .. } => {
+                    self.applied.entry(id).or_default().push((now, op.dot()))
+                }
                 Output::CloseLink { peer, error } => self.closed.push((id, peer, error)),
                 Output::Merged { .. } => {}
             }

@@ -573,7 +573,7 @@ impl World {
                 }
                 Output::Send { to, msg } => self.send(node, to, msg),
                 Output::Ack(dot) => self.acknowledged(node, dot),
-                Output::Applied(op) => {
+                Output::Applied { op, .. } => {
                     let seen = &mut n.seen_applied;
                     if seen.get(op.origin) + 1 != op.seq || !seen.dominates(&op.deps) {
                         self.violations.push(Violation::CausalOrder {
