@@ -11,6 +11,7 @@ use meridian_store::FsyncPolicy;
 use crate::SimConfig;
 use crate::faults::{CrashPoint, FaultMix};
 use crate::model::{self, Write};
+use crate::workload::Family;
 use crate::report::{Counters, Report, Violation};
 use crate::world::{World, same_op};
 
@@ -107,6 +108,20 @@ pub(crate) fn check(
             }
         }
         for (key, writes) in &by_key {
+            if matches!(Family::of(key), Family::List | Family::Text) {
+                for (id, r) in &replicas {
+                    let got = r.keyspace().get(key);
+                    if let Some(expected) = model::sequence_mismatch(writes, &got) {
+                        violations.push(Violation::Model {
+                            key: String::from_utf8_lossy(key).into_owned(),
+                            node: *id,
+                            expected,
+                            got: format!("{got:?}"),
+                        });
+                    }
+                }
+                continue;
+            }
             let Some(expected) = model::expected(key, writes) else {
                 continue;
             };

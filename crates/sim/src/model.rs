@@ -1,11 +1,15 @@
 //! What every key should hold, computed from the definitions of the data model directly on
 //! the history of writes, independently of the CRDT code: a write survives unless a later
 //! write that observed it (its `deps` cover the write's dot) overwrote or removed it.
+//!
+//! A list or text is checked against what its ops say ([`sequence_mismatch`]): which elements
+//! survive, and that each lies between the elements it was typed between.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
-use meridian_crdt::{Command, Stamp, Value};
+use meridian_crdt::seq::{ElemId, IdSpan, Insert, SeqContent, Step};
+use meridian_crdt::{Command, Dot, Payload, SeqEdit, Stamp, Value};
 use meridian_replica::Op;
 
 use crate::workload::Family;
@@ -46,9 +50,140 @@ pub fn expected(key: &[u8], writes: &[Write<'_>]) -> Option<Option<Value>> {
         Family::Set => set(writes),
         Family::Hash => hash(writes),
         Family::Mv => mv(writes),
-        Family::Clash => return None,
+        Family::List | Family::Text | Family::Clash => return None,
     };
     Some(value)
+}
+
+/// One element a list or text op inserted: its content and the elements it was typed between.
+struct Element {
+    content: Bytes,
+    left: Option<ElemId>,
+    right: Option<ElemId>,
+}
+
+/// Why the value `got` of a list or text key is not what its ops make it, if it is not: the
+/// elements inserted and not deleted (by a delete naming them, or a DEL or SET that had
+/// observed their insert) are exactly the items or characters read, and every one of them is
+/// read after its left origin and before its right origin, where those survive.
+pub fn sequence_mismatch(writes: &[Write<'_>], got: &Option<Value>) -> Option<String> {
+    let mut elements: BTreeMap<ElemId, Element> = BTreeMap::new();
+    let mut gone: BTreeSet<ElemId> = BTreeSet::new();
+    for w in writes {
+        let dot = w.op.dot();
+        match &w.op.payload {
+            Payload::List(edit) => {
+                note_edit(edit, dot, &mut elements, &mut gone, |c| c.0.clone());
+            }
+            Payload::Text(edit) => {
+                note_edit(edit, dot, &mut elements, &mut gone, |t| chars(&t.0));
+            }
+            _ => {}
+        }
+    }
+    for w in writes {
+        if matches!(w.op.payload, Payload::Del | Payload::Set { .. }) {
+            for id in elements.keys() {
+                if w.op.deps.covers(Dot::new(id.actor, id.seq)) {
+                    gone.insert(*id);
+                }
+            }
+        }
+    }
+    let read: Vec<Bytes> = match got {
+        None => Vec::new(),
+        Some(Value::List(items)) => items.clone(),
+        Some(Value::Text(text)) => chars(text),
+        Some(other) => return Some(format!("a list or text, not {other:?}")),
+    };
+    let live: Vec<(&ElemId, &Element)> = elements
+        .iter()
+        .filter(|(id, _)| !gone.contains(id))
+        .collect();
+    let mut want: Vec<&Bytes> = live.iter().map(|(_, e)| &e.content).collect();
+    let mut have: Vec<&Bytes> = read.iter().collect();
+    want.sort();
+    have.sort();
+    if want != have {
+        return Some(format!("the elements {want:?}"));
+    }
+    let at: BTreeMap<&Bytes, usize> = read.iter().enumerate().map(|(i, c)| (c, i)).collect();
+    if at.len() < read.len() {
+        // Contents repeat (more writes than the workload keeps unique): no order to check.
+        return None;
+    }
+    let pos = |id: &Option<ElemId>| {
+        id.filter(|i| !gone.contains(i))
+            .and_then(|i| elements.get(&i))
+            .and_then(|e| at.get(&e.content).copied())
+    };
+    for (id, e) in &live {
+        let here = at.get(&e.content).copied()?;
+        if pos(&e.left).is_some_and(|l| l >= here) || pos(&e.right).is_some_and(|r| r <= here) {
+            return Some(format!(
+                "{id} between its origins {:?} and {:?}",
+                e.left, e.right
+            ));
+        }
+    }
+    None
+}
+
+/// A text's characters, each as its UTF-8 bytes.
+fn chars(text: &str) -> Vec<Bytes> {
+    text.chars()
+        .map(|c| Bytes::from(c.to_string().into_bytes()))
+        .collect()
+}
+
+/// Records the elements `edit` (of op `dot`) inserts and the ones it deletes.
+fn note_edit<C: SeqContent>(
+    edit: &SeqEdit<C>,
+    dot: Dot,
+    elements: &mut BTreeMap<ElemId, Element>,
+    gone: &mut BTreeSet<ElemId>,
+    split: impl Fn(&C) -> Vec<Bytes>,
+) {
+    for span in &edit.delete.spans {
+        gone.extend(span_ids(span));
+    }
+    if let Some(Insert {
+        left,
+        right,
+        content,
+    }) = &edit.insert
+    {
+        let mut before = *left;
+        for (off, c) in split(content).into_iter().enumerate() {
+            let id = ElemId {
+                actor: dot.actor,
+                seq: dot.seq,
+                off: off as u32,
+            };
+            elements.insert(
+                id,
+                Element {
+                    content: c,
+                    left: before,
+                    right: *right,
+                },
+            );
+            before = Some(id);
+        }
+    }
+}
+
+fn span_ids(span: &IdSpan) -> impl Iterator<Item = ElemId> + '_ {
+    (0..span.len).map(move |i| match span.step {
+        Step::Offset => ElemId {
+            off: span.id.off + i,
+            ..span.id
+        },
+        Step::Seq => ElemId {
+            seq: span.id.seq + u64::from(i),
+            ..span.id
+        },
+    })
 }
 
 /// Writes not observed by any other write that removes them.

@@ -1,12 +1,16 @@
 //! The client workload: writes of every key type at every leader, drawn from the seed.
 //!
 //! Key families keep one type per key (`r` registers, `c` counters, `s` sets, `h` hashes,
-//! `m` MV registers) so that the model in [`crate::model`] can predict their values; the key
-//! `x` is written with several types on purpose, to exercise type clashes, and is checked by
-//! convergence only.
+//! `m` MV registers, `l` lists, `t` texts) so that the model in [`crate::model`] can predict
+//! their values; the key `x` is written with several types on purpose, to exercise type
+//! clashes, and is checked by convergence only.
+//!
+//! List items and text characters are unique to the write that inserts them (`v{n}.{i}`, and
+//! one code point per write and offset), so the model can tell every element in a value.
 
 use bytes::Bytes;
-use meridian_crdt::Command;
+use meridian_crdt::seq::{Items, Text};
+use meridian_crdt::{Command, Splice};
 use rand::Rng;
 
 /// Keys per family.
@@ -25,6 +29,10 @@ pub enum Family {
     Hash,
     /// MV registers.
     Mv,
+    /// Lists.
+    List,
+    /// Texts.
+    Text,
     /// Written with several types: convergence only.
     Clash,
 }
@@ -38,6 +46,8 @@ impl Family {
             Some(b's') => Family::Set,
             Some(b'h') => Family::Hash,
             Some(b'm') => Family::Mv,
+            Some(b'l') => Family::List,
+            Some(b't') => Family::Text,
             _ => Family::Clash,
         }
     }
@@ -51,24 +61,42 @@ pub fn set_write(n: u64) -> (Bytes, Command) {
     )
 }
 
-/// Draws write number `n`.
-pub fn next_write(rng: &mut impl Rng, n: u64) -> (Bytes, Command) {
+/// The character write number `n` inserts at offset `i` (`i < 4`): a CJK ideograph of the
+/// supplementary plane, unique among the first 10,000 writes.
+pub fn text_char(n: u64, i: u64) -> char {
+    let code = 0x2_0000 + ((n * 4 + i) % 0xA6D0) as u32;
+    char::from_u32(code).unwrap_or('?')
+}
+
+/// Draws write number `n`; `len_of` is the writing node's length of a list or text key (0
+/// for any other key), so that edits name positions it holds.
+pub fn next_write(rng: &mut impl Rng, n: u64, len_of: impl Fn(&[u8]) -> u64) -> (Bytes, Command) {
     let k = rng.random_range(0..KEYS);
     let key = |p: char| Bytes::from(format!("{p}{k}"));
     let value = Bytes::from(format!("v{n}"));
     match rng.random_range(0..100u32) {
-        0..=17 => {
+        70..=83 => {
+            let key = key('l');
+            let command = list_write(rng, n, len_of(&key));
+            (key, command)
+        }
+        84..=93 => {
+            let key = key('t');
+            let command = text_write(rng, n, len_of(&key));
+            (key, command)
+        }
+        0..=13 => {
             if rng.random_ratio(1, 10) {
                 (key('r'), Command::Del)
             } else {
                 (key('r'), Command::Set(value))
             }
         }
-        18..=35 => match rng.random_range(0..12i64) {
+        14..=27 => match rng.random_range(0..12i64) {
             0 => (key('c'), Command::Del),
             d => (key('c'), Command::IncrBy(d - 4)),
         },
-        36..=55 => {
+        28..=43 => {
             let count = rng.random_range(1..=2);
             let members: Vec<Bytes> = (0..count)
                 .map(|_| Bytes::from(format!("e{}", rng.random_range(0..6u32))))
@@ -79,7 +107,7 @@ pub fn next_write(rng: &mut impl Rng, n: u64) -> (Bytes, Command) {
                 _ => (key('s'), Command::SAdd(members)),
             }
         }
-        56..=77 => {
+        44..=59 => {
             let field = Bytes::from(format!("f{}", rng.random_range(0..4u32)));
             match rng.random_range(0..12u32) {
                 0 => (key('h'), Command::Del),
@@ -94,7 +122,7 @@ pub fn next_write(rng: &mut impl Rng, n: u64) -> (Bytes, Command) {
                 _ => (key('h'), Command::HSet(vec![(field, value)])),
             }
         }
-        78..=93 => {
+        60..=69 => {
             if rng.random_ratio(1, 10) {
                 (key('m'), Command::Del)
             } else {
@@ -103,12 +131,80 @@ pub fn next_write(rng: &mut impl Rng, n: u64) -> (Bytes, Command) {
         }
         _ => {
             let x = Bytes::from_static(b"x");
-            match rng.random_range(0..4u32) {
+            match rng.random_range(0..6u32) {
                 0 => (x, Command::Set(value)),
                 1 => (x, Command::IncrBy(1)),
                 2 => (x, Command::SAdd(vec![value])),
+                3 => (
+                    x,
+                    list(Vec::new(), Some((0, vec![Bytes::from(format!("v{n}.0"))]))),
+                ),
+                4 => (x, text(Vec::new(), Some((0, text_char(n, 0).to_string())))),
                 _ => (x, Command::Del),
             }
         }
+    }
+}
+
+fn list(delete: Vec<(u64, u64)>, insert: Option<(u64, Vec<Bytes>)>) -> Command {
+    Command::List(Splice {
+        delete,
+        insert: insert.map(|(at, items)| (at, Items(items))),
+    })
+}
+
+fn text(delete: Vec<(u64, u64)>, insert: Option<(u64, String)>) -> Command {
+    Command::Text(Splice {
+        delete,
+        insert: insert.map(|(at, t)| (at, Text(t))),
+    })
+}
+
+/// A list write on a list of `len` items: pushes at either end or inside, pops, an LSET, an
+/// LREM of scattered items, or a DEL.
+fn list_write(rng: &mut impl Rng, n: u64, len: u64) -> Command {
+    let items = |count: u64| -> Vec<Bytes> {
+        (0..count)
+            .map(|i| Bytes::from(format!("v{n}.{i}")))
+            .collect()
+    };
+    let count = rng.random_range(1..=3u64);
+    match rng.random_range(0..20u32) {
+        0 => Command::Del,
+        1..=3 if len > 0 => list(vec![(0, 1)], None),
+        4..=5 if len > 0 => list(vec![(len - 1, 1)], None),
+        6..=7 if len > 0 => {
+            let at = rng.random_range(0..len);
+            list(vec![(at, 1)], Some((at, items(1))))
+        }
+        8 if len > 1 => {
+            let a = rng.random_range(0..len);
+            let b = rng.random_range(0..len);
+            list(vec![(a.min(b), 1), (a.max(b), 1)], None)
+        }
+        9..=11 => list(Vec::new(), Some((0, items(count)))),
+        12..=14 => list(Vec::new(), Some((rng.random_range(0..=len), items(count)))),
+        _ => list(Vec::new(), Some((len, items(count)))),
+    }
+}
+
+/// A text edit on a text of `len` characters: typing, deleting a range, replacing one, or a
+/// DEL.
+fn text_write(rng: &mut impl Rng, n: u64, len: u64) -> Command {
+    let count = rng.random_range(1..=3u64);
+    let typed: String = (0..count).map(|i| text_char(n, i)).collect();
+    let at = rng.random_range(0..=len);
+    match rng.random_range(0..20u32) {
+        0 => Command::Del,
+        1..=5 if len > 0 => {
+            let from = rng.random_range(0..len);
+            let span = rng.random_range(1..=(len - from).min(4));
+            text(vec![(from, span)], None)
+        }
+        6..=7 if len > 0 => {
+            let from = rng.random_range(0..len);
+            text(vec![(from, 1)], Some((from, typed)))
+        }
+        _ => text(Vec::new(), Some((at, typed))),
     }
 }
