@@ -52,8 +52,9 @@ fn best_time(replay: Replay, patches: &[Patch], end: &str) -> (Duration, Option<
     let mut encoded = None;
     for _ in 0..5 {
         let start = Instant::now();
-        let (text, size) = replay(patches);
+        let replayed = replay(patches);
         best = best.min(start.elapsed());
+        let (text, size) = replayed();
         assert_eq!(text, end, "the replay must end at endContent");
         encoded = size;
     }
@@ -108,7 +109,7 @@ fn read_saved(path: &str) -> Vec<Patch> {
     patches
 }
 
-fn meridian(patches: &[Patch]) -> (String, Option<usize>) {
+fn meridian(patches: &[Patch]) -> Replayed {
     let mut seq = Sequence::<Text>::new();
     let actor = ActorId(1);
     let mut next = 1;
@@ -124,12 +125,46 @@ fn meridian(patches: &[Patch]) -> (String, Option<usize>) {
             next += 1;
         }
     }
-    (seq.text(), None)
+    Box::new(move || (seq.text(), None))
+}
+
+/// The same patches as text-key ops through a `Keyspace`: one op per patch (its delete and
+/// insert together, as `Node::text_splice` makes it), prepared from the state, applied with
+/// the digest kept up to date; the encoded size is the key's canonical (stored) state.
+fn meridian_key(patches: &[Patch]) -> Replayed {
+    use meridian_crdt::{Command, Keyspace, OpMeta, Splice, VersionVector, hlc};
+    let mut ks = Keyspace::new();
+    let mut applied = VersionVector::new();
+    let actor = ActorId(1);
+    let key = bytes::Bytes::from_static(b"paper");
+    for (i, Patch(pos, del, ins)) in patches.iter().enumerate() {
+        let command = Command::Text(Splice {
+            delete: if *del > 0 {
+                vec![(*pos as u64, *del as u64)]
+            } else {
+                Vec::new()
+            },
+            insert: (!ins.is_empty()).then(|| (*pos as u64, Text(ins.clone()))),
+        });
+        let payload = ks.prepare(&key, command, &applied).unwrap();
+        let seq = i as u64 + 1;
+        let meta = OpMeta {
+            dot: Dot::new(actor, seq),
+            hlc: hlc(seq, 0),
+            deps: &applied,
+        };
+        ks.apply(&key, meta, &payload);
+        applied.set(actor, seq);
+    }
+    Box::new(move || {
+        let text = ks.text(&key).unwrap().unwrap().text();
+        (text, ks.encode_key(&key).map(|b| b.len()))
+    })
 }
 
 /// yrs, one transaction per patch, as an editor commits keystrokes. (One transaction for the
 /// whole trace was slower still here: five replays did not finish in 13 minutes.)
-fn yrs(patches: &[Patch]) -> (String, Option<usize>) {
+fn yrs(patches: &[Patch]) -> Replayed {
     use yrs::{GetString, ReadTxn, StateVector, Text as _, Transact};
     let doc = yrs::Doc::new();
     let text = doc.get_or_insert_text("text");
@@ -144,12 +179,14 @@ fn yrs(patches: &[Patch]) -> (String, Option<usize>) {
     for p in patches {
         apply(&mut doc.transact_mut(), p);
     }
-    let txn = doc.transact();
-    let encoded = txn.encode_state_as_update_v1(&StateVector::default()).len();
-    (text.get_string(&txn), Some(encoded))
+    Box::new(move || {
+        let txn = doc.transact();
+        let encoded = txn.encode_state_as_update_v1(&StateVector::default()).len();
+        (text.get_string(&txn), Some(encoded))
+    })
 }
 
-fn diamond(patches: &[Patch]) -> (String, Option<usize>) {
+fn diamond(patches: &[Patch]) -> Replayed {
     let mut doc = diamond_types::list::ListCRDT::new();
     let agent = doc.get_or_create_agent_id("seph");
     for Patch(pos, del, ins) in patches {
@@ -160,17 +197,23 @@ fn diamond(patches: &[Patch]) -> (String, Option<usize>) {
             doc.insert(agent, *pos, ins);
         }
     }
-    let encoded = doc
-        .oplog
-        .encode(diamond_types::list::encoding::EncodeOptions::default())
-        .len();
-    (doc.branch.content().to_string(), Some(encoded))
+    Box::new(move || {
+        let encoded = doc
+            .oplog
+            .encode(diamond_types::list::encoding::EncodeOptions::default())
+            .len();
+        (doc.branch.content().to_string(), Some(encoded))
+    })
 }
 
-type Replay = fn(&[Patch]) -> (String, Option<usize>);
+/// A replayed document: read back (its text and encoded size) after the replay is measured.
+type Replayed = Box<dyn FnOnce() -> (String, Option<usize>)>;
 
-const REPLAYS: [(&str, Replay); 3] = [
+type Replay = fn(&[Patch]) -> Replayed;
+
+const REPLAYS: [(&str, Replay); 4] = [
     ("meridian seq", meridian),
+    ("meridian key", meridian_key),
     ("yrs", yrs),
     ("diamond-types", diamond),
 ];
@@ -214,13 +257,15 @@ fn main() {
         figures.push((best, peak));
     }
     let _ = std::fs::remove_file(&saved);
-    let ((ours_t, ours_m), (yrs_t, yrs_m)) = (figures[0], figures[1]);
-    println!(
-        "meridian / yrs: time {:.2}x, peak RSS growth {}",
-        ours_t.as_secs_f64() / yrs_t.as_secs_f64(),
-        match (ours_m, yrs_m) {
-            (Some(o), Some(y)) if y > 0 => format!("{:.2}x", o as f64 / y as f64),
-            _ => "-".to_owned(),
-        }
-    );
+    let (yrs_t, yrs_m) = figures[2];
+    for (name, (ours_t, ours_m)) in [("seq", figures[0]), ("key", figures[1])] {
+        println!(
+            "meridian {name} / yrs: time {:.2}x, peak RSS growth {}",
+            ours_t.as_secs_f64() / yrs_t.as_secs_f64(),
+            match (ours_m, yrs_m) {
+                (Some(o), Some(y)) if y > 0 => format!("{:.2}x", o as f64 / y as f64),
+                _ => "-".to_owned(),
+            }
+        );
+    }
 }

@@ -18,6 +18,7 @@ mod node;
 mod ops;
 mod resp;
 mod sequences;
+pub use sequences::PendingWrite;
 mod status;
 pub mod tls;
 mod transport;

@@ -10,6 +10,30 @@ use meridian_crdt::seq::{Cursor, Items, Sequence, Text};
 use meridian_crdt::{Command, Splice};
 
 use crate::node::{Node, NodeError, WriteReceipt};
+use crate::ops::{self, Pending, Plan};
+
+/// A write applied at this node (its reads, and the edits made after it, see it) and on its
+/// way to disk and to the other regions.
+#[derive(Debug)]
+#[must_use = "a pending write says when it is durable"]
+pub struct PendingWrite {
+    receipt: WriteReceipt,
+    pending: Pending,
+}
+
+impl PendingWrite {
+    /// The write's dot and causal token.
+    pub fn receipt(&self) -> &WriteReceipt {
+        &self.receipt
+    }
+
+    /// Resolves once the write is durable under the node's fsync policy. Writes become
+    /// durable in the order they were made, so the last one's durability covers the earlier.
+    pub async fn durable(self) -> Result<WriteReceipt, NodeError> {
+        self.pending.durable().await?;
+        Ok(self.receipt)
+    }
+}
 
 #[cfg(doc)]
 use crate::Edit;
@@ -34,6 +58,32 @@ impl Node {
             insert: Some((pos, Text(text.to_owned()))),
         });
         self.write(key, command).await
+    }
+
+    /// [`Node::text_splice`] without waiting for durability: the edit is applied here when
+    /// this returns, as an editor applies a keystroke, and the returned write resolves once it
+    /// is durable. Typing a document edit by edit this way costs no round trip to the disk per
+    /// edit.
+    pub fn text_splice_now(
+        &self,
+        key: impl Into<Bytes>,
+        pos: u64,
+        len: u64,
+        text: &str,
+    ) -> Result<PendingWrite, NodeError> {
+        let command = Command::Text(Splice {
+            delete: if len > 0 {
+                vec![(pos, len)]
+            } else {
+                Vec::new()
+            },
+            insert: Some((pos, Text(text.to_owned()))),
+        });
+        let key = key.into();
+        let ((), receipt, pending) =
+            ops::start_planned(&self.shared, |_| Ok(Plan::one(key, command, ())))?;
+        let receipt = receipt.ok_or(NodeError::ShutDown)?;
+        Ok(PendingWrite { receipt, pending })
     }
 
     /// Inserts `text` at character position `pos` (`0..=length`) of the text at `key`.

@@ -11,8 +11,8 @@ use meridian_store::FsyncPolicy;
 use crate::SimConfig;
 use crate::faults::{CrashPoint, FaultMix};
 use crate::model::{self, Write};
-use crate::workload::Family;
 use crate::report::{Counters, Report, Violation};
+use crate::workload::Family;
 use crate::world::{World, same_op};
 
 /// After convergence and rounds of gossip with no fault: every op is held by every node, so

@@ -16,7 +16,7 @@
 //! origin is present.
 
 use super::{Dec, Enc, Result, StateDecodeError};
-use crate::seq::{CanonicalRun, ElemId, Items, Run, SeqContent, Sequence, Step, Text};
+use crate::seq::{CanonicalRun, ElemId, Items, Origin, Run, SeqContent, Sequence, Step, Text};
 use crate::seqslot::{SeqKind, SeqRun, SeqSlot};
 use crate::{ActorId, Tag};
 
@@ -94,11 +94,15 @@ impl Enc {
 
 impl Dec<'_> {
     fn elem_id(&mut self) -> Result<ElemId> {
-        Ok(ElemId {
+        let id = ElemId {
             actor: ActorId(self.u32("an element's actor")?),
             seq: self.varint("an element's seq")?,
             off: self.u32("an element's offset")?,
-        })
+        };
+        if id.seq == 0 {
+            return Err(StateDecodeError::NotCanonical("an element with seq 0"));
+        }
+        Ok(id)
     }
 }
 
@@ -179,8 +183,8 @@ pub(super) fn decode_slot<C: ContentCodec>(d: &mut Dec<'_>) -> Result<SeqSlot<C>
             id,
             len,
             step,
-            left,
-            right,
+            left: Origin::new(left),
+            right: Origin::new(right),
             content,
         });
     }
@@ -222,15 +226,15 @@ fn elems<C: SeqContent>(tag: u8, run: &Run<C>, buf: &mut Vec<u8>, mut f: impl Fn
         e.buf.push(tag);
         e.elem_id(run.elem(i));
         let left = if i == 0 {
-            run.left
+            run.left.get()
         } else {
             Some(run.elem(i - 1))
         };
         let flags = u8::from(content.is_some())
             | u8::from(left.is_some()) << 1
-            | u8::from(run.right.is_some()) << 2;
+            | u8::from(run.right.get().is_some()) << 2;
         e.buf.push(flags);
-        for origin in [left, run.right].into_iter().flatten() {
+        for origin in [left, run.right.get()].into_iter().flatten() {
             e.elem_id(origin);
         }
         if let Some(c) = content {

@@ -259,6 +259,9 @@ impl<C: SeqContent> RunList<C> {
         }
         let half = self.chunks[c].runs.len() / 2;
         let runs = self.chunks[c].runs.split_off(half);
+        // `split_off` leaves the first half the capacity of the whole (twice what it can
+        // fill before it splits again): most of a long document's memory, unless given back.
+        self.chunks[c].runs.shrink_to(MAX_RUNS + 1);
         let visible: u64 = runs.iter().map(Run::visible).sum();
         self.chunks[c].visible -= visible;
         let id = self.position_of.len();

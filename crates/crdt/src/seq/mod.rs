@@ -27,9 +27,9 @@ use bytes::Bytes;
 
 use crate::{ActorId, Dot, VersionVector};
 use list::{Place, RunList};
-pub(crate) use run::Run;
 use run::elem_of;
 pub use run::{Items, SeqContent, Step, Text};
+pub(crate) use run::{Origin, Run};
 
 /// The name of one element: the op that inserted it and its offset in that op's content.
 #[derive(
@@ -324,7 +324,7 @@ impl<C: SeqContent> Sequence<C> {
                 return Err(SeqError::Duplicate(run.elem(i)));
             }
         }
-        for origin in [run.left, run.right].into_iter().flatten() {
+        for origin in [run.left.get(), run.right.get()].into_iter().flatten() {
             if self.list.locate(origin).is_none() {
                 return Err(SeqError::Unknown(origin));
             }
@@ -338,14 +338,14 @@ impl<C: SeqContent> Sequence<C> {
         // The left origin ends a run and the right origin starts one, so that the new run
         // goes in between whole runs and every place the scan compares is a run start.
         // Splitting changes nothing a reader or the canonical form sees.
-        if let Some(l) = run.left
+        if let Some(l) = run.left.get()
             && let Some(p) = self.list.locate(l)
             && p.off + 1 < self.list.run(p).len
         {
             let next = self.list.run(p).elem(p.off + 1);
             self.list.split_before(next);
         }
-        if let Some(r) = run.right {
+        if let Some(r) = run.right.get() {
             self.list.split_before(r);
         }
         let len = run.visible();
@@ -381,7 +381,7 @@ impl<C: SeqContent> Sequence<C> {
             let before = pending.len();
             let mut later = Vec::new();
             for run in pending {
-                let ready = [run.left, run.right]
+                let ready = [run.left.get(), run.right.get()]
                     .into_iter()
                     .flatten()
                     .all(|o| self.list.locate(o).is_some());
@@ -392,7 +392,11 @@ impl<C: SeqContent> Sequence<C> {
                 }
             }
             if later.len() == before {
-                let missing = later[0].left.or(later[0].right).unwrap_or(later[0].id);
+                let missing = later[0]
+                    .left
+                    .get()
+                    .or(later[0].right.get())
+                    .unwrap_or(later[0].id);
                 return Err(SeqError::Unknown(missing));
             }
             pending = later;
@@ -414,8 +418,8 @@ impl<C: SeqContent> Sequence<C> {
     /// FugueMax's scan: from just after the left origin, over the runs up to the right
     /// origin, find where `new` goes (`None`: the end).
     fn integration_point(&self, new: &Run<C>) -> Option<Place> {
-        let left = self.bound(new.left, Bound::Start);
-        let right = self.bound(new.right, Bound::End);
+        let left = self.bound(new.left.get(), Bound::Start);
+        let right = self.bound(new.right.get(), Bound::End);
         let mut at = match left {
             Bound::At(p) => self.list.next_run(p),
             _ => self.list.first_run(),
@@ -430,8 +434,8 @@ impl<C: SeqContent> Sequence<C> {
                 break;
             }
             let other = self.list.run(p);
-            let oleft = self.bound(other.left, Bound::Start);
-            let oright = self.bound(other.right, Bound::End);
+            let oleft = self.bound(other.left.get(), Bound::Start);
+            let oright = self.bound(other.right.get(), Bound::End);
             if oleft < left || (oleft == left && oright == right && new.id < other.id) {
                 break;
             }
@@ -591,8 +595,8 @@ impl<C: SeqContent> Sequence<C> {
                 id: r.id,
                 len: r.len,
                 step: if r.len == 1 { Step::Offset } else { r.step },
-                left: r.left,
-                right: r.right,
+                left: r.left.get(),
+                right: r.right.get(),
                 content: r.content,
             })
             .collect()
@@ -694,7 +698,7 @@ impl<C: SeqContent> Sequence<C> {
                     return Err(SeqError::Duplicate(run.elem(i)));
                 }
             }
-            for origin in [run.left, run.right].into_iter().flatten() {
+            for origin in [run.left.get(), run.right.get()].into_iter().flatten() {
                 if seq.list.locate(origin).is_none() {
                     return Err(SeqError::Unknown(origin));
                 }
@@ -754,12 +758,19 @@ pub(crate) fn inserted_run<C: SeqContent>(
         return Err(SeqError::Empty);
     }
     let len = u32::try_from(len).map_err(|_| SeqError::TooLong(len))?;
+    // Seqs count from 1: no element has seq 0, and a run keeps "no origin" as seq 0.
+    let id = ElemId::first_of(dot);
+    for named in [Some(id), insert.left, insert.right].into_iter().flatten() {
+        if named.seq == 0 {
+            return Err(SeqError::Unknown(named));
+        }
+    }
     Ok(Run {
-        id: ElemId::first_of(dot),
+        id,
         len,
         step: Step::Offset,
-        left: insert.left,
-        right: insert.right,
+        left: Origin::new(insert.left),
+        right: Origin::new(insert.right),
         content: Some(insert.content.clone()),
     })
 }

@@ -46,7 +46,13 @@ impl SeqContent for Text {
 
     fn split_off(&mut self, at: usize) -> Self {
         let byte = self.byte_at(at);
-        Text(self.0.split_off(byte))
+        let rest = Text(self.0.split_off(byte));
+        // `String::split_off` leaves this part the whole capacity: a run split again and
+        // again would keep its first size in every piece.
+        if self.0.capacity() > 2 * self.0.len() {
+            self.0.shrink_to_fit();
+        }
+        rest
     }
 
     fn append(&mut self, other: &Self) {
@@ -80,7 +86,11 @@ impl SeqContent for Items {
     }
 
     fn split_off(&mut self, at: usize) -> Self {
-        Items(self.0.split_off(at.min(self.0.len())))
+        let rest = Items(self.0.split_off(at.min(self.0.len())));
+        if self.0.capacity() > 2 * self.0.len() {
+            self.0.shrink_to_fit();
+        }
+        rest
     }
 
     fn append(&mut self, other: &Self) {
@@ -118,8 +128,8 @@ pub(crate) struct Run<C> {
     pub(crate) id: ElemId,
     pub(crate) len: u32,
     pub(crate) step: Step,
-    pub(crate) left: Option<ElemId>,
-    pub(crate) right: Option<ElemId>,
+    pub(crate) left: Origin,
+    pub(crate) right: Origin,
     pub(crate) content: Option<C>,
 }
 
@@ -176,7 +186,7 @@ impl<C: SeqContent> Run<C> {
             id: self.elem(at),
             len: self.len - at,
             step: self.step,
-            left: Some(self.elem(at - 1)),
+            left: Origin::new(Some(self.elem(at - 1))),
             right: self.right,
             content: self.content.as_mut().map(|c| c.split_off(at as usize)),
         };
@@ -188,7 +198,7 @@ impl<C: SeqContent> Run<C> {
     /// id, typed right after this run's last element, before the same right origin, and
     /// deleted or not alike.
     pub(crate) fn continues_with(&self, next: &Run<C>) -> Option<Step> {
-        if next.left != Some(self.last())
+        if next.left.get() != Some(self.last())
             || next.right != self.right
             || self.is_live() != next.is_live()
             || next.id.actor != self.id.actor
@@ -222,6 +232,22 @@ impl<C: SeqContent> Run<C> {
         if let (Some(c), Some(n)) = (self.content.as_mut(), next.content.as_ref()) {
             c.append(n);
         }
+    }
+}
+
+/// A run's origin in the space of an id: an element, or none (seq 0, which no element has:
+/// seqs count from 1, and an insert naming seq 0 is refused before it becomes a run). An
+/// `Option<ElemId>` takes 24 bytes and this 16, a sixth of a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Origin(ElemId);
+
+impl Origin {
+    pub(crate) fn new(id: Option<ElemId>) -> Origin {
+        Origin(id.unwrap_or_default())
+    }
+
+    pub(crate) fn get(self) -> Option<ElemId> {
+        (self.0.seq != 0).then_some(self.0)
     }
 }
 
