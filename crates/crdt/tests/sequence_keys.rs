@@ -10,7 +10,7 @@ mod common;
 use bytes::Bytes;
 use common::{Cluster, KEYS, run, steps};
 use meridian_crdt::seq::{Delta, Items, Text};
-use meridian_crdt::{Command, KeyType, Keyspace, Splice, Value};
+use meridian_crdt::{Command, KeyType, Keyspace, Payload, Splice, Value};
 use proptest::prelude::*;
 
 fn b(s: &str) -> Bytes {
@@ -240,5 +240,27 @@ proptest! {
         // Not every history leaves a live sequence (a DEL may come last); record that most do.
         prop_assume!(live > 0);
         assert_converged(&c);
+    }
+
+    /// An op delivered twice (which the replica layer's dedup prevents, and a forged frame
+    /// could attempt) changes nothing the second time: its ids are taken, so its insert is
+    /// refused, and its deletes find their elements deleted already.
+    #[test]
+    fn an_edit_applied_twice_changes_nothing(s in steps(common::sequence_command())) {
+        let (mut c, _) = run(2, &s);
+        c.deliver_all(&[0, 1]);
+        let r = &mut c.replicas[0];
+        let digest = r.ks.digest();
+        let values: Vec<_> = KEYS.iter().map(|k| r.ks.get(k.as_bytes())).collect();
+        for op in c.history.iter().flatten() {
+            if matches!(op.payload, Payload::List(_) | Payload::Text(_)) {
+                let applied = r.ks.apply(&op.key, op.meta(), &op.payload);
+                prop_assert!(applied.deltas.is_empty(), "{:?}", applied.deltas);
+            }
+        }
+        prop_assert_eq!(r.ks.digest(), digest);
+        prop_assert_eq!(r.ks.digest(), r.ks.recompute_digest());
+        let again: Vec<_> = KEYS.iter().map(|k| r.ks.get(k.as_bytes())).collect();
+        prop_assert_eq!(again, values);
     }
 }
