@@ -9,40 +9,19 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::Read;
 use std::time::{Duration, Instant};
 
 use meridian_crdt::seq::{Sequence, Text};
 use meridian_crdt::{ActorId, Dot};
-use serde::Deserialize;
 
-/// One patch: at `pos`, delete `del` characters, then insert `ins`.
-#[derive(Deserialize)]
-struct Patch(usize, usize, String);
+#[path = "../tests/support/traces.rs"]
+mod traces;
 
-#[derive(Deserialize)]
-struct Txn {
-    patches: Vec<Patch>,
-}
-
-#[derive(Deserialize)]
-struct Trace {
-    #[serde(rename = "endContent")]
-    end: String,
-    txns: Vec<Txn>,
-}
+use traces::Patch;
 
 fn load() -> (Vec<Patch>, String) {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../data/editing-traces/automerge-paper.json.gz"
-    );
-    let mut json = String::new();
-    flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap())
-        .read_to_string(&mut json)
-        .unwrap();
-    let trace: Trace = serde_json::from_str(&json).unwrap();
-    let patches = trace.txns.into_iter().flat_map(|t| t.patches).collect();
+    let trace = traces::load(env!("CARGO_MANIFEST_DIR"), "automerge-paper");
+    let patches = trace.patches().cloned().collect();
     (patches, trace.end)
 }
 
@@ -115,12 +94,12 @@ fn meridian(patches: &[Patch]) -> Replayed {
     let mut next = 1;
     for Patch(pos, del, ins) in patches {
         if *del > 0 {
-            let d = seq.prepare_delete(*pos as u64, *del as u64).unwrap();
+            let d = seq.prepare_delete(*pos, *del).unwrap();
             seq.apply_delete(&d).unwrap();
             next += 1;
         }
         if !ins.is_empty() {
-            let ins = seq.prepare_insert(*pos as u64, Text(ins.clone())).unwrap();
+            let ins = seq.prepare_insert(*pos, Text(ins.clone())).unwrap();
             seq.apply_insert(Dot::new(actor, next), &ins).unwrap();
             next += 1;
         }
@@ -140,11 +119,11 @@ fn meridian_key(patches: &[Patch]) -> Replayed {
     for (i, Patch(pos, del, ins)) in patches.iter().enumerate() {
         let command = Command::Text(Splice {
             delete: if *del > 0 {
-                vec![(*pos as u64, *del as u64)]
+                vec![(*pos, *del)]
             } else {
                 Vec::new()
             },
-            insert: (!ins.is_empty()).then(|| (*pos as u64, Text(ins.clone()))),
+            insert: (!ins.is_empty()).then(|| (*pos, Text(ins.clone()))),
         });
         let payload = ks.prepare(&key, command, &applied).unwrap();
         let seq = i as u64 + 1;
@@ -191,10 +170,10 @@ fn diamond(patches: &[Patch]) -> Replayed {
     let agent = doc.get_or_create_agent_id("seph");
     for Patch(pos, del, ins) in patches {
         if *del > 0 {
-            doc.delete(agent, *pos..*pos + *del);
+            doc.delete(agent, *pos as usize..(*pos + *del) as usize);
         }
         if !ins.is_empty() {
-            doc.insert(agent, *pos, ins);
+            doc.insert(agent, *pos as usize, ins);
         }
     }
     Box::new(move || {

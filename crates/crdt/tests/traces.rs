@@ -5,23 +5,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::Read;
+#[path = "support/traces.rs"]
+mod traces;
 
 use meridian_crdt::seq::{Delete, Insert, Sequence, Text};
 use meridian_crdt::{ActorId, Dot};
-use serde_json::Value;
+use traces::Patch;
 
-fn trace(name: &str) -> Value {
-    let path = format!(
-        "{}/../../data/editing-traces/{name}.json.gz",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let mut json = String::new();
-    flate2::read::GzDecoder::new(file)
-        .read_to_string(&mut json)
-        .unwrap();
-    serde_json::from_str(&json).unwrap()
+fn trace(name: &str) -> traces::Trace {
+    traces::load(env!("CARGO_MANIFEST_DIR"), name)
 }
 
 #[derive(Clone, Debug)]
@@ -42,10 +34,9 @@ fn apply(seq: &mut Sequence<Text>, op: &Op) {
 }
 
 /// One patch `[pos, del, ins]` as local ops of `actor`, applied to `seq`.
-fn edit(seq: &mut Sequence<Text>, actor: ActorId, next: &mut u64, patch: &Value) -> Vec<Op> {
-    let pos = patch[0].as_u64().unwrap();
-    let del = patch[1].as_u64().unwrap();
-    let ins = patch[2].as_str().unwrap();
+fn edit(seq: &mut Sequence<Text>, actor: ActorId, next: &mut u64, patch: &Patch) -> Vec<Op> {
+    let Patch(pos, del, ins) = patch;
+    let (pos, del) = (*pos, *del);
     let mut ops = Vec::new();
     if del > 0 {
         let op = Op::Delete(seq.prepare_delete(pos, del).unwrap());
@@ -69,14 +60,12 @@ fn the_sequential_trace_ends_at_its_end_content() {
     let mut seq = Sequence::<Text>::new();
     let mut next = 1;
     let mut edits = 0;
-    for txn in t["txns"].as_array().unwrap() {
-        for patch in txn["patches"].as_array().unwrap() {
-            edit(&mut seq, ActorId(1), &mut next, patch);
-            edits += 1;
-        }
+    for patch in t.patches() {
+        edit(&mut seq, ActorId(1), &mut next, patch);
+        edits += 1;
     }
     assert_eq!(edits, 259_778);
-    assert_eq!(seq.text(), t["endContent"].as_str().unwrap());
+    assert_eq!(seq.text(), t.end);
     // Keystrokes typed in a row share a run: far fewer runs than the 182,315 inserts.
     // (11,822 when this was written.)
     assert!(seq.run_count() < 15_000, "{} runs", seq.run_count());
@@ -85,25 +74,15 @@ fn the_sequential_trace_ends_at_its_end_content() {
 #[test]
 fn the_concurrent_trace_converges_to_its_end_content_at_every_replica() {
     let t = trace("friendsforever");
-    let agents = t["numAgents"].as_u64().unwrap() as usize;
-    let txns = t["txns"].as_array().unwrap();
+    let agents = t.agents;
+    let txns = &t.txns;
     let mut replicas = vec![Sequence::<Text>::new(); agents];
     let mut applied = vec![vec![false; txns.len()]; agents];
     let mut ops: Vec<Vec<Op>> = Vec::with_capacity(txns.len());
     let mut next = vec![1u64; agents];
-    let parents: Vec<Vec<usize>> = txns
-        .iter()
-        .map(|txn| {
-            txn["parents"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|p| p.as_u64().unwrap() as usize)
-                .collect()
-        })
-        .collect();
+    let parents: Vec<Vec<usize>> = txns.iter().map(|txn| txn.parents.clone()).collect();
     for (ix, txn) in txns.iter().enumerate() {
-        let agent = txn["agent"].as_u64().unwrap() as usize;
+        let agent = txn.agent;
         // The writer's replica first applies everything the transaction saw and it lacks: a
         // transaction it applied came with everything that one saw.
         let mut missing = Vec::new();
@@ -123,13 +102,13 @@ fn the_concurrent_trace_converges_to_its_end_content_at_every_replica() {
         }
         let actor = ActorId(agent as u32 + 1);
         let mut made = Vec::new();
-        for patch in txn["patches"].as_array().unwrap() {
+        for patch in &txn.patches {
             made.extend(edit(&mut replicas[agent], actor, &mut next[agent], patch));
         }
         applied[agent][ix] = true;
         ops.push(made);
     }
-    let end = t["endContent"].as_str().unwrap();
+    let end = &t.end;
     for (agent, replica) in replicas.iter_mut().enumerate() {
         for (ix, txn_ops) in ops.iter().enumerate() {
             if !applied[agent][ix] {
@@ -138,7 +117,7 @@ fn the_concurrent_trace_converges_to_its_end_content_at_every_replica() {
                 }
             }
         }
-        assert_eq!(replica.text(), end, "replica of agent {agent}");
+        assert_eq!(&replica.text(), end, "replica of agent {agent}");
     }
     assert_eq!(replicas[0].canonical_runs(), replicas[1].canonical_runs());
 }

@@ -18,8 +18,9 @@
 mod common;
 #[allow(dead_code, unused_imports)]
 mod support;
+#[path = "../../crdt/tests/support/traces.rs"]
+mod traces;
 
-use std::io::Read;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -29,26 +30,12 @@ use support::{free_addrs, print_table};
 const LIMIT: Duration = Duration::from_secs(300);
 
 fn load() -> (Vec<(u64, u64, String)>, String) {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../data/editing-traces/automerge-paper.json.gz"
-    );
-    let mut json = String::new();
-    flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap())
-        .read_to_string(&mut json)
-        .unwrap();
-    let trace: serde_json::Value = serde_json::from_str(&json).unwrap();
-    let mut patches = Vec::new();
-    for txn in trace["txns"].as_array().unwrap() {
-        for p in txn["patches"].as_array().unwrap() {
-            patches.push((
-                p[0].as_u64().unwrap(),
-                p[1].as_u64().unwrap(),
-                p[2].as_str().unwrap().to_owned(),
-            ));
-        }
-    }
-    (patches, trace["endContent"].as_str().unwrap().to_owned())
+    let trace = traces::load(env!("CARGO_MANIFEST_DIR"), "automerge-paper");
+    let patches = trace
+        .patches()
+        .map(|traces::Patch(pos, del, ins)| (*pos, *del, ins.clone()))
+        .collect();
+    (patches, trace.end)
 }
 
 fn status_kib(field: &str) -> u64 {

@@ -49,14 +49,7 @@ impl Node {
         len: u64,
         text: &str,
     ) -> Result<WriteReceipt, NodeError> {
-        let command = Command::Text(Splice {
-            delete: if len > 0 {
-                vec![(pos, len)]
-            } else {
-                Vec::new()
-            },
-            insert: Some((pos, Text(text.to_owned()))),
-        });
+        let command = splice(pos, len, text);
         self.write(key, command).await
     }
 
@@ -71,14 +64,7 @@ impl Node {
         len: u64,
         text: &str,
     ) -> Result<PendingWrite, NodeError> {
-        let command = Command::Text(Splice {
-            delete: if len > 0 {
-                vec![(pos, len)]
-            } else {
-                Vec::new()
-            },
-            insert: Some((pos, Text(text.to_owned()))),
-        });
+        let command = splice(pos, len, text);
         let key = key.into();
         let ((), receipt, pending) =
             ops::start_planned(&self.shared, |_| Ok(Plan::one(key, command, ())))?;
@@ -196,4 +182,16 @@ impl Node {
                 .map_or_else(Vec::new, |l| l.slice(start, end).0)
         })
     }
+}
+
+/// The text edit that deletes `len` characters from `pos` and inserts `text` there.
+fn splice(pos: u64, len: u64, text: &str) -> Command {
+    Command::Text(Splice {
+        delete: if len > 0 {
+            vec![(pos, len)]
+        } else {
+            Vec::new()
+        },
+        insert: Some((pos, Text(text.to_owned()))),
+    })
 }

@@ -7,42 +7,19 @@
 #![allow(clippy::unwrap_used)]
 
 mod support;
+#[path = "../../crdt/tests/support/traces.rs"]
+mod traces;
 
-use std::io::Read;
 use std::time::Duration;
 
 use meridian_node::{Edit, FeedError, cluster::Options};
-use serde_json::Value;
 use support::{all_links_up, converged, eventually, options, start};
+use traces::Patch;
 
 const LIMIT: Duration = Duration::from_secs(120);
 
-fn trace(name: &str) -> Value {
-    let path = format!(
-        "{}/../../data/editing-traces/{name}.json.gz",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let mut json = String::new();
-    flate2::read::GzDecoder::new(file)
-        .read_to_string(&mut json)
-        .unwrap();
-    serde_json::from_str(&json).unwrap()
-}
-
-/// The trace's patches `(pos, delete, insert)`, in order.
-fn patches(trace: &Value) -> Vec<(u64, u64, String)> {
-    let mut out = Vec::new();
-    for txn in trace["txns"].as_array().unwrap() {
-        for p in txn["patches"].as_array().unwrap() {
-            out.push((
-                p[0].as_u64().unwrap(),
-                p[1].as_u64().unwrap(),
-                p[2].as_str().unwrap().to_owned(),
-            ));
-        }
-    }
-    out
+fn trace(name: &str) -> traces::Trace {
+    traces::load(env!("CARGO_MANIFEST_DIR"), name)
 }
 
 fn quick() -> Options {
@@ -55,13 +32,13 @@ fn quick() -> Options {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sequential_trace_typed_at_one_region_reads_back_at_both() {
     let trace = trace("automerge-paper");
-    let end = trace["endContent"].as_str().unwrap();
+    let end = trace.end.as_str();
     let dir = tempfile::tempdir().unwrap();
     let (cluster, _) = start(dir.path(), "mesh", 2, &quick()).await;
     eventually("the link is up", LIMIT, || async { all_links_up(&cluster) }).await;
     let (n1, n2) = (&cluster.nodes[0], &cluster.nodes[1]);
-    for (pos, del, ins) in patches(&trace) {
-        n1.text_splice("paper", pos, del, &ins).await.unwrap();
+    for Patch(pos, del, ins) in trace.patches() {
+        n1.text_splice("paper", *pos, *del, ins).await.unwrap();
     }
     assert_eq!(n1.text(b"paper").await.as_deref(), Some(end));
     eventually("the other region has every edit", LIMIT, || {
@@ -123,10 +100,9 @@ async fn the_change_feed_carries_positional_edits_that_rebuild_the_text() {
             }
         }
     });
-    let edits = patches(&trace);
     let mut expect: Vec<char> = Vec::new();
     let mut receipt = None;
-    for (pos, del, ins) in &edits[..20_000] {
+    for Patch(pos, del, ins) in trace.patches().take(20_000) {
         receipt = Some(n1.text_splice("notes", *pos, *del, ins).await.unwrap());
         let at = *pos as usize;
         expect.splice(at..at + *del as usize, ins.chars());

@@ -10,27 +10,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
-
-use std::io::Read;
+#[path = "../../crdt/tests/support/traces.rs"]
+mod traces;
 
 use meridian_crdt::seq::Text;
 use meridian_crdt::{ActorId, Command, Splice};
 use meridian_replica::Message;
-use serde_json::Value;
 use support::{Cluster, key, mesh_3};
-
-fn trace(name: &str) -> Value {
-    let path = format!(
-        "{}/../../data/editing-traces/{name}.json.gz",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let mut json = String::new();
-    flate2::read::GzDecoder::new(file)
-        .read_to_string(&mut json)
-        .unwrap();
-    serde_json::from_str(&json).unwrap()
-}
+use traces::Patch;
 
 /// Delivers, in order, the messages on the wire from `from` to `to` until `to` has applied
 /// `from`'s ops up to `seq`; every other message stays where it is.
@@ -70,8 +57,8 @@ fn deliver_to_and_from(c: &mut Cluster, third: ActorId) {
 
 #[test]
 fn the_concurrent_trace_converges_to_its_end_content_at_every_region() {
-    let trace = trace("friendsforever");
-    let txns = trace["txns"].as_array().unwrap();
+    let trace = traces::load(env!("CARGO_MANIFEST_DIR"), "friendsforever");
+    let txns = &trace.txns;
     let regions = [ActorId(1), ActorId(2)];
     let watcher = ActorId(3);
     let mut c = Cluster::new(mesh_3());
@@ -82,11 +69,10 @@ fn the_concurrent_trace_converges_to_its_end_content_at_every_region() {
     let mut written = [0usize; 2];
     let mut last_txn: [Vec<usize>; 2] = [Vec::new(), Vec::new()];
     for (i, txn) in txns.iter().enumerate() {
-        let agent = txn["agent"].as_u64().unwrap() as usize;
+        let agent = txn.agent;
         let mut past = [0usize; 2];
-        for p in txn["parents"].as_array().unwrap() {
-            let p = p.as_u64().unwrap() as usize;
-            let pa = txns[p]["agent"].as_u64().unwrap() as usize;
+        for &p in &txn.parents {
+            let pa = txns[p].agent;
             for a in 0..2 {
                 past[a] = past[a].max(seen[p][a]);
             }
@@ -101,17 +87,14 @@ fn the_concurrent_trace_converges_to_its_end_content_at_every_region() {
         deliver_up_to(&mut c, other, me, wanted);
         // Exactly what the writer had seen: not one op of the other region more.
         assert_eq!(c.node(me).applied().get(other), wanted, "txn {i}");
-        for patch in txn["patches"].as_array().unwrap() {
-            let pos = patch[0].as_u64().unwrap();
-            let del = patch[1].as_u64().unwrap();
-            let ins = patch[2].as_str().unwrap();
+        for Patch(pos, del, ins) in &txn.patches {
             let command = Command::Text(Splice {
-                delete: if del > 0 {
-                    vec![(pos, del)]
+                delete: if *del > 0 {
+                    vec![(*pos, *del)]
                 } else {
                     Vec::new()
                 },
-                insert: (!ins.is_empty()).then(|| (pos, Text(ins.to_owned()))),
+                insert: (!ins.is_empty()).then(|| (*pos, Text(ins.clone()))),
             });
             let now = c.now;
             c.node_mut(me)
@@ -126,11 +109,11 @@ fn the_concurrent_trace_converges_to_its_end_content_at_every_region() {
         deliver_to_and_from(&mut c, watcher);
     }
     c.settle();
-    let end = trace["endContent"].as_str().unwrap();
+    let end = &trace.end;
     let digest = c.node(watcher).digest();
     for id in [regions[0], regions[1], watcher] {
         let text = c.node(id).keyspace().text(b"doc").unwrap().unwrap().text();
-        assert!(text == end, "region {id} does not read the end content");
+        assert!(text == *end, "region {id} does not read the end content");
         assert_eq!(c.node(id).digest(), digest, "region {id}");
     }
 }
