@@ -36,6 +36,9 @@ pub(crate) struct Link {
     pub(crate) state: LinkState,
     /// What the peer holds durably, as it last told us (or as its own frames show).
     reported: VersionVector,
+    /// What the peer has taken into its log, synced or not, as it last told us: the send
+    /// window's acknowledgement. At least `reported` in effect (`in_flight` takes the larger).
+    taken: VersionVector,
     /// Highest seq per origin sent to the peer or known to be held by it.
     pub(crate) sent: VersionVector,
     /// Per origin: since when the peer has been behind us without progress.
@@ -64,6 +67,7 @@ impl Link {
         Link {
             state: LinkState::Down,
             reported: VersionVector::new(),
+            taken: VersionVector::new(),
             sent: VersionVector::new(),
             behind_since: BTreeMap::new(),
             repairing: BTreeSet::new(),
@@ -109,6 +113,20 @@ impl Link {
         }
     }
 
+    /// The peer has taken `accepted` into its log: ops it will not need again unless it loses
+    /// them before they are synced (a crash; the stall check on `reported` resends then).
+    pub(crate) fn took(&mut self, accepted: &VersionVector) {
+        for (origin, seq) in accepted.iter() {
+            if seq > self.taken.get(origin) {
+                self.taken.set(origin, seq);
+            }
+            // It has them (from us or another neighbour): nothing below to send.
+            if seq > self.sent.get(origin) {
+                self.sent.set(origin, seq);
+            }
+        }
+    }
+
     /// What the peer is known to hold of `origin`.
     pub(crate) fn reported_of(&self, origin: ActorId) -> u64 {
         self.reported.get(origin)
@@ -118,11 +136,11 @@ impl Link {
         self.repairing.contains(&origin)
     }
 
-    /// Ops sent and not yet acknowledged.
+    /// Ops sent and not yet taken by the peer.
     pub(crate) fn in_flight(&self) -> u64 {
         self.sent
             .iter()
-            .map(|(o, s)| s.saturating_sub(self.reported.get(o)))
+            .map(|(o, s)| s.saturating_sub(self.reported.get(o).max(self.taken.get(o))))
             .sum()
     }
 

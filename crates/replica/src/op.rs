@@ -7,7 +7,7 @@ use meridian_crdt::{ActorId, Dot, Hlc, Payload, VersionVector};
 use serde::{Deserialize, Serialize};
 
 /// Protocol version spoken in [`Message::Hello`]. A peer with another version is refused.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// The largest sequence number a peer may name: far beyond any real history (a node writing a
 /// million ops a second for a hundred thousand years stays below it), and far enough from
@@ -172,12 +172,17 @@ pub enum Message {
     /// Part of a state snapshot, for a peer that needs ops below our log's horizon.
     Snapshot(SnapshotChunk),
     /// Periodic anti-entropy and acknowledgement gossip: matrix-clock rows (the sender's own
-    /// and the newest it knows of others) and link-state adverts.
+    /// and the newest it knows of others), link-state adverts, and what the sender has taken.
     Gossip {
         /// Rows of the matrix clock, by node.
         rows: Vec<(ActorId, Row)>,
         /// Link-state adverts, by node.
         links: Vec<LinkAdvert>,
+        /// The ops the sender has taken into its log, synced or not yet: what releases the
+        /// receiver's send window on this link. (Its row's `received` says what it holds
+        /// durably, which under a periodic fsync advances once a sync interval: a window
+        /// released by that alone carried one window of ops per interval.)
+        accepted: VersionVector,
     },
 }
 

@@ -317,6 +317,7 @@ fn our_previous_incarnations_row_relayed_by_a_peer_does_not_hold_the_gate_shut()
             Message::Gossip {
                 rows: vec![(ME, old_row.clone()), (peer, Row::default())],
                 links: Vec::new(),
+                accepted: VersionVector::new(),
             },
         );
         drain_persisting(&mut r, 0);
@@ -351,6 +352,7 @@ fn a_relayed_row_holding_our_ops_keeps_the_gate_shut_until_they_are_back() {
         Message::Gossip {
             rows: vec![(SINGAPORE, singapore)],
             links: Vec::new(),
+            accepted: VersionVector::new(),
         },
     );
     r.handle_link_up(0, SINGAPORE);

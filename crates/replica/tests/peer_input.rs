@@ -201,6 +201,7 @@ fn ops_or_gossip_before_the_hello_close_the_link() {
     let gossip = Message::Gossip {
         rows: vec![(B, Row::default())],
         links: vec![],
+        accepted: VersionVector::new(),
     };
     assert_refused(&mut r, B, gossip, |e| {
         *e == PeerError::BeforeHello("gossip")
@@ -302,6 +303,7 @@ fn gossip_naming_unknown_nodes_closes_the_link() {
     let unknown_row = Message::Gossip {
         rows: vec![(ActorId(99), Row::default())],
         links: vec![],
+        accepted: VersionVector::new(),
     };
     let mut r = linked_to_b(&t);
     assert_refused(&mut r, B, unknown_row, |e| {
@@ -319,6 +321,7 @@ fn gossip_naming_unknown_nodes_closes_the_link() {
         Message::Gossip {
             rows: vec![(B, row)],
             links: vec![],
+            accepted: VersionVector::new(),
         },
         |e| matches!(e, PeerError::InvalidOp { .. }),
     );
@@ -462,6 +465,7 @@ fn a_peer_claiming_the_largest_seq_is_no_panic() {
                 },
             )],
             links: vec![],
+            accepted: VersionVector::new(),
         },
     );
     drain_persisting(&mut r, 3);
@@ -529,6 +533,7 @@ fn seed_messages() -> Vec<Vec<u8>> {
                 },
             )],
             links: vec![],
+            accepted: VersionVector::new(),
         },
     ];
     msgs.extend(gossip);

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use meridian_crdt::ActorId;
+use meridian_crdt::{ActorId, VersionVector};
 
 use super::Replica;
 use crate::link::{Link, LinkState};
@@ -41,7 +41,22 @@ impl Replica {
         from: ActorId,
         rows: Vec<(ActorId, Row)>,
         adverts: Vec<LinkAdvert>,
+        accepted: VersionVector,
     ) {
+        if self.check_vector(&accepted).is_err() {
+            self.close(
+                from,
+                PeerError::InvalidOp {
+                    origin: from,
+                    seq: 0,
+                    reason: "gossip's accepted vector names a node that is not in the topology",
+                },
+            );
+            return;
+        }
+        if let Some(link) = self.links.get_mut(&from) {
+            link.took(&accepted);
+        }
         for (node, row) in &rows {
             if self.topology.node(*node).is_none()
                 || self.check_vector(&row.received).is_err()
@@ -157,6 +172,7 @@ impl Replica {
             msg: Message::Gossip {
                 rows,
                 links: adverts,
+                accepted: self.accepted.clone(),
             },
         });
     }

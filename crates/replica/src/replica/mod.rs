@@ -469,7 +469,11 @@ impl Replica {
             }
             Message::Ops(ops) => self.handle_ops(now, wall, from, ops),
             Message::Snapshot(chunk) => self.handle_snapshot(now, wall, from, chunk),
-            Message::Gossip { rows, links } => self.handle_gossip(from, rows, links),
+            Message::Gossip {
+                rows,
+                links,
+                accepted,
+            } => self.handle_gossip(from, rows, links, accepted),
         }
     }
 

@@ -319,6 +319,17 @@ impl Cluster {
         }
     }
 
+    /// Ops of `origin` in the Persist batches `id` holds back: taken, not yet durable.
+    pub fn held(&self, id: ActorId, origin: ActorId) -> usize {
+        self.pending_persist.get(&id).map_or(0, |batches| {
+            batches
+                .iter()
+                .flat_map(|(_, ops)| ops)
+                .filter(|op| op.origin == origin)
+                .count()
+        })
+    }
+
     /// Reports every batch `id` holds durable, now.
     pub fn persist(&mut self, id: ActorId) {
         let batches = self.pending_persist.remove(&id).unwrap_or_default();
