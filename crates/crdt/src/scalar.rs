@@ -68,6 +68,16 @@ impl Scalar {
     /// A `from` entry already removed by a concurrent write is not resurrected.
     pub(crate) fn increment(&mut self, tag: Tag, deps: &VersionVector, by: i64, from: Option<Dot>) {
         if let Some(from) = from {
+            // The conversion supersedes what its writer had observed of the register, and
+            // the bases converted from those entries elsewhere share their dots: they go too,
+            // whichever arrived first (here, a base from an entry that a concurrent conversion
+            // had already removed is never made). Only a base of the entry it converts stays:
+            // two regions converting one entry at once count its value once. The value does
+            // not change: the entry converted was the visible one, newer than what it observed.
+            self.counter
+                .bases
+                .entries
+                .retain(|d, _| *d == from || !deps.covers(*d));
             if let Some((hlc, v)) = self.reg.entries.get(&from) {
                 if deps.covers(from) {
                     if let Some(n) = parse_int(v) {

@@ -419,6 +419,26 @@ fn concurrent_conversions_of_one_string_count_its_value_once() {
     }
 }
 
+/// Two concurrent strings (a register with two entries at one region), converted at two
+/// regions from different entries: the conversion that saw both entries supersedes the other
+/// one's base, in whichever order they arrive. (Found by `convergence.rs`: the region that
+/// converted the newer entry first never made the other base, the others kept it.)
+#[test]
+fn conversions_of_concurrent_strings_converge_whatever_the_order() {
+    let mut c = Cluster::new(4);
+    c.write(0, "n", Command::Set(b("1")), 0);
+    c.deliver(2, 0);
+    c.write(3, "n", Command::Set(b("1")), 0);
+    c.deliver(3, 0);
+    c.write(2, "n", Command::IncrBy(0), 0);
+    c.write(3, "n", Command::IncrBy(0), 0);
+    c.deliver_all(&[0]);
+    for r in &c.replicas {
+        assert_eq!(r.ks.get(b"n"), Some(Value::Int(1)));
+        assert_eq!(r.ks.digest(), c.replicas[0].ks.digest());
+    }
+}
+
 #[test]
 fn conversion_concurrent_with_del_keeps_only_the_increment() {
     let mut c = Cluster::new(2);
