@@ -117,14 +117,7 @@ fn meridian_key(patches: &[Patch]) -> Replayed {
     let actor = ActorId(1);
     let key = bytes::Bytes::from_static(b"paper");
     for (i, Patch(pos, del, ins)) in patches.iter().enumerate() {
-        let command = Command::Text(Splice {
-            delete: if *del > 0 {
-                vec![(*pos, *del)]
-            } else {
-                Vec::new()
-            },
-            insert: (!ins.is_empty()).then(|| (*pos, Text(ins.clone()))),
-        });
+        let command = Command::Text(Splice::replace(*pos, *del, Text(ins.clone())));
         let payload = ks.prepare(&key, command, &applied).unwrap();
         let seq = i as u64 + 1;
         let meta = OpMeta {

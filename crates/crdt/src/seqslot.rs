@@ -33,6 +33,22 @@ pub struct Splice<C> {
     pub insert: Option<(u64, C)>,
 }
 
+impl<C: SeqContent> Splice<C> {
+    /// Deletes `len` elements from `pos` and inserts `content` there, in one edit (an editor's
+    /// replace; `len` 0 only inserts, an empty `content` only deletes, and a position past
+    /// the end is refused either way).
+    pub fn replace(pos: u64, len: u64, content: C) -> Splice<C> {
+        Splice {
+            delete: if len > 0 {
+                vec![(pos, len)]
+            } else {
+                Vec::new()
+            },
+            insert: Some((pos, content)),
+        }
+    }
+}
+
 /// A key's list or text.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct SeqSlot<C: SeqContent> {

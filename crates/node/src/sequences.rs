@@ -186,12 +186,5 @@ impl Node {
 
 /// The text edit that deletes `len` characters from `pos` and inserts `text` there.
 fn splice(pos: u64, len: u64, text: &str) -> Command {
-    Command::Text(Splice {
-        delete: if len > 0 {
-            vec![(pos, len)]
-        } else {
-            Vec::new()
-        },
-        insert: Some((pos, Text(text.to_owned()))),
-    })
+    Command::Text(Splice::replace(pos, len, Text(text.to_owned())))
 }

@@ -88,14 +88,7 @@ fn the_concurrent_trace_converges_to_its_end_content_at_every_region() {
         // Exactly what the writer had seen: not one op of the other region more.
         assert_eq!(c.node(me).applied().get(other), wanted, "txn {i}");
         for Patch(pos, del, ins) in &txn.patches {
-            let command = Command::Text(Splice {
-                delete: if *del > 0 {
-                    vec![(*pos, *del)]
-                } else {
-                    Vec::new()
-                },
-                insert: (!ins.is_empty()).then(|| (*pos, Text(ins.clone()))),
-            });
+            let command = Command::Text(Splice::replace(*pos, *del, Text(ins.clone())));
             let now = c.now;
             c.node_mut(me)
                 .write(now, support::wall(now), key("doc"), command)

@@ -10,7 +10,7 @@
 
 use bytes::Bytes;
 use meridian_crdt::seq::{Items, Text};
-use meridian_crdt::{Command, Splice};
+use meridian_crdt::{Command, Keyspace, Splice};
 use rand::Rng;
 
 /// Keys per family.
@@ -68,9 +68,18 @@ pub fn text_char(n: u64, i: u64) -> char {
     char::from_u32(code).unwrap_or('?')
 }
 
-/// Draws write number `n`; `len_of` is the writing node's length of a list or text key (0
-/// for any other key), so that edits name positions it holds.
-pub fn next_write(rng: &mut impl Rng, n: u64, len_of: impl Fn(&[u8]) -> u64) -> (Bytes, Command) {
+/// The length of the list or text at `key` in `keyspace` (0 for any other key, or none).
+fn sequence_len(keyspace: Option<&Keyspace>, key: &[u8]) -> u64 {
+    let Some(ks) = keyspace else { return 0 };
+    let list = ks.list(key).ok().flatten().map(|l| l.len());
+    let text = ks.text(key).ok().flatten().map(|t| t.len());
+    list.or(text).unwrap_or(0)
+}
+
+/// Draws write number `n`; `keyspace` is the writing node's (`None` when it is down), whose
+/// lists and texts the edits name positions in.
+pub fn next_write(rng: &mut impl Rng, n: u64, keyspace: Option<&Keyspace>) -> (Bytes, Command) {
+    let len_of = |key: &[u8]| sequence_len(keyspace, key);
     let k = rng.random_range(0..KEYS);
     let key = |p: char| Bytes::from(format!("{p}{k}"));
     let value = Bytes::from(format!("v{n}"));

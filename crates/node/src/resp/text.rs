@@ -87,13 +87,16 @@ fn position(arg: &[u8], len: u64) -> Option<u64> {
     u64::try_from(pos).ok().filter(|&p| p <= len)
 }
 
-fn text_for_write<'a>(
-    r: &'a Replica,
-    key: &[u8],
-) -> Result<Option<&'a Sequence<Text>>, WriteError> {
-    r.keyspace()
+/// The length of the text at `key` for a write to it (an absent key is empty), and where the
+/// position argument `pos` falls in it.
+fn place_for_write(r: &Replica, key: &[u8], pos: &[u8]) -> Result<(u64, u64), WriteError> {
+    let text = r
+        .keyspace()
         .text(key)
-        .map_err(|found| WriteError::Prepare(PrepareError::WrongType { found }))
+        .map_err(|found| WriteError::Prepare(PrepareError::WrongType { found }))?;
+    let len = text.map_or(0, Sequence::len);
+    let at = position(pos, len).ok_or(WriteError::Prepare(PrepareError::OutOfRange))?;
+    Ok((len, at))
 }
 
 fn insert(server: &Server, session: &mut Session, key: Bytes, args: &[Bytes]) -> Answer {
@@ -110,8 +113,7 @@ fn insert(server: &Server, session: &mut Session, key: Bytes, args: &[Bytes]) ->
         server,
         session,
         |r| {
-            let len = text_for_write(r, &key)?.map_or(0, Sequence::len);
-            let at = position(&pos, len).ok_or(WriteError::Prepare(PrepareError::OutOfRange))?;
+            let (len, at) = place_for_write(r, &key, &pos)?;
             if added == 0 {
                 return Ok(Plan {
                     writes: Vec::new(),
@@ -142,8 +144,7 @@ fn delete(server: &Server, session: &mut Session, key: Bytes, args: &[Bytes]) ->
         server,
         session,
         |r| {
-            let len = text_for_write(r, &key)?.map_or(0, Sequence::len);
-            let at = position(&pos, len).ok_or(WriteError::Prepare(PrepareError::OutOfRange))?;
+            let (len, at) = place_for_write(r, &key, &pos)?;
             let n = count.min(len - at);
             if n == 0 {
                 return Ok(Plan {

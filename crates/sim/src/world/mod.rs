@@ -505,15 +505,7 @@ impl World {
             workload::set_write(n_write)
         } else {
             let replica = self.nodes.get(&node).and_then(|n| n.replica.as_ref());
-            let len_of = |key: &[u8]| {
-                replica.map_or(0, |r| {
-                    let ks = r.keyspace();
-                    let list = ks.list(key).ok().flatten().map(|l| l.len());
-                    let text = ks.text(key).ok().flatten().map(|t| t.len());
-                    list.or(text).unwrap_or(0)
-                })
-            };
-            workload::next_write(&mut self.rng, n_write, len_of)
+            workload::next_write(&mut self.rng, n_write, replica.map(|r| r.keyspace()))
         };
         let now = self.now;
         let wall = self.wall(node);
