@@ -137,8 +137,9 @@ impl KeyState {
         v.into_iter().map(|((s, _), v)| (v, s)).collect()
     }
 
-    /// Removes from every slot what `deps` observed; what a reader of a list or text saw go.
-    fn clear_all(&mut self, deps: &VersionVector) -> Vec<Delta> {
+    /// Removes from every slot what `deps` observed; what a reader of a list or text saw go
+    /// (its tombstones of collection `epoch`).
+    fn clear_all(&mut self, deps: &VersionVector, epoch: u64) -> Vec<Delta> {
         self.scalar.clear(deps);
         self.mv.remove_covered(deps);
         self.set.retain(|_, tags| {
@@ -149,8 +150,8 @@ impl KeyState {
             s.clear(deps);
         }
         self.hash.retain(|_, s| s.is_retained());
-        let mut deltas = seqslot::clear(&mut self.list, deps);
-        deltas.extend(seqslot::clear(&mut self.text, deps));
+        let mut deltas = seqslot::clear(&mut self.list, deps, epoch);
+        deltas.extend(seqslot::clear(&mut self.text, deps, epoch));
         deltas
     }
 
@@ -158,10 +159,12 @@ impl KeyState {
     /// the key does not hold, which only a forged op can, changes nothing). `toggle` is shown
     /// every list or text run whose elements' digests the op changes (`seqslot::apply_edit`);
     /// the caller adds the `TypeClash` conflict (`type_clash`), which needs the key's index.
+    /// Tombstones it leaves are of collection `epoch` (`Sequence::collect`).
     pub(crate) fn apply(
         &mut self,
         meta: OpMeta<'_>,
         payload: &Payload,
+        epoch: u64,
         toggle: &mut dyn FnMut(SeqRun<'_>),
     ) -> KeyChange {
         let tag = meta.tag();
@@ -178,7 +181,7 @@ impl KeyState {
                         stamps: unseen,
                     });
                 }
-                deltas = self.clear_all(deps);
+                deltas = self.clear_all(deps, epoch);
                 self.scalar.reg.insert(tag, value.clone());
             }
             Payload::MvSet { value, ctx } => {
@@ -248,12 +251,14 @@ impl KeyState {
                     self.hash.remove(field);
                 }
             }
-            Payload::Del => deltas = self.clear_all(deps),
+            Payload::Del => deltas = self.clear_all(deps, epoch),
             Payload::List(edit) => {
-                deltas = seqslot::apply_edit(&mut self.list, tag, edit, toggle).unwrap_or_default();
+                deltas = seqslot::apply_edit(&mut self.list, tag, edit, epoch, toggle)
+                    .unwrap_or_default();
             }
             Payload::Text(edit) => {
-                deltas = seqslot::apply_edit(&mut self.text, tag, edit, toggle).unwrap_or_default();
+                deltas = seqslot::apply_edit(&mut self.text, tag, edit, epoch, toggle)
+                    .unwrap_or_default();
             }
         }
         KeyChange { conflicts, deltas }
@@ -285,9 +290,10 @@ impl KeyState {
         }
         self.hash.retain(|_, s| s.is_retained());
         // Only forged states can fail to join (an element whose origin neither side holds);
-        // the slot then keeps what it had.
-        let _ = seqslot::join(&mut self.list, other.list.as_deref());
-        let _ = seqslot::join(&mut self.text, other.text.as_deref());
+        // the slot then keeps what it had. Tombstones are stamped when the joined state is
+        // installed (`Keyspace::merge`).
+        let _ = seqslot::join(&mut self.list, other.list.as_deref(), ctx);
+        let _ = seqslot::join(&mut self.text, other.text.as_deref(), ctx);
     }
 
     /// The dot at the end of every counter entry of the key, with the hash field whose

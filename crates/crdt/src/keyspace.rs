@@ -11,8 +11,8 @@ use crate::index::{KeyIndex, Part, Touched};
 use crate::key::{KeyChange, KeyState};
 use crate::payload::{Command, FieldWrite, Payload};
 use crate::scalar::{Scalar, parse_int};
-use crate::seq::{Delete, Items, SeqContent, SeqError, Sequence, Text};
-use crate::seqslot::{SeqEdit, Splice};
+use crate::seq::{Delete, Delta, Items, SeqContent, SeqError, Sequence, Text};
+use crate::seqslot::{SeqEdit, SeqRun, Splice};
 use crate::table::KeyTable;
 use crate::{
     ActorId, Applied, Dot, Hlc, KeyType, OpMeta, PrepareError, Stamp, StringRef, Value,
@@ -83,9 +83,45 @@ impl Slot {
         merged
     }
 
+    /// Drops the list's and the text's collectable tombstones (`Sequence::collect`), taking
+    /// their elements out of the index.
+    fn collect(&mut self, key: &[u8], stable: &VersionVector, epoch: u64) -> u64 {
+        let mut buf = Vec::new();
+        let index = &mut self.index;
+        let mut dropped = 0;
+        if let Some(l) = self.state.list.as_mut() {
+            dropped += l.seq.collect_with(stable, epoch, |run| {
+                index.toggle_run(SeqRun::List(run), &mut buf);
+            });
+        }
+        if let Some(t) = self.state.text.as_mut() {
+            dropped += t.seq.collect_with(stable, epoch, |run| {
+                index.toggle_run(SeqRun::Text(run), &mut buf);
+            });
+        }
+        if dropped > 0 {
+            self.refresh(key);
+        }
+        dropped
+    }
+
+    /// Stamps every tombstone collection `epoch`; whether it holds any.
+    fn restamp(&mut self, epoch: u64) -> bool {
+        let mut any = false;
+        if let Some(l) = self.state.list.as_mut() {
+            l.seq.restamp(epoch);
+            any |= l.seq.has_tombstones();
+        }
+        if let Some(t) = self.state.text.as_mut() {
+            t.seq.restamp(epoch);
+            any |= t.seq.has_tombstones();
+        }
+        any
+    }
+
     /// Applies one op, updating the index part by part: the cost is that of the parts the
     /// op touches (for SADD, its members), except for SET and DEL, which clear every slot.
-    fn apply(&mut self, key: &[u8], meta: OpMeta<'_>, payload: &Payload) -> KeyChange {
+    fn apply(&mut self, key: &[u8], meta: OpMeta<'_>, payload: &Payload, epoch: u64) -> KeyChange {
         let mut buf = Vec::new();
         let touched = Touched::by(payload);
         if let Touched::Parts(parts) = &touched {
@@ -95,7 +131,7 @@ impl Slot {
         }
         let index = &mut self.index;
         let by_parts = matches!(touched, Touched::Parts(_));
-        let mut change = self.state.apply(meta, payload, &mut |run| {
+        let mut change = self.state.apply(meta, payload, epoch, &mut |run| {
             if by_parts {
                 index.toggle_run(run, &mut buf);
             }
@@ -149,6 +185,12 @@ pub struct Keyspace {
     /// regions incremented). Entries of keys changed since are harmless: their compaction
     /// merges nothing.
     increments: BTreeMap<ActorId, BTreeMap<u64, (Bytes, Option<Bytes>)>>,
+    /// The collection epoch that deletes applied now belong to (`Keyspace::next_epoch`).
+    epoch: u64,
+    /// Keys that may hold collectable tombstones, by the epoch of a delete that made one (or
+    /// that installed the state): a collection
+    /// up to an epoch looks at these keys only, as a compaction does at `increments`.
+    tombstones: BTreeMap<u64, BTreeSet<Bytes>>,
 }
 
 impl PartialEq for Keyspace {
@@ -313,10 +355,11 @@ impl Keyspace {
     /// names (plus their tags), whatever the size of the key, except SET and DEL, which
     /// clear every slot.
     pub fn apply(&mut self, key: &Bytes, meta: OpMeta<'_>, payload: &Payload) -> Applied {
+        let epoch = self.epoch;
         let slot = self.slot_mut(key);
         let mut digest = slot.hash;
         let was_live = slot.live();
-        let KeyChange { conflicts, deltas } = slot.apply(key, meta, payload);
+        let KeyChange { conflicts, deltas } = slot.apply(key, meta, payload, epoch);
         let retained = slot.state.is_retained();
         let is_live = slot.live();
         if retained {
@@ -326,6 +369,9 @@ impl Keyspace {
         self.live = self.live - usize::from(was_live) + usize::from(retained && is_live);
         if !retained {
             self.take_slot(key);
+        }
+        if retained && deltas.iter().any(|d| matches!(d, Delta::Delete { .. })) {
+            self.note_tombstones(key);
         }
         match payload {
             Payload::IncrBy { .. } => self.note_increment(meta.dot, key, None),
@@ -344,9 +390,14 @@ impl Keyspace {
         }
     }
 
-    fn insert(&mut self, key: Bytes, slot: Slot) {
+    fn insert(&mut self, key: Bytes, mut slot: Slot) {
         for (dot, field) in slot.state.counter_tips() {
             self.note_increment(dot, &key, field);
+        }
+        // Its tombstones' deletes are among what this replica has applied once it is
+        // installed, in no epoch known more closely.
+        if slot.restamp(self.epoch) {
+            self.note_tombstones(&key);
         }
         self.digest.xor(&slot.hash);
         self.live += usize::from(slot.live());
@@ -434,6 +485,70 @@ impl Keyspace {
             }
         }
         away
+    }
+
+    /// Ends the current collection epoch; returns it. Every delete applied from now on is of
+    /// the next one, so a caller that records its applied vector now knows that vector covers
+    /// every delete of the epoch returned and those before ([`Keyspace::collect_tombstones`]).
+    pub fn next_epoch(&mut self) -> u64 {
+        let ended = self.epoch;
+        self.epoch += 1;
+        ended
+    }
+
+    /// Drops, in every key with tombstones deleted in epochs up to `epoch`, the tombstones no
+    /// op to come can name (`Sequence::collect`, and docs/data-model.md); returns how many.
+    /// `stable` must be causally stable here as for `compact`, and cover every delete of
+    /// epochs up to `epoch`. `changed` is called with every key whose state changed. What a
+    /// reader sees is unchanged; the canonical state (and digest) loses the elements dropped.
+    pub fn collect_tombstones(
+        &mut self,
+        stable: &VersionVector,
+        epoch: u64,
+        mut changed: impl FnMut(&Bytes),
+    ) -> u64 {
+        let later = self.tombstones.split_off(&epoch.saturating_add(1));
+        let due: BTreeSet<Bytes> = std::mem::replace(&mut self.tombstones, later)
+            .into_values()
+            .flatten()
+            .collect();
+        let mut dropped = 0;
+        for key in due {
+            let Some(slot) = self.keys.get_mut(&key) else {
+                continue;
+            };
+            let before = slot.hash;
+            let elements = slot.collect(&key, stable, epoch);
+            if elements > 0 {
+                dropped += elements;
+                self.digest.xor(&before);
+                self.digest.xor(&slot.hash);
+                changed(&key);
+            }
+        }
+        dropped
+    }
+
+    /// The tombstones of the key's list and text that another tombstone follows: what a
+    /// collection at the full vector drops (0 once every op applied anywhere was applied
+    /// everywhere and collected).
+    pub fn collectable_tombstones(&self, key: &[u8]) -> u64 {
+        self.state(key).map_or(0, |s| {
+            s.list.as_ref().map_or(0, |l| l.seq.stacked_tombstones())
+                + s.text.as_ref().map_or(0, |t| t.seq.stacked_tombstones())
+        })
+    }
+
+    /// Keys waiting for a collection whose epoch covers their newest tombstones.
+    pub fn pending_collection(&self) -> usize {
+        self.tombstones.values().map(BTreeSet::len).sum()
+    }
+
+    fn note_tombstones(&mut self, key: &Bytes) {
+        self.tombstones
+            .entry(self.epoch)
+            .or_default()
+            .insert(key.clone());
     }
 
     /// Counter entries waiting for a compaction whose stable vector covers them: one per

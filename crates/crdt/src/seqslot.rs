@@ -94,6 +94,7 @@ pub(crate) fn apply_edit<C: SeqKind>(
     slot: &mut Option<Box<SeqSlot<C>>>,
     tag: Tag,
     edit: &SeqEdit<C>,
+    epoch: u64,
     toggle: &mut dyn FnMut(SeqRun<'_>),
 ) -> Result<Vec<Delta>, SeqError> {
     if let Some(insert) = &edit.insert {
@@ -115,9 +116,9 @@ pub(crate) fn apply_edit<C: SeqKind>(
             newest: tag,
         })),
     };
-    let mut deltas = s.seq.apply_delete_with(&edit.delete, |piece| {
+    let mut deltas = s.seq.apply_delete_with(&edit.delete, epoch, |piece| {
         toggle(C::wrap(piece));
-        toggle(C::wrap(&piece.tombstone()));
+        toggle(C::wrap(&piece.tombstone(epoch)));
     })?;
     if let Some(insert) = &edit.insert {
         deltas.push(s.seq.apply_insert(tag.dot, insert)?);
@@ -129,23 +130,27 @@ pub(crate) fn apply_edit<C: SeqKind>(
     Ok(deltas)
 }
 
-/// Tombstones what `deps` observed (DEL and SET). What a reader saw go.
+/// Tombstones what `deps` observed (DEL and SET), of collection `epoch`. What a reader saw
+/// go.
 pub(crate) fn clear<C: SeqKind>(
     slot: &mut Option<Box<SeqSlot<C>>>,
     deps: &VersionVector,
+    epoch: u64,
 ) -> Vec<Delta> {
     let Some(s) = slot else {
         return Vec::new();
     };
     let covered = s.seq.covered(deps);
     // `covered` names only elements the sequence holds.
-    s.seq.apply_delete(&covered).unwrap_or_default()
+    s.seq.apply_delete_in(&covered, epoch).unwrap_or_default()
 }
 
-/// State join of one slot with another region's.
+/// State join of one slot with another region's; `applied` is this region's applied vector
+/// (`Sequence::join`).
 pub(crate) fn join<C: SeqKind>(
     mine: &mut Option<Box<SeqSlot<C>>>,
     theirs: Option<&SeqSlot<C>>,
+    applied: &VersionVector,
 ) -> Result<(), SeqError> {
     let Some(theirs) = theirs else {
         return Ok(());
@@ -155,7 +160,7 @@ pub(crate) fn join<C: SeqKind>(
         Some(m) => {
             // Joined into a copy: a join that fails part way leaves the slot as it was.
             let mut joined = m.seq.clone();
-            joined.join(&theirs.seq)?;
+            joined.join(&theirs.seq, applied, u64::MAX)?;
             m.seq = joined;
             if newer(theirs.newest, m.newest) {
                 m.newest = theirs.newest;

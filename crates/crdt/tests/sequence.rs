@@ -1,12 +1,12 @@
 //! The sequence CRDT: runs and chunks against a one-element-per-entry reference of FugueMax
 //! written from the paper's list form, convergence whatever the order of delivery, no
-//! interleaving of concurrent typing, positional deltas that rebuild the text, and cursors
-//! that follow their text.
+//! interleaving of concurrent typing, positional deltas that rebuild the text, cursors
+//! that follow their text, and tombstone collection that changes nothing any replica reads.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use meridian_crdt::seq::{Cursor, Delete, Delta, ElemId, Insert, Sequence, Text};
-use meridian_crdt::{ActorId, Dot};
+use meridian_crdt::{ActorId, Dot, VersionVector};
 use proptest::prelude::*;
 
 /// FugueMax as the paper's list form states it, one element per entry, every lookup a scan.
@@ -106,6 +106,10 @@ struct Replica {
     shadow: Vec<char>,
     /// Indexes (in the history) of the ops applied here.
     applied: Vec<bool>,
+    /// The collection epoch deletes applied now are of.
+    epoch: u64,
+    /// Epochs ended, with the ops applied when each did.
+    epochs: Vec<(u64, Vec<bool>)>,
 }
 
 impl Replica {
@@ -122,7 +126,7 @@ impl Replica {
                 self.shadow.splice(at..at, ins.content.0.chars());
             }
             Op::Delete(del) => {
-                for delta in self.seq.apply_delete(del).unwrap() {
+                for delta in self.seq.apply_delete_in(del, self.epoch).unwrap() {
                     let Delta::Delete { pos, len } = delta else {
                         panic!("a delete reported {delta:?}")
                     };
@@ -151,6 +155,8 @@ impl Replica {
 struct Cluster {
     replicas: Vec<Replica>,
     history: Vec<(Op, Vec<bool>)>,
+    /// The dot of each op in the history.
+    dots: Vec<Dot>,
     next_seq: Vec<u64>,
 }
 
@@ -159,6 +165,7 @@ enum Step {
     Type { at: usize, pos: u8, text: String },
     Erase { at: usize, pos: u8, len: u8 },
     Deliver { to: usize, pick: u8 },
+    Collect { at: usize },
 }
 
 impl Cluster {
@@ -166,6 +173,7 @@ impl Cluster {
         Cluster {
             replicas: vec![Replica::default(); n],
             history: Vec::new(),
+            dots: Vec::new(),
             next_seq: vec![1; n],
         }
     }
@@ -178,6 +186,7 @@ impl Cluster {
         self.next_seq[at] += 1;
         let seen = self.replicas[at].applied.clone();
         self.history.push((op, seen));
+        self.dots.push(dot);
         let ix = self.history.len() - 1;
         self.deliver(at, ix);
     }
@@ -228,7 +237,68 @@ impl Cluster {
                     self.deliver(to, ix);
                 }
             }
+            Step::Collect { at } => self.collect(at % n),
         }
+    }
+
+    /// The vector of the ops `held` marks (each writer's a prefix: delivery is causal).
+    fn vector(&self, held: impl Fn(usize) -> bool) -> VersionVector {
+        let mut v = VersionVector::new();
+        for (ix, dot) in self.dots.iter().enumerate() {
+            if held(ix) && v.get(dot.actor) < dot.seq {
+                v.set(dot.actor, dot.seq);
+            }
+        }
+        v
+    }
+
+    /// Replica `at` ends an epoch and collects at what a matrix clock would call stable:
+    /// ops every replica applied that every op `at` has still to apply had seen.
+    fn collect(&mut self, at: usize) {
+        let len = self.history.len();
+        let applied_by = |r: &Replica, ix: usize| r.applied.get(ix).copied().unwrap_or(false);
+        let stable_ops: Vec<bool> = (0..len)
+            .map(|ix| {
+                self.replicas.iter().all(|r| applied_by(r, ix))
+                    && (0..len)
+                        .filter(|&j| !applied_by(&self.replicas[at], j))
+                        .all(|j| self.history[j].1.get(ix).copied().unwrap_or(false))
+            })
+            .collect();
+        // A vector covers an actor's ops up to its first unstable one.
+        let mut stable = VersionVector::new();
+        let mut blocked = std::collections::BTreeSet::new();
+        for (ix, dot) in self.dots.iter().enumerate() {
+            if !stable_ops[ix] {
+                blocked.insert(dot.actor);
+            } else if !blocked.contains(&dot.actor) {
+                stable.set(dot.actor, dot.seq);
+            }
+        }
+        let r = &mut self.replicas[at];
+        r.epochs.push((r.epoch, r.applied.clone()));
+        r.epoch += 1;
+        let covered = |held: &Vec<bool>| {
+            held.iter()
+                .enumerate()
+                .all(|(ix, h)| !h || stable.get(self.dots[ix].actor) >= self.dots[ix].seq)
+        };
+        let Some(epoch) = r
+            .epochs
+            .iter()
+            .filter(|(_, held)| covered(held))
+            .map(|e| e.0)
+            .max()
+        else {
+            return;
+        };
+        let before = (r.seq.text(), r.seq.len());
+        r.seq.collect(&stable, epoch);
+        assert_eq!(
+            (r.seq.text(), r.seq.len()),
+            before,
+            "a collection changed the text"
+        );
     }
 
     fn settle(&mut self) {
@@ -289,7 +359,7 @@ proptest! {
         for i in 0..n {
             for j in 0..n {
                 let mut joined = c.replicas[i].seq.clone();
-                joined.join(&c.replicas[j].seq).unwrap();
+                joined.join(&c.replicas[j].seq, &VersionVector::new(), 0).unwrap();
                 let mut union = Sequence::<Text>::new();
                 for (ix, (op, _)) in c.history.iter().enumerate() {
                     let held = |r: &Replica| r.applied.get(ix).copied().unwrap_or(false);
@@ -307,6 +377,98 @@ proptest! {
                 prop_assert_eq!(joined.text(), union.text());
                 prop_assert_eq!(joined.canonical_runs(), union.canonical_runs());
             }
+        }
+    }
+}
+
+/// The text of a replica that applied the ops `held` marks, in history order.
+fn union_text(c: &Cluster, held: impl Fn(usize) -> bool) -> String {
+    let mut union = Sequence::<Text>::new();
+    for (ix, (op, _)) in c.history.iter().enumerate() {
+        if held(ix) {
+            match op {
+                Op::Insert(dot, ins) => {
+                    union.apply_insert(*dot, ins).unwrap();
+                }
+                Op::Delete(del) => {
+                    union.apply_delete(del).unwrap();
+                }
+            }
+        }
+    }
+    union.text()
+}
+
+/// Checks that collection at the full vector left no tombstone next to another.
+fn fully_collected(seq: &Sequence<Text>) -> Result<(), TestCaseError> {
+    let runs = seq.canonical_runs();
+    for (i, run) in runs.iter().enumerate() {
+        if run.content.is_none() {
+            prop_assert_eq!(run.len, 1, "a tombstone run of {} left", run.len);
+            prop_assert!(
+                runs.get(i + 1).is_none_or(|next| next.content.is_some()),
+                "two tombstones in a row left"
+            );
+        }
+    }
+    Ok(())
+}
+
+fn step_or_collect() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        8 => step(),
+        1 => (0usize..4).prop_map(|at| Step::Collect { at }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    /// Tombstones collected at causal stability change nothing a replica reads, now or after
+    /// any op to come (every op still applies, and every replica checks its text and deltas
+    /// against the reference, which never collects); a join skips what its side collected;
+    /// and once every replica has collected at the full vector, all hold the same canonical
+    /// runs as one that applied every op and collected once, with no two tombstones in a row.
+    #[test]
+    fn collecting_tombstones_changes_nothing_any_replica_reads(
+        n in 2usize..5,
+        steps in proptest::collection::vec(step_or_collect(), 1..120),
+    ) {
+        let mut c = Cluster::new(n);
+        for s in &steps {
+            c.run(s);
+        }
+        for i in 0..n {
+            for j in 0..n {
+                let held = |r: &Replica, ix: usize| r.applied.get(ix).copied().unwrap_or(false);
+                let mine = c.vector(|ix| held(&c.replicas[i], ix));
+                let mut joined = c.replicas[i].seq.clone();
+                joined.join(&c.replicas[j].seq, &mine, 0).unwrap();
+                let union = union_text(&c, |ix| held(&c.replicas[i], ix) || held(&c.replicas[j], ix));
+                prop_assert_eq!(joined.text(), union);
+            }
+        }
+        c.settle();
+        for at in 0..n {
+            c.collect(at);
+        }
+        let all = c.vector(|_| true);
+        let mut once = Sequence::<Text>::new();
+        for (op, _) in &c.history {
+            match op {
+                Op::Insert(dot, ins) => {
+                    once.apply_insert(*dot, ins).unwrap();
+                }
+                Op::Delete(del) => {
+                    once.apply_delete(del).unwrap();
+                }
+            }
+        }
+        once.collect(&all, 0);
+        fully_collected(&once)?;
+        for r in &c.replicas {
+            prop_assert_eq!(r.seq.text(), once.text());
+            prop_assert_eq!(r.seq.canonical_runs(), once.canonical_runs());
         }
     }
 }

@@ -133,7 +133,8 @@ impl Node {
 
     /// Where `cursor` is now in the text at `key`: after the character it followed, or where
     /// that character was if it was deleted. `None` when the text does not hold that character
-    /// (a cursor of another key, or of text this node has not yet received).
+    /// (a cursor of another key, of text this node has not yet received, or of a deleted
+    /// character whose tombstone was collected: docs/data-model.md).
     pub async fn text_resolve(&self, key: &[u8], cursor: Cursor) -> Option<u64> {
         self.read(|r| {
             let empty = Sequence::<Text>::new();

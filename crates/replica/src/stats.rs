@@ -29,6 +29,8 @@ pub struct Stats {
     pub truncated: u64,
     /// Counter entries merged away by compaction at causal stability.
     pub compacted: u64,
+    /// List and text tombstones dropped once no op to come could name them.
+    pub collected: u64,
     /// State snapshots sent to neighbours behind our log's horizon.
     pub snapshots_sent: u64,
     /// State snapshots received and merged.

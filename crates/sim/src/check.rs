@@ -51,6 +51,7 @@ pub(crate) fn check(
     let mut repairs = 0;
     let mut clock_ahead_reports = 0;
     let mut snapshots_merged = 0;
+    let mut collected = 0;
     for (id, r) in &replicas {
         let digest = r.digest().to_string();
         if digest != first_digest {
@@ -66,6 +67,7 @@ pub(crate) fn check(
         repairs += stats.repairs;
         clock_ahead_reports += stats.clock_ahead_reports;
         snapshots_merged += stats.snapshots_merged;
+        collected += stats.collected;
     }
 
     // No acknowledged write lost, at the fsync policy's level: an acknowledged write that was
@@ -140,11 +142,20 @@ pub(crate) fn check(
     }
 
     // Counter metadata stays bounded: once converged (and so compacted at the full vector),
-    // no counter holds more than one entry per node.
+    // no counter holds more than one entry per node, and no list or text a tombstone that
+    // another follows.
     if convergence_ms.is_some() {
         let bound = replicas.len();
         for (id, r) in &replicas {
             for key in r.keyspace().retained_keys() {
+                let left = r.keyspace().collectable_tombstones(key);
+                if left > 0 {
+                    violations.push(Violation::TombstonesLeft {
+                        key: String::from_utf8_lossy(key).into_owned(),
+                        node: *id,
+                        left,
+                    });
+                }
                 let entries = r.keyspace().counter_entries(key);
                 if entries > bound {
                     violations.push(Violation::CounterEntries {
@@ -280,6 +291,7 @@ pub(crate) fn check(
         repairs,
         clock_ahead_reports,
         snapshots_merged,
+        collected,
         acked: world.acked.len() as u64,
         lost_acked,
         digest: first_digest,

@@ -253,6 +253,16 @@ pub enum Violation {
         /// The bound (number of nodes).
         bound: usize,
     },
+    /// After convergence, a list or text keeps a tombstone that another follows: collection
+    /// at causal stability did not bound its history.
+    TombstonesLeft {
+        /// The key.
+        key: String,
+        /// Where.
+        node: ActorId,
+        /// Tombstones followed by another.
+        left: u64,
+    },
 }
 
 impl fmt::Display for Violation {
@@ -276,6 +286,10 @@ impl fmt::Display for Violation {
             } => write!(
                 f,
                 "key {key:?} at node {node} holds a counter of {entries} entries after convergence (bound {bound})"
+            ),
+            Violation::TombstonesLeft { key, node, left } => write!(
+                f,
+                "key {key:?} at node {node} keeps {left} tombstones that another follows after convergence"
             ),
             Violation::Diverged {
                 first,
@@ -374,6 +388,8 @@ pub struct Report {
     pub clock_ahead_reports: u64,
     /// State snapshots merged, summed over nodes.
     pub snapshots_merged: u64,
+    /// List and text tombstones collected, summed over nodes.
+    pub collected: u64,
     /// Acknowledged writes.
     pub acked: u64,
     /// Acknowledged writes missing or replaced somewhere.
@@ -406,6 +422,7 @@ impl Report {
             repairs: 0,
             clock_ahead_reports: 0,
             snapshots_merged: 0,
+            collected: 0,
             acked: 0,
             lost_acked: 0,
             violations,
@@ -459,7 +476,7 @@ impl fmt::Display for Report {
         }
         write!(
             f,
-            "{} writes={} acked={} msgs/op={:.2} bytes/op={:.0} dup/op={:.3} max_causal={} converge_ms={} snapshots={} lost={} dup_net={} reordered={} cuts={} crashes={} lost_unpersisted={} digest={}",
+            "{} writes={} acked={} msgs/op={:.2} bytes/op={:.0} dup/op={:.3} max_causal={} converge_ms={} snapshots={} collected={} lost={} dup_net={} reordered={} cuts={} crashes={} lost_unpersisted={} digest={}",
             if self.ok() { "ok" } else { "FAIL" },
             c.writes,
             self.acked,
@@ -470,6 +487,7 @@ impl fmt::Display for Report {
             self.convergence_ms
                 .map_or_else(|| "never".to_string(), |m| m.to_string()),
             self.snapshots_merged,
+            self.collected,
             c.lost,
             c.duplicated,
             c.reordered,

@@ -16,7 +16,9 @@
 //! origin is present.
 
 use super::{Dec, Enc, Result, StateDecodeError};
-use crate::seq::{CanonicalRun, ElemId, Items, Origin, Run, SeqContent, Sequence, Step, Text};
+use crate::seq::{
+    Body, CanonicalRun, ElemId, Items, Origin, Run, SeqContent, Sequence, Step, Text,
+};
 use crate::seqslot::{SeqKind, SeqRun, SeqSlot};
 use crate::{ActorId, Tag};
 
@@ -185,7 +187,9 @@ pub(super) fn decode_slot<C: ContentCodec>(d: &mut Dec<'_>) -> Result<SeqSlot<C>
             step,
             left: Origin::new(left),
             right: Origin::new(right),
-            content,
+            // A loaded tombstone's delete is of no known epoch until the keyspace holding
+            // it says ([`Sequence::restamp`]): never collectable before.
+            body: content.map_or(Body::Deleted { epoch: u64::MAX }, Body::Live),
         });
     }
     let seq = Sequence::from_runs(runs)
@@ -242,7 +246,7 @@ fn elems<C: SeqContent>(tag: u8, run: &Run<C>, buf: &mut Vec<u8>, mut f: impl Fn
         }
         f(&e.buf);
     };
-    match &run.content {
+    match run.body.live() {
         Some(c) => {
             let mut i = 0;
             c.for_each_elem(|bytes| {

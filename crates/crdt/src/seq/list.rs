@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use super::ElemId;
-use super::run::{Run, SeqContent};
+use super::run::{Body, Run, SeqContent};
 
 /// Runs per chunk before it splits in two.
 const MAX_RUNS: usize = 64;
@@ -50,6 +50,30 @@ impl<C> Default for RunList<C> {
 }
 
 impl<C: SeqContent> RunList<C> {
+    /// A list of `runs` in this order (their ids unique), in chunks three quarters full.
+    pub(crate) fn from_runs(runs: Vec<Run<C>>) -> RunList<C> {
+        const FILL: usize = MAX_RUNS * 3 / 4;
+        let mut list = RunList::default();
+        let mut runs = runs.into_iter().peekable();
+        while runs.peek().is_some() {
+            let id = list.chunks.len();
+            let runs: Vec<Run<C>> = runs.by_ref().take(FILL).collect();
+            let visible = runs.iter().map(Run::visible).sum();
+            for r in &runs {
+                list.index.insert(r.id, id);
+            }
+            list.visible += visible;
+            list.position_of.push(id);
+            list.chunks.push(Chunk { id, runs, visible });
+        }
+        list
+    }
+
+    /// The runs, in list order, taken out.
+    pub(crate) fn into_runs(self) -> impl Iterator<Item = Run<C>> {
+        self.chunks.into_iter().flat_map(|c| c.runs)
+    }
+
     /// Elements a reader sees.
     pub(crate) fn visible(&self) -> u64 {
         self.visible
@@ -58,6 +82,11 @@ impl<C: SeqContent> RunList<C> {
     /// Runs in list order.
     pub(crate) fn runs(&self) -> impl Iterator<Item = &Run<C>> + '_ {
         self.chunks.iter().flat_map(|c| c.runs.iter())
+    }
+
+    /// Runs in list order, to change what no count or index depends on.
+    pub(crate) fn runs_mut(&mut self) -> impl Iterator<Item = &mut Run<C>> + '_ {
+        self.chunks.iter_mut().flat_map(|c| c.runs.iter_mut())
     }
 
     pub(crate) fn run(&self, p: Place) -> &Run<C> {
@@ -220,12 +249,12 @@ impl<C: SeqContent> RunList<C> {
         self.rebalance(p.chunk, p)
     }
 
-    /// Marks the whole run at `p` deleted; the elements a reader lost.
-    pub(crate) fn delete_run(&mut self, p: Place) -> u64 {
+    /// Marks the whole run at `p` deleted in collection `epoch`; the elements a reader lost.
+    pub(crate) fn delete_run(&mut self, p: Place, epoch: u64) -> u64 {
         let chunk = &mut self.chunks[p.chunk];
         let run = &mut chunk.runs[p.run];
         let lost = run.visible();
-        run.content = None;
+        run.body = Body::Deleted { epoch };
         chunk.visible -= lost;
         self.visible -= lost;
         lost

@@ -10,12 +10,14 @@
 //! depend on the order in which concurrent inserts arrive, and two writers typing at one place
 //! at once do not interleave (Weidner, Gentle and Kleppmann, "The Art of the Fugue", 2023:
 //! FugueMax is maximally non-interleaving). A delete names element ids; a deleted element stays
-//! as a tombstone (its ids and origins, no content), since inserts may name it as an origin.
+//! as a tombstone (its ids and origins, no content), since inserts may name it as an origin,
+//! until no op to come can ([`Sequence::collect`]).
 //!
 //! Elements one writer inserted one after another (a string in one op, or one op per keystroke)
 //! are kept as one run, so typing costs one entry per run, not per character; runs are kept
 //! in chunks that count their visible elements.
 
+mod collect;
 mod list;
 mod run;
 
@@ -28,8 +30,8 @@ use bytes::Bytes;
 use crate::{ActorId, Dot, VersionVector};
 use list::{Place, RunList};
 use run::elem_of;
+pub(crate) use run::{Body, Origin, Run};
 pub use run::{Items, SeqContent, Step, Text};
-pub(crate) use run::{Origin, Run};
 
 /// The name of one element: the op that inserted it and its offset in that op's content.
 #[derive(
@@ -358,22 +360,28 @@ impl<C: SeqContent> Sequence<C> {
 
     /// State-based join with another replica's sequence of the same key: afterwards this one
     /// holds every element either held, deleted where either deleted it, in the order the
-    /// ops of both would have given. The elements this one lacks are integrated as pieces of
-    /// the other's runs, each once its origins are here (a piece's elements were adjacent in
-    /// the other's order, and no element here can go between them: it would name one of them
-    /// as an origin, and they are absent here).
-    pub fn join(&mut self, other: &Sequence<C>) -> Result<(), SeqError> {
+    /// ops of both would have given, except the tombstones this one collected: those whose
+    /// inserts `applied` (this replica's applied vector) covers and that it lacks. The
+    /// elements this one lacks are integrated as pieces of the other's runs, each once its
+    /// origins are here (a piece's elements were adjacent in the other's order, and no
+    /// element here can go between them: it would name one of them as an origin, and they
+    /// are absent here). Tombstones it brings or makes are of collection epoch `epoch`.
+    pub fn join(
+        &mut self,
+        other: &Sequence<C>,
+        applied: &VersionVector,
+        epoch: u64,
+    ) -> Result<(), SeqError> {
         let mut pending: Vec<Run<C>> = Vec::new();
         for run in other.list.runs() {
-            let mut i = 0;
-            while i < run.len {
-                let start = i;
-                let held = self.list.locate(run.elem(i)).is_some();
-                while i < run.len && self.list.locate(run.elem(i)).is_some() == held {
-                    i += 1;
-                }
-                if !held {
-                    pending.push(piece(run, start, i));
+            let key = |id| (self.list.locate(id).is_some(), covers(applied, id));
+            for (start, end, (held, collected)) in pieces_by(run, key) {
+                if !held && !collected {
+                    let mut p = piece(run, start, end);
+                    if !p.is_live() {
+                        p.body = Body::Deleted { epoch };
+                    }
+                    pending.push(p);
                 }
             }
         }
@@ -401,17 +409,23 @@ impl<C: SeqContent> Sequence<C> {
             }
             pending = later;
         }
-        let deleted: Vec<IdSpan> = other
-            .list
-            .runs()
-            .filter(|r| !r.is_live())
-            .map(|r| IdSpan {
-                id: r.id,
-                len: r.len,
-                step: r.step,
-            })
-            .collect();
-        self.apply_delete(&Delete { spans: deleted })?;
+        let mut deleted = Vec::new();
+        for run in other.list.runs().filter(|r| !r.is_live()) {
+            for (start, end, held) in pieces_by(run, |id| self.list.locate(id).is_some()) {
+                if held {
+                    deleted.push(IdSpan {
+                        id: run.elem(start),
+                        len: end - start,
+                        step: if end - start == 1 {
+                            Step::Offset
+                        } else {
+                            run.step
+                        },
+                    });
+                }
+            }
+        }
+        self.apply_delete_in(&Delete { spans: deleted }, epoch)?;
         Ok(())
     }
 
@@ -452,6 +466,10 @@ impl<C: SeqContent> Sequence<C> {
         dest
     }
 
+    /// Where origin `id` lies; `none` when there is none, or when it is a collected
+    /// tombstone: a left origin then counts as the start and a right one as the end, which
+    /// compare with the origins of any insert still to come as the tombstone would have
+    /// (`collect.rs`).
     fn bound(&self, id: Option<ElemId>, none: Bound) -> Bound {
         match id.and_then(|id| self.list.locate(id)) {
             Some(p) => Bound::At(p),
@@ -461,14 +479,21 @@ impl<C: SeqContent> Sequence<C> {
 
     /// Deletes the elements `delete` names; already deleted ones stay so (concurrent deletes
     /// of one element agree). What a reader lost, in the order it happened.
+    /// The tombstones are of collection epoch 0 ([`Sequence::apply_delete_in`]).
     pub fn apply_delete(&mut self, delete: &Delete) -> Result<Vec<Delta>, SeqError> {
-        self.apply_delete_with(delete, |_| {})
+        self.apply_delete_in(delete, 0)
     }
 
-    /// `apply_delete`, showing `deleting` every piece of a run it deletes, just before.
+    /// `apply_delete`, leaving tombstones of collection `epoch` ([`Sequence::collect`]).
+    pub fn apply_delete_in(&mut self, delete: &Delete, epoch: u64) -> Result<Vec<Delta>, SeqError> {
+        self.apply_delete_with(delete, epoch, |_| {})
+    }
+
+    /// `apply_delete_in`, showing `deleting` every piece of a run it deletes, just before.
     pub(crate) fn apply_delete_with(
         &mut self,
         delete: &Delete,
+        epoch: u64,
         mut deleting: impl FnMut(&Run<C>),
     ) -> Result<Vec<Delta>, SeqError> {
         // Every element must be here before anything changes.
@@ -495,7 +520,7 @@ impl<C: SeqContent> Sequence<C> {
                 if self.list.run(p).is_live() {
                     deleting(self.list.run(p));
                     let pos = self.list.visible_before(p);
-                    let lost = self.list.delete_run(p);
+                    let lost = self.list.delete_run(p, epoch);
                     push_delete(&mut deltas, pos, lost);
                     // Tombstones typed in a row become one run again.
                     let q = self.list.merge_with_previous(p);
@@ -597,7 +622,10 @@ impl<C: SeqContent> Sequence<C> {
                 step: if r.len == 1 { Step::Offset } else { r.step },
                 left: r.left.get(),
                 right: r.right.get(),
-                content: r.content,
+                content: match r.body {
+                    Body::Live(c) => Some(c),
+                    Body::Deleted { .. } => None,
+                },
             })
             .collect()
     }
@@ -609,7 +637,7 @@ impl<C: SeqContent> Sequence<C> {
 
     /// The visible content, run by run.
     pub fn contents(&self) -> impl Iterator<Item = &C> + '_ {
-        self.list.runs().filter_map(|r| r.content.as_ref())
+        self.list.runs().filter_map(|r| r.body.live())
     }
 }
 
@@ -650,7 +678,7 @@ impl<C: SeqContent> Sequence<C> {
         let mut at = self.list.find_visible(start);
         while let Some(p) = at {
             let run = self.list.run(p);
-            if let Some(c) = &run.content {
+            if let Some(c) = run.body.live() {
                 let from = p.off as usize;
                 let n = (c.len() - from).min(left as usize);
                 out.append(&c.slice(from, from + n));
@@ -670,37 +698,25 @@ impl<C: SeqContent> Sequence<C> {
     }
 
     /// A sequence of `runs` in this order, as a decoder found them: every id unique and
-    /// found where it is, every origin present. The order itself is taken on trust (a
-    /// decoder cannot tell it from the one FugueMax would give without the ops).
+    /// found where it is. The order itself is taken on trust (a decoder cannot tell it from
+    /// the one FugueMax would give without the ops), and so are origins that are absent:
+    /// collected tombstones ([`Sequence::collect`]) stay named by the stable elements that
+    /// name them.
     pub(crate) fn from_runs(runs: Vec<Run<C>>) -> Result<Self, SeqError> {
-        let mut seq = Sequence::new();
-        for run in runs {
-            if run.len == 0
-                || run
-                    .content
-                    .as_ref()
-                    .is_some_and(|c| c.len() != run.len as usize)
-            {
+        for run in &runs {
+            if run.len == 0 || run.body.live().is_some_and(|c| c.len() != run.len as usize) {
                 return Err(SeqError::Empty);
             }
-            for i in 0..run.len {
-                if seq.list.locate(run.elem(i)).is_some() {
-                    return Err(SeqError::Duplicate(run.elem(i)));
-                }
-            }
-            seq.list.insert(None, run);
         }
+        let seq = Sequence {
+            list: RunList::from_runs(runs),
+        };
         let mut at = seq.list.first_run();
         while let Some(p) = at {
             let run = seq.list.run(p);
             for i in 0..run.len {
                 if seq.list.locate(run.elem(i)) != Some(Place { off: i, ..p }) {
                     return Err(SeqError::Duplicate(run.elem(i)));
-                }
-            }
-            for origin in [run.left.get(), run.right.get()].into_iter().flatten() {
-                if seq.list.locate(origin).is_none() {
-                    return Err(SeqError::Unknown(origin));
                 }
             }
             at = seq.list.next_run(p);
@@ -723,14 +739,14 @@ impl Sequence<Items> {
     /// The item at visible position `pos`.
     pub fn get(&self, pos: u64) -> Option<&Bytes> {
         let p = self.list.find_visible(pos)?;
-        self.list.run(p).content.as_ref()?.0.get(p.off as usize)
+        self.list.run(p).body.live()?.0.get(p.off as usize)
     }
 
     /// Every visible item, in order.
     pub fn items(&self) -> impl DoubleEndedIterator<Item = &Bytes> + '_ {
         self.list
             .runs()
-            .filter_map(|r| r.content.as_ref())
+            .filter_map(|r| r.body.live())
             .flat_map(|c| c.0.iter())
             .collect::<Vec<_>>()
             .into_iter()
@@ -771,8 +787,31 @@ pub(crate) fn inserted_run<C: SeqContent>(
         step: Step::Offset,
         left: Origin::new(insert.left),
         right: Origin::new(insert.right),
-        content: Some(insert.content.clone()),
+        body: Body::Live(insert.content.clone()),
     })
+}
+
+/// `run` cut into maximal pieces `start..end` of elements alike by `key`.
+fn pieces_by<C: SeqContent, K: PartialEq>(
+    run: &Run<C>,
+    key: impl Fn(ElemId) -> K,
+) -> Vec<(u32, u32, K)> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < run.len {
+        let start = i;
+        let k = key(run.elem(i));
+        while i < run.len && key(run.elem(i)) == k {
+            i += 1;
+        }
+        out.push((start, i, k));
+    }
+    out
+}
+
+/// Whether `applied` covers the op that inserted `id`.
+fn covers(applied: &VersionVector, id: ElemId) -> bool {
+    applied.get(id.actor) >= id.seq
 }
 
 /// Elements `start..end` of `run`, as a run of their own.

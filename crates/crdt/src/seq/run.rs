@@ -118,8 +118,8 @@ pub enum Step {
 }
 
 /// Consecutive elements: the first one's id and origins, how the ids go on, and the content
-/// (`None` once deleted: a tombstone keeps its ids and origins, which later inserts may
-/// name, and nothing else).
+/// (once deleted, a tombstone keeps its ids and origins, which later inserts may name, and the
+/// epoch of its delete, which says when it may be collected).
 ///
 /// Every element of a run has the run's right origin, and every element but the first has the
 /// element before it as its left origin: that is what typing (or inserting a string) makes.
@@ -130,8 +130,44 @@ pub(crate) struct Run<C> {
     pub(crate) step: Step,
     pub(crate) left: Origin,
     pub(crate) right: Origin,
-    pub(crate) content: Option<C>,
+    pub(crate) body: Body<C>,
 }
+
+/// What a run holds: its content, or, once deleted, the collection epoch in which the
+/// delete was applied here ([`super::Sequence::collect`]). The epoch is this replica's own
+/// bookkeeping: no encoding, digest or comparison sees it. Costs nothing: the epoch fits in
+/// the niche of the content's capacity.
+#[derive(Clone, Debug)]
+pub(crate) enum Body<C> {
+    Live(C),
+    Deleted { epoch: u64 },
+}
+
+impl<C> Body<C> {
+    pub(crate) fn live(&self) -> Option<&C> {
+        match self {
+            Body::Live(c) => Some(c),
+            Body::Deleted { .. } => None,
+        }
+    }
+
+    /// The epoch of the delete (`None`: live).
+    pub(crate) fn deleted_in(&self) -> Option<u64> {
+        match self {
+            Body::Live(_) => None,
+            Body::Deleted { epoch } => Some(*epoch),
+        }
+    }
+}
+
+impl<C: PartialEq> PartialEq for Body<C> {
+    /// Equal contents, or both deleted (in whichever epochs).
+    fn eq(&self, other: &Self) -> bool {
+        self.live() == other.live()
+    }
+}
+
+impl<C: Eq> Eq for Body<C> {}
 
 impl<C: SeqContent> Run<C> {
     /// The id of element `i` (`i < len`).
@@ -160,7 +196,7 @@ impl<C: SeqContent> Run<C> {
     }
 
     pub(crate) fn is_live(&self) -> bool {
-        self.content.is_some()
+        matches!(self.body, Body::Live(_))
     }
 
     /// Elements a reader sees.
@@ -172,11 +208,15 @@ impl<C: SeqContent> Run<C> {
         }
     }
 
-    /// The run with its content dropped, as a delete leaves it.
-    pub(crate) fn tombstone(&self) -> Run<C> {
+    /// The run with its content dropped, as a delete in `epoch` leaves it.
+    pub(crate) fn tombstone(&self, epoch: u64) -> Run<C> {
         Run {
-            content: None,
-            ..self.clone()
+            id: self.id,
+            len: self.len,
+            step: self.step,
+            left: self.left,
+            right: self.right,
+            body: Body::Deleted { epoch },
         }
     }
 
@@ -188,7 +228,10 @@ impl<C: SeqContent> Run<C> {
             step: self.step,
             left: Origin::new(Some(self.elem(at - 1))),
             right: self.right,
-            content: self.content.as_mut().map(|c| c.split_off(at as usize)),
+            body: match &mut self.body {
+                Body::Live(c) => Body::Live(c.split_off(at as usize)),
+                Body::Deleted { epoch } => Body::Deleted { epoch: *epoch },
+            },
         };
         self.len = at;
         rest
@@ -229,8 +272,11 @@ impl<C: SeqContent> Run<C> {
     pub(crate) fn absorb(&mut self, next: &Run<C>, step: Step) {
         self.step = step;
         self.len += next.len;
-        if let (Some(c), Some(n)) = (self.content.as_mut(), next.content.as_ref()) {
-            c.append(n);
+        match (&mut self.body, &next.body) {
+            (Body::Live(c), Body::Live(n)) => c.append(n),
+            // A merged tombstone is collectable once both parts are: the later epoch.
+            (Body::Deleted { epoch }, Body::Deleted { epoch: e }) => *epoch = (*epoch).max(*e),
+            _ => {}
         }
     }
 }

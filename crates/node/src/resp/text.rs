@@ -75,7 +75,9 @@ fn read(name: &str, text: Option<&Sequence<Text>>, args: &[Bytes]) -> Reply {
             let empty = Sequence::new();
             match text.unwrap_or(&empty).resolve(cursor) {
                 Ok(pos) => Reply::Integer(as_int(pos)),
-                Err(_) => Reply::error("ERR the cursor names text this key does not hold"),
+                Err(_) => Reply::error(
+                    "ERR the cursor names text this key does not hold (or no longer: deleted and collected)",
+                ),
             }
         }
     }

@@ -14,8 +14,10 @@ use crate::matrix::{LinkView, MatrixClock};
 use crate::op::{MAX_SEQ, Message, Op, PROTOCOL_VERSION};
 use crate::output::{NewError, Output, PeerError, WriteError, printable_key};
 use crate::stats::Stats;
+use compact::Epochs;
 use history::HistoryGate;
 
+mod compact;
 mod forward;
 mod history;
 mod persist;
@@ -98,6 +100,8 @@ pub struct Replica {
     /// The vector counters were last compacted at (empty again after a snapshot merge, which
     /// may bring entries not compacted yet).
     compacted_at: VersionVector,
+    /// Collection epochs not yet covered by stability, with the vector each ended at.
+    epochs: Epochs,
     /// The applied vector of the newest synced state.
     durable_applied: VersionVector,
     /// The log's base: ops covered by it were truncated (or covered by a snapshot).
@@ -207,6 +211,7 @@ impl Replica {
             checkpoint_now: false,
             checkpoint_applied: VersionVector::new(),
             compacted_at: VersionVector::new(),
+            epochs: Epochs::default(),
             durable_applied: VersionVector::new(),
             truncated: VersionVector::new(),
             truncate_pending: false,
@@ -500,7 +505,7 @@ impl Replica {
             self.next_gossip = Some(now + self.config.gossip_interval_ms);
             self.update_own_row();
             self.truncate_log();
-            self.compact_counters();
+            self.compact();
             self.gossip_and_repair(now);
         }
         self.arm_checkpoint(now);
@@ -530,21 +535,6 @@ impl Replica {
         let dropped = self.log.truncate(&self.truncated);
         self.stats.truncated += dropped as u64;
         self.truncate_pending = true;
-    }
-
-    /// Merges counter increments that are causally stable here (see
-    /// `MatrixClock::compactable`); the keys changed go to the store with the next batch.
-    fn compact_counters(&mut self) {
-        let stable = self.matrix.compactable(&self.applied);
-        if stable.is_empty() {
-            return;
-        }
-        let dirty = &mut self.dirty;
-        let merged = self.keyspace.compact_with(&stable, |k| {
-            dirty.insert(k.clone());
-        });
-        self.stats.compacted += merged as u64;
-        self.compacted_at = stable;
     }
 
     // ----- outputs -----
@@ -612,8 +602,9 @@ impl Replica {
         &self.applied
     }
 
-    /// The vector this replica last compacted its counters at: once it equals `applied`, every
-    /// counter holds at most one entry per actor for the ops applied.
+    /// The vector this replica last compacted its counters and collected its tombstones at:
+    /// once it equals `applied`, every counter holds at most one entry per actor for the ops
+    /// applied, and every tombstone that another follows is gone.
     pub fn compacted_at(&self) -> &VersionVector {
         &self.compacted_at
     }
