@@ -292,8 +292,8 @@ impl KeyState {
         // Only forged states can fail to join (an element whose origin neither side holds);
         // the slot then keeps what it had. Tombstones are stamped when the joined state is
         // installed (`Keyspace::merge`).
-        let _ = seqslot::join(&mut self.list, other.list.as_deref(), ctx);
-        let _ = seqslot::join(&mut self.text, other.text.as_deref(), ctx);
+        let _ = seqslot::join(&mut self.list, other.list.as_deref(), ctx, other_ctx);
+        let _ = seqslot::join(&mut self.text, other.text.as_deref(), ctx, other_ctx);
     }
 
     /// The dot at the end of every counter entry of the key, with the hash field whose

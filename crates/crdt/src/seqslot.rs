@@ -145,12 +145,13 @@ pub(crate) fn clear<C: SeqKind>(
     s.seq.apply_delete_in(&covered, epoch).unwrap_or_default()
 }
 
-/// State join of one slot with another region's; `applied` is this region's applied vector
+/// State join of one slot with another region's, given both regions' applied vectors
 /// (`Sequence::join`).
 pub(crate) fn join<C: SeqKind>(
     mine: &mut Option<Box<SeqSlot<C>>>,
     theirs: Option<&SeqSlot<C>>,
-    applied: &VersionVector,
+    ctx: &VersionVector,
+    other_ctx: &VersionVector,
 ) -> Result<(), SeqError> {
     let Some(theirs) = theirs else {
         return Ok(());
@@ -160,7 +161,7 @@ pub(crate) fn join<C: SeqKind>(
         Some(m) => {
             // Joined into a copy: a join that fails part way leaves the slot as it was.
             let mut joined = m.seq.clone();
-            joined.join(&theirs.seq, applied, u64::MAX)?;
+            joined.join(&theirs.seq, ctx, other_ctx, u64::MAX)?;
             m.seq = joined;
             if newer(theirs.newest, m.newest) {
                 m.newest = theirs.newest;

@@ -360,8 +360,10 @@ impl<C: SeqContent> Sequence<C> {
 
     /// State-based join with another replica's sequence of the same key: afterwards this one
     /// holds every element either held, deleted where either deleted it, in the order the
-    /// ops of both would have given, except the tombstones this one collected: those whose
-    /// inserts `applied` (this replica's applied vector) covers and that it lacks. The
+    /// ops of both would have given, except the tombstones either side collected. A side
+    /// collected an element when its applied vector (`applied` for this one, `theirs` for
+    /// the other) covers the element's insert and the side lacks it: this one does not take
+    /// it back, and deletes it if it holds it (only a tombstone is ever collected). The
     /// elements this one lacks are integrated as pieces of the other's runs, each once its
     /// origins are here (a piece's elements were adjacent in the other's order, and no
     /// element here can go between them: it would name one of them as an origin, and they
@@ -370,6 +372,7 @@ impl<C: SeqContent> Sequence<C> {
         &mut self,
         other: &Sequence<C>,
         applied: &VersionVector,
+        theirs: &VersionVector,
         epoch: u64,
     ) -> Result<(), SeqError> {
         let mut pending: Vec<Run<C>> = Vec::new();
@@ -413,15 +416,16 @@ impl<C: SeqContent> Sequence<C> {
         for run in other.list.runs().filter(|r| !r.is_live()) {
             for (start, end, held) in pieces_by(run, |id| self.list.locate(id).is_some()) {
                 if held {
-                    deleted.push(IdSpan {
-                        id: run.elem(start),
-                        len: end - start,
-                        step: if end - start == 1 {
-                            Step::Offset
-                        } else {
-                            run.step
-                        },
-                    });
+                    deleted.push(span_of(run, start, end));
+                }
+            }
+        }
+        // What the other side collected: held here, live or not, lacking there.
+        for run in self.list.runs() {
+            let key = |id| other.list.locate(id).is_none() && covers(theirs, id);
+            for (start, end, collected) in pieces_by(run, key) {
+                if collected {
+                    deleted.push(span_of(run, start, end));
                 }
             }
         }
@@ -807,6 +811,19 @@ fn pieces_by<C: SeqContent, K: PartialEq>(
         out.push((start, i, k));
     }
     out
+}
+
+/// The ids of elements `start..end` of `run`.
+fn span_of<C: SeqContent>(run: &Run<C>, start: u32, end: u32) -> IdSpan {
+    IdSpan {
+        id: run.elem(start),
+        len: end - start,
+        step: if end - start == 1 {
+            Step::Offset
+        } else {
+            run.step
+        },
+    }
 }
 
 /// Whether `applied` covers the op that inserted `id`.
