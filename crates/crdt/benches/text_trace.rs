@@ -110,7 +110,14 @@ fn meridian(patches: &[Patch]) -> Replayed {
 /// The same patches as text-key ops through a `Keyspace`: one op per patch (its delete and
 /// insert together, as `Node::text_splice` makes it), prepared from the state, applied with
 /// the digest kept up to date; the encoded size is the key's canonical (stored) state.
-fn meridian_key(patches: &[Patch]) -> Replayed {
+/// The trace as one writer's ops on a text key: the keyspace, its applied vector, the key.
+fn replay_key(
+    patches: &[Patch],
+) -> (
+    meridian_crdt::Keyspace,
+    meridian_crdt::VersionVector,
+    bytes::Bytes,
+) {
     use meridian_crdt::{Command, Keyspace, OpMeta, Splice, VersionVector, hlc};
     let mut ks = Keyspace::new();
     let mut applied = VersionVector::new();
@@ -128,6 +135,23 @@ fn meridian_key(patches: &[Patch]) -> Replayed {
         ks.apply(&key, meta, &payload);
         applied.set(actor, seq);
     }
+    (ks, applied, key)
+}
+
+fn meridian_key(patches: &[Patch]) -> Replayed {
+    let (ks, _, key) = replay_key(patches);
+    Box::new(move || {
+        let text = ks.text(&key).unwrap().unwrap().text();
+        (text, ks.encode_key(&key).map(|b| b.len()))
+    })
+}
+
+/// `meridian key`, then the tombstones collected as every region of a quiet cluster does
+/// once every op is everywhere: what the document costs at rest.
+fn meridian_collected(patches: &[Patch]) -> Replayed {
+    let (mut ks, applied, key) = replay_key(patches);
+    let epoch = ks.next_epoch();
+    ks.collect_tombstones(&applied, epoch, |_| {});
     Box::new(move || {
         let text = ks.text(&key).unwrap().unwrap().text();
         (text, ks.encode_key(&key).map(|b| b.len()))
@@ -183,11 +207,12 @@ type Replayed = Box<dyn FnOnce() -> (String, Option<usize>)>;
 
 type Replay = fn(&[Patch]) -> Replayed;
 
-const REPLAYS: [(&str, Replay); 4] = [
+const REPLAYS: [(&str, Replay); 5] = [
     ("meridian seq", meridian),
     ("meridian key", meridian_key),
     ("yrs", yrs),
     ("diamond-types", diamond),
+    ("meridian at rest", meridian_collected),
 ];
 
 fn main() {

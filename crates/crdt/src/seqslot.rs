@@ -97,12 +97,17 @@ pub(crate) fn apply_edit<C: SeqKind>(
     epoch: u64,
     toggle: &mut dyn FnMut(SeqRun<'_>),
 ) -> Result<Vec<Delta>, SeqError> {
-    if let Some(insert) = &edit.insert {
-        match slot {
-            Some(s) => s.seq.check_insert(tag.dot, insert)?,
-            None => Sequence::new().check_insert(tag.dot, insert)?,
+    let run = match &edit.insert {
+        Some(insert) => {
+            let run = crate::seq::inserted_run(tag.dot, insert)?;
+            match slot {
+                Some(s) => s.seq.check(&run)?,
+                None => Sequence::new().check(&run)?,
+            }
+            Some(run)
         }
-    }
+        None => None,
+    };
     let s = match (slot.as_mut(), &edit.insert) {
         (Some(s), _) => s,
         (None, None) => {
@@ -120,9 +125,10 @@ pub(crate) fn apply_edit<C: SeqKind>(
         toggle(C::wrap(piece));
         toggle(C::wrap(&piece.tombstone(epoch)));
     })?;
-    if let Some(insert) = &edit.insert {
-        deltas.push(s.seq.apply_insert(tag.dot, insert)?);
-        toggle(C::wrap(&crate::seq::inserted_run(tag.dot, insert)?));
+    if let Some(run) = run {
+        // Deleting takes no element away: the check still holds.
+        toggle(C::wrap(&run));
+        deltas.push(s.seq.integrate(run));
         if newer(tag, s.newest) {
             s.newest = tag;
         }

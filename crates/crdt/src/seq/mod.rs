@@ -310,7 +310,7 @@ impl<C: SeqContent> Sequence<C> {
     pub fn apply_insert(&mut self, dot: Dot, insert: &Insert<C>) -> Result<Delta, SeqError> {
         let run = inserted_run(dot, insert)?;
         self.check(&run)?;
-        self.integrate(run)
+        Ok(self.integrate(run))
     }
 
     /// Whether the insert of op `dot` would apply here: what [`Sequence::apply_insert`]
@@ -320,7 +320,7 @@ impl<C: SeqContent> Sequence<C> {
     }
 
     /// A run can go in when its ids are new here and its origins are here.
-    fn check(&self, run: &Run<C>) -> Result<(), SeqError> {
+    pub(crate) fn check(&self, run: &Run<C>) -> Result<(), SeqError> {
         for i in [0, run.len - 1] {
             if self.list.locate(run.elem(i)).is_some() {
                 return Err(SeqError::Duplicate(run.elem(i)));
@@ -334,9 +334,8 @@ impl<C: SeqContent> Sequence<C> {
         Ok(())
     }
 
-    /// Places `run` (elements absent here) between its origins (present here).
-    fn integrate(&mut self, run: Run<C>) -> Result<Delta, SeqError> {
-        self.check(&run)?;
+    /// Places `run` between its origins: a run that passed [`Sequence::check`].
+    pub(crate) fn integrate(&mut self, run: Run<C>) -> Delta {
         // The left origin ends a run and the right origin starts one, so that the new run
         // goes in between whole runs and every place the scan compares is a run start.
         // Splitting changes nothing a reader or the canonical form sees.
@@ -355,7 +354,7 @@ impl<C: SeqContent> Sequence<C> {
         let placed = self.list.insert(dest, run);
         let pos = self.list.visible_before(placed);
         self.list.merge_with_previous(placed);
-        Ok(Delta::Insert { pos, len })
+        Delta::Insert { pos, len }
     }
 
     /// State-based join with another replica's sequence of the same key: afterwards this one
@@ -397,7 +396,8 @@ impl<C: SeqContent> Sequence<C> {
                     .flatten()
                     .all(|o| self.list.locate(o).is_some());
                 if ready {
-                    self.integrate(run)?;
+                    self.check(&run)?;
+                    self.integrate(run);
                 } else {
                     later.push(run);
                 }
