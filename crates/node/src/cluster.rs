@@ -1,15 +1,18 @@
 //! A whole cluster on one machine, from a topology file: what `meridian up` runs, and what
-//! whole-node tests and benchmarks start. [`prepare`] writes a cluster CA, one certificate
-//! and one config file per node and a data directory per node under one directory (keeping
-//! whatever is already there, so a second `up` resumes the same cluster); [`LocalCluster`]
-//! starts every node in this process.
+//! the demos, whole-node tests and benchmarks start. [`prepare`] writes a cluster CA, one
+//! certificate and one config file per node and a data directory per node under one
+//! directory (keeping whatever is already there, so a second `up` resumes the same
+//! cluster); [`LocalCluster`] starts every node in this process; [`launch`] does both for a
+//! topology it writes itself, on free loopback ports.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use thiserror::Error;
 
 use crate::config::{ConfigError, InitialClusterState, NodeConfig};
 use crate::node::{Node, StartError};
+use crate::ports::{NoFreePort, free_addrs};
 use crate::tls::{self, CertError};
 
 /// A local cluster that cannot be prepared or started.
@@ -32,6 +35,9 @@ pub enum ClusterError {
     /// A generated config does not load.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// No free loopback port for a node of [`loopback_topology`].
+    #[error(transparent)]
+    Ports(#[from] NoFreePort),
     /// A node did not start.
     #[error("node {node}: {source}")]
     Start {
@@ -139,6 +145,57 @@ pub fn prepare(
     Ok(configs)
 }
 
+/// Writes `dir/topology.toml`: cluster `name` of `shape` (`mesh`, `ring`, `star`, `tree` or
+/// `chain`), one leader per name of `regions` in that order, each on free loopback ports. A
+/// star's hub is the first region; a tree's root is the first, and region `i` hangs below
+/// region `(i - 1) / 2`. Returns the file's path.
+pub fn loopback_topology(
+    dir: &Path,
+    name: &str,
+    shape: &str,
+    regions: &[&str],
+) -> Result<PathBuf, ClusterError> {
+    let mut text = format!("cluster = {name:?}\nshape = {shape:?}\n");
+    if let (Some(hub), "star") = (regions.first(), shape) {
+        text.push_str(&format!("hub = {hub:?}\n"));
+    }
+    for (i, region) in regions.iter().enumerate() {
+        let (quic, resp, admin) = free_addrs()?;
+        text.push_str(&format!(
+            "\n[[node]]\nname = {region:?}\nid = {id}\nrole = \"leader\"\nquic = \"{quic}\"\nresp = \"{resp}\"\nadmin = \"{admin}\"\n",
+            id = i + 1,
+        ));
+        if shape == "tree" && i > 0 {
+            text.push_str(&format!("parent = {:?}\n", regions[(i - 1) / 2]));
+        }
+    }
+    std::fs::create_dir_all(dir).map_err(|source| ClusterError::Io {
+        path: dir.to_owned(),
+        source,
+    })?;
+    let path = dir.join("topology.toml");
+    std::fs::write(&path, text).map_err(|source| ClusterError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(path)
+}
+
+/// A cluster of `shape` with one leader per name of `regions`, on loopback, under `dir`
+/// ([`loopback_topology`], [`prepare`] into `dir/cluster`), every node started in this
+/// process with its store under `dir`.
+pub async fn launch(
+    dir: &Path,
+    name: &str,
+    shape: &str,
+    regions: &[&str],
+    options: &Options,
+) -> Result<LocalCluster, ClusterError> {
+    let topology = loopback_topology(dir, name, shape, regions)?;
+    let configs = prepare(&topology, &dir.join("cluster"), options)?;
+    LocalCluster::start(&configs).await
+}
+
 /// Every node of a cluster, running in this process.
 #[derive(Debug)]
 pub struct LocalCluster {
@@ -159,6 +216,55 @@ impl LocalCluster {
             nodes.push(started);
         }
         Ok(LocalCluster { nodes })
+    }
+
+    /// The node named `name`.
+    pub fn node(&self, name: &str) -> Option<&Node> {
+        self.nodes.iter().find(|n| n.name() == name)
+    }
+
+    /// Waits until every link that no operator cut is up at both ends; false if that takes
+    /// longer than `limit`. Polls every 10 ms.
+    pub async fn connected(&self, limit: Duration) -> bool {
+        self.poll(limit, || {
+            self.nodes.iter().all(|n| {
+                n.status()
+                    .links
+                    .iter()
+                    .all(|l| l.disabled || l.state == "up")
+            })
+        })
+        .await
+    }
+
+    /// Waits until every node has applied the same ops and holds the same digest; false if
+    /// that takes longer than `limit`. Polls every 10 ms.
+    pub async fn converged(&self, limit: Duration) -> bool {
+        let start = Instant::now();
+        loop {
+            let mut states = Vec::new();
+            for n in &self.nodes {
+                states.push((n.applied().await, n.digest().await));
+            }
+            if states.windows(2).all(|w| w[0] == w[1]) {
+                return true;
+            }
+            if start.elapsed() > limit {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    async fn poll(&self, limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+        let start = Instant::now();
+        while !done() {
+            if start.elapsed() > limit {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        true
     }
 
     /// Stops every node cleanly; the first error, if any.

@@ -16,6 +16,7 @@ mod driver;
 pub mod frame;
 mod node;
 mod ops;
+pub mod ports;
 mod resp;
 mod sequences;
 pub use sequences::PendingWrite;

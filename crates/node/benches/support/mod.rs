@@ -1,13 +1,23 @@
-//! What the node benchmarks share: free loopback ports (the tests' allocator), tool checks,
-//! CPU clock ticks, tables and number formatting.
+//! What the node benchmarks share: free loopback ports (`meridian_node::ports`), tool
+//! checks, CPU clock ticks, tables and number formatting.
 
 use std::process::{Command, Stdio};
 
 use crate::common::thousands;
 
-#[path = "../../tests/support/ports.rs"]
-mod ports;
-pub use ports::{free_addrs, free_port};
+/// A free loopback address for QUIC and two for TCP.
+pub fn free_addrs() -> (
+    std::net::SocketAddr,
+    std::net::SocketAddr,
+    std::net::SocketAddr,
+) {
+    meridian_node::ports::free_addrs().expect("free loopback ports")
+}
+
+/// A free loopback port.
+pub fn free_port() -> u16 {
+    meridian_node::ports::free_port().expect("a free loopback port")
+}
 
 /// The nodes under test allocate as the `meridian` binary does.
 #[global_allocator]

@@ -10,25 +10,17 @@ use std::time::{Duration, Instant};
 
 use meridian_node::cluster::{self, LocalCluster, Options};
 
-mod ports;
-pub use ports::free_addrs;
+/// A free loopback address for QUIC and two for TCP (`meridian_node::ports`).
+pub fn free_addrs() -> (SocketAddr, SocketAddr, SocketAddr) {
+    meridian_node::ports::free_addrs().unwrap()
+}
 
-/// A topology file of `shape` ("mesh", "ring", "chain", "star") with `n` leaders on free
-/// loopback ports, written into `dir`.
+/// A topology file of `shape` ("mesh", "ring", "chain", "star", "tree") with `n` leaders
+/// named `n1`… on free loopback ports, written into `dir`.
 pub fn topology(dir: &Path, shape: &str, n: usize) -> PathBuf {
-    let mut text = format!("cluster = \"test-{shape}-{n}\"\nshape = \"{shape}\"\n");
-    if shape == "star" {
-        text.push_str("hub = \"n1\"\n");
-    }
-    for i in 1..=n {
-        let (quic, resp, admin) = free_addrs();
-        text.push_str(&format!(
-            "\n[[node]]\nname = \"n{i}\"\nid = {i}\nrole = \"leader\"\nquic = \"{quic}\"\nresp = \"{resp}\"\nadmin = \"{admin}\"\n"
-        ));
-    }
-    let path = dir.join(format!("{shape}-{n}.toml"));
-    std::fs::write(&path, text).unwrap();
-    path
+    let names: Vec<String> = (1..=n).map(|i| format!("n{i}")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    cluster::loopback_topology(dir, &format!("test-{shape}-{n}"), shape, &names).unwrap()
 }
 
 /// Prepares and starts a cluster of `shape` with `n` nodes under `dir`.

@@ -1,5 +1,5 @@
-//! Loopback addresses for test and benchmark clusters, from ports below the kernel's
-//! ephemeral range.
+//! Loopback addresses for clusters run on one machine (demos, tests, benchmarks:
+//! [`crate::cluster::launch`]), from ports below the kernel's ephemeral range.
 //!
 //! Binding port 0 and letting the socket go yields a port of the ephemeral range, and any
 //! outgoing connection of the process (a Redis client, a QUIC dial, a test's own socket) may
@@ -39,8 +39,18 @@ fn read_window() -> (u16, u16) {
     }
 }
 
+/// No loopback port of the window was free.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("no free loopback port in {start}..{end}")]
+pub struct NoFreePort {
+    /// The window's first port.
+    pub start: u16,
+    /// Its end.
+    pub end: u16,
+}
+
 /// A loopback port free for both TCP and UDP, never handed out before in this process.
-pub fn free_port() -> u16 {
+pub fn free_port() -> Result<u16, NoFreePort> {
     let (start, end) = window();
     let span = u32::from(end - start);
     let first = std::process::id().wrapping_mul(7919) % span;
@@ -49,14 +59,14 @@ pub fn free_port() -> u16 {
         let port = start + u16::try_from((first + n) % span).unwrap_or(0);
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
         if TcpListener::bind(addr).is_ok() && UdpSocket::bind(addr).is_ok() {
-            return port;
+            return Ok(port);
         }
     }
-    panic!("no free loopback port in {start}..{end}");
+    Err(NoFreePort { start, end })
 }
 
 /// A free loopback address for QUIC (UDP) and two for TCP (RESP, admin).
-pub fn free_addrs() -> (SocketAddr, SocketAddr, SocketAddr) {
+pub fn free_addrs() -> Result<(SocketAddr, SocketAddr, SocketAddr), NoFreePort> {
     let addr = |port| SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    (addr(free_port()), addr(free_port()), addr(free_port()))
+    Ok((addr(free_port()?), addr(free_port()?), addr(free_port()?)))
 }
