@@ -230,10 +230,7 @@ pub fn check_arity(spec: &CommandSpec, argc: usize) -> Result<(), Reply> {
     if spec.arity_fits(argc) {
         Ok(())
     } else {
-        Err(Reply::Error(format!(
-            "ERR wrong number of arguments for '{}' command",
-            spec.name
-        )))
+        Err(crate::errors::wrong_arity(spec.name))
     }
 }
 

@@ -14,7 +14,7 @@
 //! [`command`] module holds the command table (names, arities, flags, key positions, docs),
 //! the arity and unknown-command errors, and the replies of `COMMAND`, `COMMAND COUNT`,
 //! `COMMAND INFO` and `COMMAND DOCS`, so that redis-cli's hints and cluster-aware clients
-//! work against Meridian.
+//! work against Meridian; [`errors`] holds Redis's other error replies.
 //!
 //! ```
 //! use bytes::BytesMut;
@@ -38,6 +38,7 @@
 
 pub mod command;
 mod decode;
+pub mod errors;
 mod inline;
 mod reply;
 mod table;

@@ -21,6 +21,7 @@ use tokio::net::TcpStream;
 
 use super::Server;
 use super::exec::{self, Answer, Session};
+use super::table::{Entry, Run};
 
 /// Replies waiting for durability, per connection.
 const MAX_PENDING: usize = 1024;
@@ -86,7 +87,7 @@ async fn serve(server: &Arc<Server>, session: &mut Session, socket: TcpStream) -
                     return "protocol error";
                 }
             };
-            if let Some(name) = exec::point_read_name(session, &request) {
+            if let Some(entry) = exec::point_read(session, &request) {
                 let mut run = PointReads {
                     server,
                     session,
@@ -96,7 +97,7 @@ async fn serve(server: &Arc<Server>, session: &mut Session, socket: TcpStream) -
                     pending: &mut pending,
                     max_output,
                 };
-                carried = run.run(name, request);
+                carried = run.run(entry, request);
                 if output.len() > max_output {
                     return "output buffer over the limit";
                 }
@@ -186,9 +187,9 @@ impl PointReads<'_> {
     /// [`MAX_READ_RUN`], while replies may still queue and the output is under its limit.
     /// Returns what it decoded after them and did not run: the caller runs it next. Never
     /// waits: the lock is held by this synchronous call only.
-    fn run(&mut self, name: &'static str, request: Request) -> Option<Decoded> {
+    fn run(&mut self, entry: &'static Entry, request: Request) -> Option<Decoded> {
         let mut ran = 0;
-        let carried = self.run_counted(name, request, &mut ran);
+        let carried = self.run_counted(entry, request, &mut ran);
         // Counted once per run: one shared atomic per GET, on every connection's thread,
         // cost more than the lookup (BENCHMARKS.md 7i).
         self.server
@@ -199,18 +200,18 @@ impl PointReads<'_> {
 
     fn run_counted(
         &mut self,
-        mut name: &'static str,
+        mut entry: &'static Entry,
         mut request: Request,
         ran: &mut u64,
     ) -> Option<Decoded> {
         let core = self.server.shared.read();
         for _ in 0..MAX_READ_RUN {
             *ran += 1;
-            if self.pending.is_empty() && name == "get" {
+            if self.pending.is_empty() && entry.spec.name == "get" {
                 let key = &request.args[1];
-                super::values::encode_get(&core.replica, key, self.session.protocol, self.output);
-            } else {
-                let reply = super::values::point_read(&core.replica, name, &request.args);
+                super::strings::encode_get(&core.replica, key, self.session.protocol, self.output);
+            } else if let Run::Point(read) = entry.run {
+                let reply = read(&core.replica, &request.args);
                 if self.pending.is_empty() {
                     reply.encode(self.session.protocol, self.output);
                 } else {
@@ -221,8 +222,8 @@ impl PointReads<'_> {
                 return None;
             }
             match self.decoder.decode(self.input) {
-                Ok(Some(next)) => match exec::point_read_name(self.session, &next) {
-                    Some(next_name) => (name, request) = (next_name, next),
+                Ok(Some(next)) => match exec::point_read(self.session, &next) {
+                    Some(next_entry) => (entry, request) = (next_entry, next),
                     None => return Some(Ok(Some(next))),
                 },
                 other => return Some(other),

@@ -4,10 +4,11 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use meridian_crdt::Command;
-use meridian_resp::Reply;
+use meridian_replica::Replica;
+use meridian_resp::{Reply, errors};
 
 use super::Server;
-use super::exec::{Answer, Session, int_arg, syntax_error, write};
+use super::exec::{Answer, Session, count, int_arg, write};
 use super::glob;
 use crate::ops::Plan;
 
@@ -15,53 +16,61 @@ use crate::ops::Plan;
 const SCAN_DEFAULT_COUNT: usize = 10;
 const SCAN_MAX_COUNT: usize = 100_000;
 
-/// Runs a keyspace command, or `None` if `name` is not one.
-pub(crate) fn execute(
-    server: &Arc<Server>,
-    session: &mut Session,
-    name: &str,
-    args: &[Bytes],
-) -> Option<Answer> {
-    Some(match name {
-        "del" => {
-            let keys = args[1..].to_vec();
-            write(
-                server,
-                session,
-                |r| {
-                    let mut present: Vec<Bytes> = keys
-                        .iter()
-                        .filter(|k| r.keyspace().contains(k))
-                        .cloned()
-                        .collect();
-                    present.sort();
-                    present.dedup();
-                    let n = present.len();
-                    // A key this region does not see has nothing to remove: no op to send.
-                    let writes = present.into_iter().map(|k| (k, Command::Del)).collect();
-                    Ok(Plan { writes, outcome: n })
-                },
-                |n, _| Reply::Integer(i64::try_from(n).unwrap_or(i64::MAX)),
-            )
-        }
-        "dbsize" => Answer::Now(read(server, |ks| {
-            Reply::Integer(i64::try_from(ks.len()).unwrap_or(i64::MAX))
-        })),
-        "keys" => {
-            let pattern = &args[1];
-            Answer::Now(read(server, |ks| {
-                Reply::Array(
-                    ks.keys()
-                        .filter(|k| glob::matches(pattern, k))
-                        .cloned()
-                        .map(Reply::bulk)
-                        .collect(),
-                )
-            }))
-        }
-        "scan" => Answer::Now(scan(server, args)),
-        _ => return None,
-    })
+pub(super) fn del(server: &Arc<Server>, session: &mut Session, args: &[Bytes]) -> Answer {
+    let keys = args[1..].to_vec();
+    write(
+        server,
+        session,
+        |r| {
+            let mut present: Vec<Bytes> = keys
+                .iter()
+                .filter(|k| r.keyspace().contains(k))
+                .cloned()
+                .collect();
+            present.sort();
+            present.dedup();
+            let n = present.len();
+            // A key this region does not see has nothing to remove: no op to send.
+            let writes = present.into_iter().map(|k| (k, Command::Del)).collect();
+            Ok(Plan { writes, outcome: n })
+        },
+        |n, _| count(n),
+    )
+}
+
+pub(super) fn exists(r: &Replica, args: &[Bytes]) -> Reply {
+    let ks = r.keyspace();
+    count(args[1..].iter().filter(|k| ks.contains(k)).count())
+}
+
+pub(super) fn key_type(r: &Replica, args: &[Bytes]) -> Reply {
+    Reply::Simple(
+        r.keyspace()
+            .key_type(&args[1])
+            .map_or("none", |t| t.redis_name())
+            .to_owned(),
+    )
+}
+
+pub(super) fn dbsize(server: &Arc<Server>, _: &mut Session, _: &[Bytes]) -> Answer {
+    Answer::Now(read(server, |ks| count(ks.len())))
+}
+
+pub(super) fn keys(server: &Arc<Server>, _: &mut Session, args: &[Bytes]) -> Answer {
+    let pattern = &args[1];
+    Answer::Now(read(server, |ks| {
+        Reply::Array(
+            ks.keys()
+                .filter(|k| glob::matches(pattern, k))
+                .cloned()
+                .map(Reply::bulk)
+                .collect(),
+        )
+    }))
+}
+
+pub(super) fn scan(server: &Arc<Server>, _: &mut Session, args: &[Bytes]) -> Answer {
+    Answer::Now(scan_reply(server, args))
 }
 
 fn read<T>(server: &Server, f: impl FnOnce(&meridian_crdt::Keyspace) -> T) -> T {
@@ -69,13 +78,13 @@ fn read<T>(server: &Server, f: impl FnOnce(&meridian_crdt::Keyspace) -> T) -> T 
 }
 
 /// SCAN cursor [MATCH pattern] [COUNT count] [TYPE type].
-fn scan(server: &Server, args: &[Bytes]) -> Reply {
+fn scan_reply(server: &Server, args: &[Bytes]) -> Reply {
     let cursor = match std::str::from_utf8(&args[1])
         .ok()
         .and_then(|s| s.parse::<u64>().ok())
     {
         Some(c) => c,
-        None => return Reply::error("ERR invalid cursor"),
+        None => return errors::invalid_cursor(),
     };
     let mut pattern: Option<&Bytes> = None;
     let mut wanted = SCAN_DEFAULT_COUNT;
@@ -83,7 +92,7 @@ fn scan(server: &Server, args: &[Bytes]) -> Reply {
     let mut options = args[2..].chunks(2);
     for pair in options.by_ref() {
         let [option, value] = pair else {
-            return syntax_error();
+            return errors::syntax();
         };
         match option.to_ascii_lowercase().as_slice() {
             b"match" => pattern = Some(value),
@@ -93,11 +102,11 @@ fn scan(server: &Server, args: &[Bytes]) -> Reply {
                         .unwrap_or(SCAN_MAX_COUNT)
                         .min(SCAN_MAX_COUNT)
                 }
-                Ok(_) => return syntax_error(),
+                Ok(_) => return errors::syntax(),
                 Err(reply) => return reply,
             },
             b"type" => type_name = Some(value.to_ascii_lowercase()),
-            _ => return syntax_error(),
+            _ => return errors::syntax(),
         }
     }
     let after = match cursor {

@@ -18,68 +18,86 @@ use bytes::Bytes;
 use meridian_crdt::seq::{Items, Sequence};
 use meridian_crdt::{Command, PrepareError, Splice};
 use meridian_replica::{Replica, WriteError};
-use meridian_resp::Reply;
+use meridian_resp::{Reply, errors};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::Server;
-use super::exec::{Answer, Session, int_arg, syntax_error, write, write_error_reply};
-use super::values::wrong_type;
+use super::exec::{Answer, Session, int_arg, write, write_error_reply};
 use crate::ops::{self, Plan};
 
 type List<'a> = Option<&'a Sequence<Items>>;
 
-/// Runs a list command, or `None` if `name` is not one.
-pub(crate) fn execute(
-    server: &Arc<Server>,
-    session: &mut Session,
-    name: &str,
-    args: &[Bytes],
-) -> Option<Answer> {
-    let key = args.get(1).cloned().unwrap_or_default();
-    Some(match name {
-        "lpush" | "rpush" | "lpushx" | "rpushx" => {
-            let front = name.starts_with('l');
-            let only_if_present = name.ends_with('x');
-            push(server, session, key, &args[2..], front, only_if_present)
-        }
-        "linsert" => linsert(server, session, key, args),
-        "lset" => lset(server, session, key, args),
-        "lrem" => lrem(server, session, key, args),
-        "ltrim" => ltrim(server, session, key, args),
-        "lpop" | "rpop" => pop(server, session, key, args, name == "lpop"),
-        "lmove" => match (end(&args[3]), end(&args[4])) {
-            (Some(from), Some(to)) => lmove(server, session, args, from, to),
-            _ => Answer::Now(syntax_error()),
+pub(super) fn lpush(server: &Arc<Server>, session: &mut Session, args: &[Bytes]) -> Answer {
+    push(server, session, args, End::Left, false)
+}
+
+pub(super) fn rpush(server: &Arc<Server>, session: &mut Session, args: &[Bytes]) -> Answer {
+    push(server, session, args, End::Right, false)
+}
+
+pub(super) fn lpushx(server: &Arc<Server>, session: &mut Session, args: &[Bytes]) -> Answer {
+    push(server, session, args, End::Left, true)
+}
+
+pub(super) fn rpushx(server: &Arc<Server>, session: &mut Session, args: &[Bytes]) -> Answer {
+    push(server, session, args, End::Right, true)
+}
+
+pub(super) fn lpop(server: &Arc<Server>, session: &mut Session, args: &[Bytes]) -> Answer {
+    pop(server, session, args[1].clone(), args, true)
+}
+
+pub(super) fn rpop(server: &Arc<Server>, session: &mut Session, args: &[Bytes]) -> Answer {
+    pop(server, session, args[1].clone(), args, false)
+}
+
+pub(super) fn lmove(server: &Arc<Server>, session: &mut Session, args: &[Bytes]) -> Answer {
+    match (end(&args[3]), end(&args[4])) {
+        (Some(from), Some(to)) => move_between(server, session, args, from, to),
+        _ => Answer::Now(errors::syntax()),
+    }
+}
+
+pub(super) fn rpoplpush(server: &Arc<Server>, session: &mut Session, args: &[Bytes]) -> Answer {
+    move_between(server, session, args, End::Right, End::Left)
+}
+
+pub(super) fn blpop(server: &Arc<Server>, _: &mut Session, args: &[Bytes]) -> Answer {
+    blocking_pop(server, args, true)
+}
+
+pub(super) fn brpop(server: &Arc<Server>, _: &mut Session, args: &[Bytes]) -> Answer {
+    blocking_pop(server, args, false)
+}
+
+pub(super) fn blmove(server: &Arc<Server>, _: &mut Session, args: &[Bytes]) -> Answer {
+    match (end(&args[3]), end(&args[4])) {
+        (Some(from), Some(to)) => blocking_move(server, args, from, to, &args[5]),
+        _ => Answer::Now(errors::syntax()),
+    }
+}
+
+pub(super) fn brpoplpush(server: &Arc<Server>, _: &mut Session, args: &[Bytes]) -> Answer {
+    blocking_move(server, args, End::Right, End::Left, &args[3])
+}
+
+pub(super) fn llen(server: &Arc<Server>, _: &mut Session, args: &[Bytes]) -> Answer {
+    with_list(server, &args[1], |_, len| Reply::Integer(as_int(len)))
+}
+
+pub(super) fn lindex(server: &Arc<Server>, _: &mut Session, args: &[Bytes]) -> Answer {
+    with_list(server, &args[1], |list, len| match int_arg(&args[2]) {
+        Ok(i) => match (list, index(i, len)) {
+            (Some(l), Some(i)) => l.get(i).cloned().map_or(Reply::Null, Reply::bulk),
+            _ => Reply::Null,
         },
-        "rpoplpush" => lmove(server, session, args, End::Right, End::Left),
-        "blpop" | "brpop" => blocking_pop(server, args, name == "blpop"),
-        "blmove" => match (end(&args[3]), end(&args[4])) {
-            (Some(from), Some(to)) => blocking_move(server, args, from, to, &args[5]),
-            _ => Answer::Now(syntax_error()),
-        },
-        "brpoplpush" => blocking_move(server, args, End::Right, End::Left, &args[3]),
-        "lrange" | "lindex" | "llen" | "lpos" => Answer::Now(read_command(server, name, args)),
-        _ => return None,
+        Err(reply) => reply,
     })
 }
 
-fn read_command(server: &Server, name: &str, args: &[Bytes]) -> Reply {
-    let core = server.shared.read();
-    let list = match core.replica.keyspace().list(&args[1]) {
-        Ok(list) => list,
-        Err(_) => return wrong_type(),
-    };
-    let len = list.map_or(0, |l| l.len());
-    match name {
-        "llen" => Reply::Integer(as_int(len)),
-        "lindex" => match int_arg(&args[2]) {
-            Ok(i) => match (list, index(i, len)) {
-                (Some(l), Some(i)) => l.get(i).cloned().map_or(Reply::Null, Reply::bulk),
-                _ => Reply::Null,
-            },
-            Err(reply) => reply,
-        },
-        "lrange" => match (int_arg(&args[2]), int_arg(&args[3])) {
+pub(super) fn lrange(server: &Arc<Server>, _: &mut Session, args: &[Bytes]) -> Answer {
+    with_list(server, &args[1], |list, len| {
+        match (int_arg(&args[2]), int_arg(&args[3])) {
             (Ok(start), Ok(stop)) => match (list, range(start, stop, len)) {
                 (Some(l), Some((from, to))) => {
                     Reply::Array(l.slice(from, to).0.into_iter().map(Reply::bulk).collect())
@@ -87,9 +105,21 @@ fn read_command(server: &Server, name: &str, args: &[Bytes]) -> Reply {
                 _ => Reply::Array(Vec::new()),
             },
             (Err(reply), _) | (_, Err(reply)) => reply,
-        },
-        _ => lpos(list, args),
-    }
+        }
+    })
+}
+
+pub(super) fn lpos(server: &Arc<Server>, _: &mut Session, args: &[Bytes]) -> Answer {
+    with_list(server, &args[1], |list, _| positions(list, args))
+}
+
+/// Answers from this region's list at `key` and its length (an absent key is an empty list).
+fn with_list(server: &Server, key: &[u8], f: impl FnOnce(List<'_>, u64) -> Reply) -> Answer {
+    let core = server.shared.read();
+    Answer::Now(match core.replica.keyspace().list(key) {
+        Ok(list) => f(list, list.map_or(0, |l| l.len())),
+        Err(_) => errors::wrong_type(),
+    })
 }
 
 /// Which end of a list.
@@ -162,15 +192,17 @@ fn nothing<T>(outcome: T) -> Plan<T> {
     }
 }
 
+/// LPUSH, RPUSH, and with `only_if_present` LPUSHX and RPUSHX: `key item [item ...]`.
 fn push(
     server: &Server,
     session: &mut Session,
-    key: Bytes,
-    items: &[Bytes],
-    front: bool,
+    args: &[Bytes],
+    end: End,
     only_if_present: bool,
 ) -> Answer {
-    let mut items = items.to_vec();
+    let key = args[1].clone();
+    let front = end == End::Left;
+    let mut items = args[2..].to_vec();
     if front {
         // LPUSH a b c leaves c b a at the head.
         items.reverse();
@@ -195,13 +227,14 @@ fn push(
     )
 }
 
-fn linsert(server: &Server, session: &mut Session, key: Bytes, args: &[Bytes]) -> Answer {
+pub(super) fn linsert(server: &Arc<Server>, session: &mut Session, args: &[Bytes]) -> Answer {
+    let key = args[1].clone();
     let after = if args[2].eq_ignore_ascii_case(b"after") {
         true
     } else if args[2].eq_ignore_ascii_case(b"before") {
         false
     } else {
-        return Answer::Now(syntax_error());
+        return Answer::Now(errors::syntax());
     };
     let (pivot, item) = (args[3].clone(), args[4].clone());
     write(
@@ -225,7 +258,8 @@ fn linsert(server: &Server, session: &mut Session, key: Bytes, args: &[Bytes]) -
     )
 }
 
-fn lset(server: &Server, session: &mut Session, key: Bytes, args: &[Bytes]) -> Answer {
+pub(super) fn lset(server: &Arc<Server>, session: &mut Session, args: &[Bytes]) -> Answer {
+    let key = args[1].clone();
     let i = match int_arg(&args[2]) {
         Ok(i) => i,
         Err(reply) => return Answer::Now(reply),
@@ -252,12 +286,13 @@ fn lset(server: &Server, session: &mut Session, key: Bytes, args: &[Bytes]) -> A
         |(), _| Reply::ok(),
     );
     if missing {
-        return Answer::Now(Reply::error("ERR no such key"));
+        return Answer::Now(errors::no_such_key());
     }
     answer
 }
 
-fn lrem(server: &Server, session: &mut Session, key: Bytes, args: &[Bytes]) -> Answer {
+pub(super) fn lrem(server: &Arc<Server>, session: &mut Session, args: &[Bytes]) -> Answer {
+    let key = args[1].clone();
     let count = match int_arg(&args[2]) {
         Ok(n) => n,
         Err(reply) => return Answer::Now(reply),
@@ -302,7 +337,8 @@ fn ranges(at: &[u64]) -> Vec<(u64, u64)> {
     out
 }
 
-fn ltrim(server: &Server, session: &mut Session, key: Bytes, args: &[Bytes]) -> Answer {
+pub(super) fn ltrim(server: &Arc<Server>, session: &mut Session, args: &[Bytes]) -> Answer {
+    let key = args[1].clone();
     let (start, stop) = match (int_arg(&args[2]), int_arg(&args[3])) {
         (Ok(a), Ok(b)) => (a, b),
         (Err(reply), _) | (_, Err(reply)) => return Answer::Now(reply),
@@ -350,7 +386,7 @@ fn pop(server: &Server, session: &mut Session, key: Bytes, args: &[Bytes], front
         Some(arg) => match int_arg(arg) {
             Ok(n) if n >= 0 => Some(n as u64),
             _ => {
-                return Answer::Now(Reply::error("ERR value is out of range, must be positive"));
+                return Answer::Now(errors::must_be_positive());
             }
         },
     };
@@ -421,7 +457,13 @@ fn plan_move(
     })
 }
 
-fn lmove(server: &Server, session: &mut Session, args: &[Bytes], from: End, to: End) -> Answer {
+fn move_between(
+    server: &Server,
+    session: &mut Session,
+    args: &[Bytes],
+    from: End,
+    to: End,
+) -> Answer {
     let (source, destination) = (args[1].clone(), args[2].clone());
     write(
         server,
@@ -437,9 +479,9 @@ fn timeout(arg: &[u8]) -> Result<Option<Duration>, Reply> {
         .ok()
         .and_then(|s| s.parse().ok())
         .filter(|s: &f64| s.is_finite())
-        .ok_or_else(|| Reply::error("ERR timeout is not a float or out of range"))?;
+        .ok_or_else(errors::timeout_not_a_float)?;
     if seconds < 0.0 {
-        return Err(Reply::error("ERR timeout is negative"));
+        return Err(errors::timeout_negative());
     }
     Ok((seconds > 0.0).then(|| Duration::from_secs_f64(seconds.min(1e9))))
 }
@@ -564,14 +606,14 @@ fn blocking_move(server: &Arc<Server>, args: &[Bytes], from: End, to: End, limit
 }
 
 /// LPOS key element [RANK rank] [COUNT num-matches] [MAXLEN len].
-fn lpos(list: List<'_>, args: &[Bytes]) -> Reply {
+fn positions(list: List<'_>, args: &[Bytes]) -> Reply {
     let mut rank: i64 = 1;
     let mut count: Option<u64> = None;
     let mut maxlen: u64 = 0;
     let mut rest = &args[3..];
     while let Some(option) = rest.first() {
         let Some(value) = rest.get(1) else {
-            return syntax_error();
+            return errors::syntax();
         };
         let n = match int_arg(value) {
             Ok(n) => n,
@@ -596,7 +638,7 @@ fn lpos(list: List<'_>, args: &[Bytes]) -> Reply {
             }
             maxlen = n as u64;
         } else {
-            return syntax_error();
+            return errors::syntax();
         }
         rest = &rest[2..];
     }

@@ -8,15 +8,21 @@
 //! back until it is durable, replies leaving in request order.
 
 mod conn;
+mod connection;
 mod exec;
 mod glob;
+mod hashes;
 mod info;
 mod keys;
 mod lists;
+mod registers;
+mod replication;
 mod scan;
+mod sets;
+mod strings;
+mod table;
 mod text;
 mod token;
-mod values;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -9,78 +9,78 @@ use bytes::Bytes;
 use meridian_crdt::seq::{Cursor, Sequence, Text};
 use meridian_crdt::{Command, PrepareError, Splice};
 use meridian_replica::{Replica, WriteError};
-use meridian_resp::Reply;
+use meridian_resp::{Reply, errors};
 
 use super::Server;
 use super::exec::{Answer, Session, int_arg, write};
-use super::lists::{as_int, range};
-use super::values::wrong_type;
+use super::lists::{self, as_int};
 use crate::ops::Plan;
 
-/// Runs a text command, or `None` if `name` is not one.
-pub(crate) fn execute(
-    server: &Arc<Server>,
-    session: &mut Session,
-    name: &str,
-    args: &[Bytes],
-) -> Option<Answer> {
-    let key = args.get(1).cloned().unwrap_or_default();
-    Some(match name {
-        "text.insert" => insert(server, session, key, args),
-        "text.delete" => delete(server, session, key, args),
-        "text.get" | "text.range" | "text.len" | "text.cursor" | "text.resolve" => {
-            let core = server.shared.read();
-            Answer::Now(match core.replica.keyspace().text(&key) {
-                Ok(text) => read(name, text, args),
-                Err(_) => wrong_type(),
-            })
-        }
-        _ => return None,
+pub(super) fn get(server: &Arc<Server>, _: &mut Session, args: &[Bytes]) -> Answer {
+    with_text(server, &args[1], |text, _| {
+        text.map_or(Reply::Null, |t| Reply::bulk(t.text()))
     })
 }
 
-fn out_of_range() -> Reply {
-    Reply::error("ERR index out of range")
+pub(super) fn len(server: &Arc<Server>, _: &mut Session, args: &[Bytes]) -> Answer {
+    with_text(server, &args[1], |_, len| Reply::Integer(as_int(len)))
 }
 
-fn read(name: &str, text: Option<&Sequence<Text>>, args: &[Bytes]) -> Reply {
-    let len = text.map_or(0, Sequence::len);
-    match name {
-        "text.get" => text.map_or(Reply::Null, |t| Reply::bulk(t.text())),
-        "text.len" => Reply::Integer(as_int(len)),
-        "text.range" => match (int_arg(&args[2]), int_arg(&args[3])) {
-            (Ok(start), Ok(stop)) => match (text, range(start, stop, len)) {
+pub(super) fn range(server: &Arc<Server>, _: &mut Session, args: &[Bytes]) -> Answer {
+    with_text(server, &args[1], |text, len| {
+        match (int_arg(&args[2]), int_arg(&args[3])) {
+            (Ok(start), Ok(stop)) => match (text, lists::range(start, stop, len)) {
                 (Some(t), Some((from, to))) => Reply::bulk(t.slice(from, to).0),
                 _ => Reply::bulk(Bytes::new()),
             },
             (Err(reply), _) | (_, Err(reply)) => reply,
-        },
-        "text.cursor" => {
-            let Some(pos) = position(&args[2], len) else {
-                return out_of_range();
-            };
-            let empty = Sequence::new();
-            match text.unwrap_or(&empty).cursor(pos) {
-                Ok(cursor) => Reply::bulk(cursor.to_string()),
-                Err(_) => out_of_range(),
-            }
         }
-        _ => {
-            let cursor = std::str::from_utf8(&args[2])
-                .ok()
-                .and_then(|s| s.parse::<Cursor>().ok());
-            let Some(cursor) = cursor else {
-                return Reply::error("ERR invalid cursor");
-            };
-            let empty = Sequence::new();
-            match text.unwrap_or(&empty).resolve(cursor) {
-                Ok(pos) => Reply::Integer(as_int(pos)),
-                Err(_) => Reply::error(
-                    "ERR the cursor names text this key does not hold (or no longer: deleted and collected)",
-                ),
-            }
+    })
+}
+
+pub(super) fn cursor(server: &Arc<Server>, _: &mut Session, args: &[Bytes]) -> Answer {
+    with_text(server, &args[1], |text, len| {
+        let Some(pos) = position(&args[2], len) else {
+            return errors::index_out_of_range();
+        };
+        let empty = Sequence::new();
+        match text.unwrap_or(&empty).cursor(pos) {
+            Ok(cursor) => Reply::bulk(cursor.to_string()),
+            Err(_) => errors::index_out_of_range(),
         }
-    }
+    })
+}
+
+pub(super) fn resolve(server: &Arc<Server>, _: &mut Session, args: &[Bytes]) -> Answer {
+    with_text(server, &args[1], |text, _| {
+        let cursor = std::str::from_utf8(&args[2])
+            .ok()
+            .and_then(|s| s.parse::<Cursor>().ok());
+        let Some(cursor) = cursor else {
+            return errors::invalid_cursor();
+        };
+        let empty = Sequence::new();
+        match text.unwrap_or(&empty).resolve(cursor) {
+            Ok(pos) => Reply::Integer(as_int(pos)),
+            Err(_) => Reply::error(
+                "ERR the cursor names text this key does not hold (or no longer: deleted and collected)",
+            ),
+        }
+    })
+}
+
+/// Answers from this region's text at `key` and its length in characters (an absent key is
+/// an empty text).
+fn with_text(
+    server: &Server,
+    key: &[u8],
+    f: impl FnOnce(Option<&Sequence<Text>>, u64) -> Reply,
+) -> Answer {
+    let core = server.shared.read();
+    Answer::Now(match core.replica.keyspace().text(key) {
+        Ok(text) => f(text, text.map_or(0, Sequence::len)),
+        Err(_) => errors::wrong_type(),
+    })
 }
 
 /// A position argument, if it is a whole number no larger than `len`.
@@ -101,7 +101,8 @@ fn place_for_write(r: &Replica, key: &[u8], pos: &[u8]) -> Result<(u64, u64), Wr
     Ok((len, at))
 }
 
-fn insert(server: &Server, session: &mut Session, key: Bytes, args: &[Bytes]) -> Answer {
+pub(super) fn insert(server: &Arc<Server>, session: &mut Session, args: &[Bytes]) -> Answer {
+    let key = args[1].clone();
     if let Err(reply) = int_arg(&args[2]) {
         return Answer::Now(reply);
     }
@@ -132,7 +133,8 @@ fn insert(server: &Server, session: &mut Session, key: Bytes, args: &[Bytes]) ->
     )
 }
 
-fn delete(server: &Server, session: &mut Session, key: Bytes, args: &[Bytes]) -> Answer {
+pub(super) fn delete(server: &Arc<Server>, session: &mut Session, args: &[Bytes]) -> Answer {
+    let key = args[1].clone();
     let count = match int_arg(&args[3]) {
         Ok(n) if n >= 0 => n as u64,
         Ok(_) => return Answer::Now(Reply::error("ERR count can't be negative")),

@@ -1,0 +1,154 @@
+//! The hash commands: HSET, HGET, HMGET, HDEL, HGETALL, HKEYS, HVALS, HLEN, HEXISTS,
+//! HINCRBY. Each field is its own last-write-wins register (or counter, once HINCRBY'd), so
+//! two regions writing different fields both keep theirs (docs/resp.md, "Hashes").
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use meridian_crdt::{Command, HashView, PrepareError};
+use meridian_replica::{Replica, WriteError};
+use meridian_resp::{Reply, errors};
+
+use super::Server;
+use super::exec::{
+    Answer, Session, bulk_or_null, count, distinct, int_arg, read, stored_int, write,
+};
+use crate::ops::Plan;
+
+/// The hash at `key` for a write to it, read in place; an absent key is an empty hash.
+fn hash_for_write<'a>(r: &'a Replica, key: &[u8]) -> Result<HashView<'a>, WriteError> {
+    r.keyspace()
+        .hash(key)
+        .map_err(|found| WriteError::Prepare(PrepareError::WrongType { found }))
+}
+
+fn in_hash(r: &Replica, key: &[u8], f: impl FnOnce(HashView<'_>) -> Reply) -> Reply {
+    r.keyspace()
+        .hash(key)
+        .map_or_else(|_| errors::wrong_type(), f)
+}
+
+/// A hash, read in place; an absent key is an empty hash.
+fn with_hash(server: &Server, key: &[u8], f: impl FnOnce(HashView<'_>) -> Reply) -> Reply {
+    read(server, |r| in_hash(r, key, f))
+}
+
+pub(super) fn hget(r: &Replica, args: &[Bytes]) -> Reply {
+    in_hash(r, &args[1], |h| bulk_or_null(h.get(&args[2])))
+}
+
+pub(super) fn hmget(r: &Replica, args: &[Bytes]) -> Reply {
+    in_hash(r, &args[1], |h| {
+        Reply::Array(args[2..].iter().map(|f| bulk_or_null(h.get(f))).collect())
+    })
+}
+
+pub(super) fn hlen(r: &Replica, args: &[Bytes]) -> Reply {
+    in_hash(r, &args[1], |h| count(h.len()))
+}
+
+pub(super) fn hexists(r: &Replica, args: &[Bytes]) -> Reply {
+    in_hash(r, &args[1], |h| {
+        Reply::Integer(i64::from(h.contains(&args[2])))
+    })
+}
+
+pub(super) fn hgetall(server: &Arc<Server>, _: &mut Session, args: &[Bytes]) -> Answer {
+    Answer::Now(with_hash(server, &args[1], |h| {
+        Reply::Map(
+            h.iter()
+                .map(|(f, v)| (Reply::bulk(f.clone()), Reply::bulk(v)))
+                .collect(),
+        )
+    }))
+}
+
+pub(super) fn hkeys(server: &Arc<Server>, _: &mut Session, args: &[Bytes]) -> Answer {
+    Answer::Now(with_hash(server, &args[1], |h| {
+        Reply::Array(h.iter().map(|(f, _)| Reply::bulk(f.clone())).collect())
+    }))
+}
+
+pub(super) fn hvals(server: &Arc<Server>, _: &mut Session, args: &[Bytes]) -> Answer {
+    Answer::Now(with_hash(server, &args[1], |h| {
+        Reply::Array(h.iter().map(|(_, v)| Reply::bulk(v)).collect())
+    }))
+}
+
+pub(super) fn hdel(server: &Arc<Server>, session: &mut Session, args: &[Bytes]) -> Answer {
+    let key = args[1].clone();
+    let fields: Vec<Bytes> = args[2..].to_vec();
+    write(
+        server,
+        session,
+        |r| {
+            let present = hash_for_write(r, &key)?;
+            let n = distinct(fields.iter().filter(|f| present.contains(f)));
+            if n == 0 {
+                return Ok(Plan {
+                    writes: Vec::new(),
+                    outcome: 0,
+                });
+            }
+            Ok(Plan::one(key.clone(), Command::HDel(fields.clone()), n))
+        },
+        |n, _| count(n),
+    )
+}
+
+/// HSET key field value [field value ...].
+pub(super) fn hset(server: &Arc<Server>, session: &mut Session, args: &[Bytes]) -> Answer {
+    let (key, pairs) = (args[1].clone(), &args[2..]);
+    if pairs.len() % 2 != 0 {
+        return Answer::Now(errors::wrong_arity("hset"));
+    }
+    let fields: Vec<(Bytes, Bytes)> = pairs
+        .chunks_exact(2)
+        .map(|p| (p[0].clone(), p[1].clone()))
+        .collect();
+    write(
+        server,
+        session,
+        |r| {
+            let present = hash_for_write(r, &key)?;
+            let n = distinct(
+                fields
+                    .iter()
+                    .map(|(f, _)| f)
+                    .filter(|f| !present.contains(f)),
+            );
+            Ok(Plan::one(key.clone(), Command::HSet(fields.clone()), n))
+        },
+        |n, _| count(n),
+    )
+}
+
+pub(super) fn hincrby(server: &Arc<Server>, session: &mut Session, args: &[Bytes]) -> Answer {
+    let (key, field) = (args[1].clone(), args[2].clone());
+    let by = match int_arg(&args[3]) {
+        Ok(by) => by,
+        Err(reply) => return Answer::Now(reply),
+    };
+    write(
+        server,
+        session,
+        |r| {
+            let current = match hash_for_write(r, &key)?.get(&field) {
+                None => 0,
+                Some(v) => stored_int(&v)?,
+            };
+            let after = current
+                .checked_add(by)
+                .ok_or(WriteError::Prepare(PrepareError::Overflow))?;
+            Ok(Plan::one(
+                key.clone(),
+                Command::HIncrBy {
+                    field: field.clone(),
+                    by,
+                },
+                after,
+            ))
+        },
+        |after, _| Reply::Integer(after),
+    )
+}
