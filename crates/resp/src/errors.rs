@@ -14,6 +14,11 @@ pub fn not_an_integer() -> Reply {
     Reply::error("ERR value is not an integer or out of range")
 }
 
+/// HINCRBY of a field that holds no integer.
+pub fn hash_value_not_an_integer() -> Reply {
+    Reply::error("ERR hash value is not an integer")
+}
+
 /// A command against a key of another type.
 pub fn wrong_type() -> Reply {
     Reply::error("WRONGTYPE Operation against a key holding the wrong kind of value")

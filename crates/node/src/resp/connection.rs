@@ -9,9 +9,10 @@ use super::Server;
 use super::exec::{Answer, Session, int_arg};
 
 pub(super) fn ping(_: &Arc<Server>, _: &mut Session, args: &[Bytes]) -> Answer {
-    Answer::Now(match args.get(1) {
-        None => Reply::Simple("PONG".into()),
-        Some(message) => Reply::bulk(message.clone()),
+    Answer::Now(match args {
+        [_] => Reply::Simple("PONG".into()),
+        [_, message] => Reply::bulk(message.clone()),
+        _ => errors::wrong_arity("ping"),
     })
 }
 

@@ -129,13 +129,24 @@ pub(super) fn hincrby(server: &Arc<Server>, session: &mut Session, args: &[Bytes
         Ok(by) => by,
         Err(reply) => return Answer::Now(reply),
     };
-    write(
+    // Redis words a field that holds no integer its own way.
+    let mut refused = None;
+    let answer = write(
         server,
         session,
         |r| {
             let current = match hash_for_write(r, &key)?.get(&field) {
                 None => 0,
-                Some(v) => stored_int(&v)?,
+                Some(v) => match stored_int(&v) {
+                    Ok(n) => n,
+                    Err(_) => {
+                        refused = Some(errors::hash_value_not_an_integer());
+                        return Ok(Plan {
+                            writes: Vec::new(),
+                            outcome: 0,
+                        });
+                    }
+                },
             };
             let after = current
                 .checked_add(by)
@@ -150,5 +161,6 @@ pub(super) fn hincrby(server: &Arc<Server>, session: &mut Session, args: &[Bytes
             ))
         },
         |after, _| Reply::Integer(after),
-    )
+    );
+    refused.map_or(answer, Answer::Now)
 }

@@ -44,10 +44,16 @@ pub(super) fn rpushx(server: &Arc<Server>, session: &mut Session, args: &[Bytes]
 }
 
 pub(super) fn lpop(server: &Arc<Server>, session: &mut Session, args: &[Bytes]) -> Answer {
+    if args.len() > 3 {
+        return Answer::Now(errors::wrong_arity("lpop"));
+    }
     pop(server, session, args[1].clone(), args, true)
 }
 
 pub(super) fn rpop(server: &Arc<Server>, session: &mut Session, args: &[Bytes]) -> Answer {
+    if args.len() > 3 {
+        return Answer::Now(errors::wrong_arity("rpop"));
+    }
     pop(server, session, args[1].clone(), args, false)
 }
 
@@ -86,31 +92,42 @@ pub(super) fn llen(server: &Arc<Server>, _: &mut Session, args: &[Bytes]) -> Ans
 }
 
 pub(super) fn lindex(server: &Arc<Server>, _: &mut Session, args: &[Bytes]) -> Answer {
-    with_list(server, &args[1], |list, len| match int_arg(&args[2]) {
-        Ok(i) => match (list, index(i, len)) {
-            (Some(l), Some(i)) => l.get(i).cloned().map_or(Reply::Null, Reply::bulk),
-            _ => Reply::Null,
-        },
-        Err(reply) => reply,
+    // As Redis: a missing key is nil and a wrong type an error before the index is read.
+    with_list(server, &args[1], |list, len| {
+        let Some(list) = list else {
+            return Reply::Null;
+        };
+        match int_arg(&args[2]) {
+            Ok(i) => index(i, len)
+                .and_then(|i| list.get(i).cloned())
+                .map_or(Reply::Null, Reply::bulk),
+            Err(reply) => reply,
+        }
     })
 }
 
 pub(super) fn lrange(server: &Arc<Server>, _: &mut Session, args: &[Bytes]) -> Answer {
+    // As Redis: the range is read before the key.
+    let (start, stop) = match (int_arg(&args[2]), int_arg(&args[3])) {
+        (Ok(start), Ok(stop)) => (start, stop),
+        (Err(reply), _) | (_, Err(reply)) => return Answer::Now(reply),
+    };
     with_list(server, &args[1], |list, len| {
-        match (int_arg(&args[2]), int_arg(&args[3])) {
-            (Ok(start), Ok(stop)) => match (list, range(start, stop, len)) {
-                (Some(l), Some((from, to))) => {
-                    Reply::Array(l.slice(from, to).0.into_iter().map(Reply::bulk).collect())
-                }
-                _ => Reply::Array(Vec::new()),
-            },
-            (Err(reply), _) | (_, Err(reply)) => reply,
+        match (list, range(start, stop, len)) {
+            (Some(l), Some((from, to))) => {
+                Reply::Array(l.slice(from, to).0.into_iter().map(Reply::bulk).collect())
+            }
+            _ => Reply::Array(Vec::new()),
         }
     })
 }
 
 pub(super) fn lpos(server: &Arc<Server>, _: &mut Session, args: &[Bytes]) -> Answer {
-    with_list(server, &args[1], |list, _| positions(list, args))
+    // As Redis: the options are read before the key.
+    match Lpos::parse(&args[3..]) {
+        Ok(options) => with_list(server, &args[1], |list, _| options.reply(list, &args[2])),
+        Err(reply) => Answer::Now(reply),
+    }
 }
 
 /// Answers from this region's list at `key` and its length (an absent key is an empty list).
@@ -260,19 +277,24 @@ pub(super) fn linsert(server: &Arc<Server>, session: &mut Session, args: &[Bytes
 
 pub(super) fn lset(server: &Arc<Server>, session: &mut Session, args: &[Bytes]) -> Answer {
     let key = args[1].clone();
-    let i = match int_arg(&args[2]) {
-        Ok(i) => i,
-        Err(reply) => return Answer::Now(reply),
-    };
+    let i = int_arg(&args[2]);
     let item = args[3].clone();
-    let mut missing = false;
+    // As Redis: a missing key and a wrong type are reported before the index.
+    let mut refused = None;
     let answer = write(
         server,
         session,
         |r| {
             let Some(list) = list_for_write(r, &key)? else {
-                missing = true;
+                refused = Some(errors::no_such_key());
                 return Ok(nothing(()));
+            };
+            let i = match i {
+                Ok(i) => i,
+                Err(reply) => {
+                    refused = Some(reply);
+                    return Ok(nothing(()));
+                }
             };
             let at = index(i, list.len()).ok_or(WriteError::Prepare(PrepareError::OutOfRange))?;
             // One op deletes the item and inserts its replacement in its place: no region
@@ -285,10 +307,7 @@ pub(super) fn lset(server: &Arc<Server>, session: &mut Session, args: &[Bytes]) 
         },
         |(), _| Reply::ok(),
     );
-    if missing {
-        return Answer::Now(errors::no_such_key());
-    }
-    answer
+    refused.map_or(answer, Answer::Now)
 }
 
 pub(super) fn lrem(server: &Arc<Server>, session: &mut Session, args: &[Bytes]) -> Answer {
@@ -606,74 +625,97 @@ fn blocking_move(server: &Arc<Server>, args: &[Bytes], from: End, to: End, limit
 }
 
 /// LPOS key element [RANK rank] [COUNT num-matches] [MAXLEN len].
-fn positions(list: List<'_>, args: &[Bytes]) -> Reply {
-    let mut rank: i64 = 1;
-    let mut count: Option<u64> = None;
-    let mut maxlen: u64 = 0;
-    let mut rest = &args[3..];
-    while let Some(option) = rest.first() {
-        let Some(value) = rest.get(1) else {
-            return errors::syntax();
+/// LPOS's options: `RANK rank`, `COUNT count`, `MAXLEN len`, in any order.
+struct Lpos {
+    rank: i64,
+    count: Option<u64>,
+    maxlen: u64,
+}
+
+impl Lpos {
+    /// Reads the options as Redis does, in Redis's words: an option's name is checked before
+    /// its value, and COUNT and MAXLEN that are not non-negative integers are refused with
+    /// their own message.
+    fn parse(mut rest: &[Bytes]) -> Result<Lpos, Reply> {
+        let mut options = Lpos {
+            rank: 1,
+            count: None,
+            maxlen: 0,
         };
-        let n = match int_arg(value) {
-            Ok(n) => n,
-            Err(reply) => return reply,
-        };
-        if option.eq_ignore_ascii_case(b"rank") {
-            if n == 0 {
-                return Reply::error(
-                    "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list",
-                );
+        while let [option, value, more @ ..] = rest {
+            if option.eq_ignore_ascii_case(b"rank") {
+                let n = int_arg(value)?;
+                if n == 0 {
+                    return Err(Reply::error(
+                        "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list",
+                    ));
+                }
+                // Redis 7.0 takes the lowest rank for the last match, as it takes -1.
+                options.rank = if n == i64::MIN { -1 } else { n };
+            } else if option.eq_ignore_ascii_case(b"count") {
+                options.count = Some(non_negative(value, "ERR COUNT can't be negative")?);
+            } else if option.eq_ignore_ascii_case(b"maxlen") {
+                options.maxlen = non_negative(value, "ERR MAXLEN can't be negative")?;
+            } else {
+                return Err(errors::syntax());
             }
-            // Redis 7.0 takes the lowest rank for the last match, as it takes -1.
-            rank = if n == i64::MIN { -1 } else { n };
-        } else if option.eq_ignore_ascii_case(b"count") {
-            if n < 0 {
-                return Reply::error("ERR COUNT can't be negative");
-            }
-            count = Some(n as u64);
-        } else if option.eq_ignore_ascii_case(b"maxlen") {
-            if n < 0 {
-                return Reply::error("ERR MAXLEN can't be negative");
-            }
-            maxlen = n as u64;
-        } else {
-            return errors::syntax();
+            rest = more;
         }
-        rest = &rest[2..];
-    }
-    let wanted = match count {
-        Some(0) => u64::MAX,
-        Some(n) => n,
-        None => 1,
-    };
-    let mut found = Vec::new();
-    if let Some(list) = list {
-        let item = &args[2];
-        let len = list.len();
-        let scan = if maxlen == 0 { len } else { maxlen.min(len) };
-        let skip = rank.unsigned_abs() - 1;
-        let positions: Box<dyn Iterator<Item = u64>> = if rank > 0 {
-            Box::new(0..scan)
+        if rest.is_empty() {
+            Ok(options)
         } else {
-            Box::new((len - scan..len).rev())
+            Err(errors::syntax())
+        }
+    }
+
+    /// The positions of `item` in `list` the options ask for.
+    fn reply(&self, list: List<'_>, item: &Bytes) -> Reply {
+        let Lpos {
+            rank,
+            count,
+            maxlen,
+        } = *self;
+        let wanted = match count {
+            Some(0) => u64::MAX,
+            Some(n) => n,
+            None => 1,
         };
-        let items: Vec<&Bytes> = list.items().collect();
-        found = positions
-            .filter(|&p| *items[p as usize] == *item)
-            .skip(usize::try_from(skip).unwrap_or(usize::MAX))
-            .take(usize::try_from(wanted).unwrap_or(usize::MAX))
-            .collect();
+        let mut found = Vec::new();
+        if let Some(list) = list {
+            let len = list.len();
+            let scan = if maxlen == 0 { len } else { maxlen.min(len) };
+            let skip = rank.unsigned_abs() - 1;
+            let positions: Box<dyn Iterator<Item = u64>> = if rank > 0 {
+                Box::new(0..scan)
+            } else {
+                Box::new((len - scan..len).rev())
+            };
+            let items: Vec<&Bytes> = list.items().collect();
+            found = positions
+                .filter(|&p| items[p as usize] == item)
+                .skip(usize::try_from(skip).unwrap_or(usize::MAX))
+                .take(usize::try_from(wanted).unwrap_or(usize::MAX))
+                .collect();
+        }
+        match count {
+            None => found
+                .first()
+                .map_or(Reply::Null, |&p| Reply::Integer(as_int(p))),
+            Some(_) => Reply::Array(
+                found
+                    .into_iter()
+                    .map(|p| Reply::Integer(as_int(p)))
+                    .collect(),
+            ),
+        }
     }
-    match count {
-        None => found
-            .first()
-            .map_or(Reply::Null, |&p| Reply::Integer(as_int(p))),
-        Some(_) => Reply::Array(
-            found
-                .into_iter()
-                .map(|p| Reply::Integer(as_int(p)))
-                .collect(),
-        ),
-    }
+}
+
+/// An argument Redis reads as a non-negative integer with its own refusal: `refusal` when it
+/// is not an integer or is negative.
+fn non_negative(arg: &[u8], refusal: &'static str) -> Result<u64, Reply> {
+    int_arg(arg)
+        .ok()
+        .and_then(|n| u64::try_from(n).ok())
+        .ok_or_else(|| Reply::error(refusal))
 }
