@@ -46,7 +46,7 @@ impl Limits {
     ///   typed by people.
     /// - `max_buffered_bytes`: 128 MiB: one maximal value with room for everything else a
     ///   request carries. (Redis bounds a client's whole query buffer at 1 GiB.)
-    pub fn authenticated() -> Limits {
+    pub const fn authenticated() -> Limits {
         Limits {
             max_args: 1 << 20,
             max_bulk_bytes: 64 << 20,

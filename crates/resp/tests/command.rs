@@ -39,6 +39,8 @@ fn the_table_lists_exactly_the_commands_meridian_serves() {
         "info",
         "dbsize",
         "del",
+        "unlink",
+        "touch",
         "exists",
         "type",
         "keys",
@@ -54,12 +56,26 @@ fn the_table_lists_exactly_the_commands_meridian_serves() {
         "incrby",
         "decr",
         "decrby",
+        "setnx",
+        "getset",
+        "msetnx",
+        "append",
+        "getrange",
+        "setrange",
         "sadd",
         "srem",
         "smembers",
         "sismember",
         "smismember",
         "scard",
+        "sunion",
+        "sinter",
+        "sdiff",
+        "sunionstore",
+        "sinterstore",
+        "sdiffstore",
+        "sintercard",
+        "smove",
         "hset",
         "hget",
         "hmget",
@@ -70,6 +86,9 @@ fn the_table_lists_exactly_the_commands_meridian_serves() {
         "hlen",
         "hexists",
         "hincrby",
+        "hsetnx",
+        "hmset",
+        "hstrlen",
         "mvset",
         "mvget",
         "waittoken",
@@ -172,6 +191,26 @@ fn arities_and_key_positions_are_redis_ones() {
         ("hlen", 2, 1, 1, 1),
         ("hexists", 3, 1, 1, 1),
         ("hincrby", 4, 1, 1, 1),
+        ("setnx", 3, 1, 1, 1),
+        ("getset", 3, 1, 1, 1),
+        ("msetnx", -3, 1, -1, 2),
+        ("append", 3, 1, 1, 1),
+        ("getrange", 4, 1, 1, 1),
+        ("setrange", 4, 1, 1, 1),
+        ("unlink", -2, 1, -1, 1),
+        ("touch", -2, 1, -1, 1),
+        ("sunion", -2, 1, -1, 1),
+        ("sinter", -2, 1, -1, 1),
+        ("sdiff", -2, 1, -1, 1),
+        ("sunionstore", -3, 1, -1, 1),
+        ("sinterstore", -3, 1, -1, 1),
+        ("sdiffstore", -3, 1, -1, 1),
+        // SINTERCARD numkeys key ... [LIMIT n]: keys found by numkeys (movablekeys).
+        ("sintercard", -3, 0, 0, 0),
+        ("smove", 4, 1, 2, 1),
+        ("hsetnx", 4, 1, 1, 1),
+        ("hmset", -4, 1, 1, 1),
+        ("hstrlen", 3, 1, 1, 1),
         ("wait", 3, 0, 0, 0),
         // Meridian's own: MVSET key value [CTX token], MVGET key, WAITTOKEN token timeout.
         ("mvset", -3, 1, 1, 1),
@@ -233,6 +272,7 @@ fn every_spec_is_well_formed() {
         "fast",
         "no_auth",
         "allow_busy",
+        "movablekeys",
     ];
     const CATEGORIES: &[&str] = &[
         "keyspace",
@@ -325,9 +365,10 @@ fn every_spec_is_well_formed() {
             .flat_map(|a| a.arguments)
             .filter(|a| a.kind == ArgKind::Key)
             .count();
+        // A command whose keys move (SINTERCARD numkeys key ...) has no fixed key positions.
         assert_eq!(
             keys + block_keys > 0,
-            spec.first_key > 0,
+            spec.first_key > 0 || spec.has_flag("movablekeys"),
             "{name}: a key argument exactly when it has keys"
         );
         assert!(
@@ -702,5 +743,7 @@ fn redis_cli_reads_the_docs_into_the_hints_meridian_means() {
     expect("blpop", "key [key ...] timeout");
     expect("lpop", "key [count]");
     expect("text.insert", "key position text");
-    assert_eq!(hints.len(), 45 + 5 + 3 + 20 + 7);
+    expect("sintercard", "numkeys key [key ...] [LIMIT limit]");
+    expect("sunionstore", "destination key [key ...]");
+    assert_eq!(hints.len(), 45 + 5 + 3 + 20 + 7 + 19);
 }

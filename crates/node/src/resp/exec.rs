@@ -162,12 +162,10 @@ pub(crate) fn distinct<'a>(names: impl Iterator<Item = &'a Bytes>) -> usize {
     names.collect::<std::collections::BTreeSet<_>>().len()
 }
 
-/// A stored string as the integer INCRBY or HINCRBY adds to.
+/// A stored string as the integer INCRBY or HINCRBY adds to: canonical decimal only, as
+/// Redis reads it (`01`, `+1` and `-0` are strings, not integers).
 pub(crate) fn stored_int(bytes: &[u8]) -> Result<i64, WriteError> {
-    std::str::from_utf8(bytes)
-        .ok()
-        .and_then(|s| s.parse::<i64>().ok())
-        .ok_or(WriteError::Prepare(PrepareError::NotInteger))
+    int_arg(bytes).map_err(|_| WriteError::Prepare(PrepareError::NotInteger))
 }
 
 /// A write refused because `key` holds another type, naming the type it holds.

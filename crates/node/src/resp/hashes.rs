@@ -164,3 +164,53 @@ pub(super) fn hincrby(server: &Arc<Server>, session: &mut Session, args: &[Bytes
     );
     refused.map_or(answer, Answer::Now)
 }
+
+/// HSETNX key field value: the field is written only if this region does not hold it.
+pub(super) fn hsetnx(server: &Arc<Server>, session: &mut Session, args: &[Bytes]) -> Answer {
+    let (key, field, value) = (args[1].clone(), args[2].clone(), args[3].clone());
+    write(
+        server,
+        session,
+        |r| {
+            if hash_for_write(r, &key)?.contains(&field) {
+                return Ok(Plan {
+                    writes: Vec::new(),
+                    outcome: 0,
+                });
+            }
+            Ok(Plan::one(
+                key.clone(),
+                Command::HSet(vec![(field.clone(), value.clone())]),
+                1,
+            ))
+        },
+        |n, _| count(n),
+    )
+}
+
+/// HMSET key field value [field value ...]: HSET, answered OK.
+pub(super) fn hmset(server: &Arc<Server>, session: &mut Session, args: &[Bytes]) -> Answer {
+    if args.len() % 2 != 0 {
+        return Answer::Now(errors::wrong_arity("hmset"));
+    }
+    let key = args[1].clone();
+    let fields: Vec<(Bytes, Bytes)> = args[2..]
+        .chunks_exact(2)
+        .map(|p| (p[0].clone(), p[1].clone()))
+        .collect();
+    write(
+        server,
+        session,
+        |r| {
+            hash_for_write(r, &key)?;
+            Ok(Plan::one(key.clone(), Command::HSet(fields.clone()), ()))
+        },
+        |(), _| Reply::ok(),
+    )
+}
+
+pub(super) fn hstrlen(r: &Replica, args: &[Bytes]) -> Reply {
+    in_hash(r, &args[1], |h| {
+        count(h.get(&args[2]).map_or(0, |v| v.len()))
+    })
+}

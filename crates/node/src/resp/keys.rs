@@ -38,6 +38,13 @@ pub(super) fn del(server: &Arc<Server>, session: &mut Session, args: &[Bytes]) -
     )
 }
 
+/// UNLINK: DEL (a delete never blocks a Meridian node: there is nothing to free later).
+pub(super) fn unlink(server: &Arc<Server>, session: &mut Session, args: &[Bytes]) -> Answer {
+    del(server, session, args)
+}
+
+/// EXISTS, and TOUCH (Meridian keeps no access times): how many of the keys exist, a key
+/// named twice counted twice.
 pub(super) fn exists(r: &Replica, args: &[Bytes]) -> Reply {
     let ks = r.keyspace();
     count(args[1..].iter().filter(|k| ks.contains(k)).count())

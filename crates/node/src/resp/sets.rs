@@ -2,6 +2,7 @@
 //! observed-remove set: an add survives a concurrent remove that had not seen it
 //! (docs/resp.md, "Sets").
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -10,7 +11,7 @@ use meridian_replica::{Replica, WriteError};
 use meridian_resp::{Reply, errors};
 
 use super::Server;
-use super::exec::{Answer, Session, count, distinct, read, write};
+use super::exec::{Answer, Session, count, distinct, int_arg, read, write};
 use crate::ops::Plan;
 
 /// The set at `key` for a write to it, read in place (a write looks at the members it
@@ -94,6 +95,180 @@ fn change(
                 Command::SRem(members.clone())
             };
             Ok(Plan::one(key.clone(), command, n))
+        },
+        |n, _| count(n),
+    )
+}
+
+/// How SUNION, SINTER and SDIFF combine their sets.
+#[derive(Clone, Copy)]
+enum Algebra {
+    Union,
+    Inter,
+    Diff,
+}
+
+/// The members of the sets at `keys` combined, read here; a missing key is an empty set, and
+/// every key is checked for its type first, as Redis does.
+fn combine(r: &Replica, keys: &[Bytes], how: Algebra) -> Result<BTreeSet<Bytes>, Reply> {
+    let sets = keys
+        .iter()
+        .map(|k| r.keyspace().set(k).map_err(|_| errors::wrong_type()))
+        .collect::<Result<Vec<SetView<'_>>, Reply>>()?;
+    let mut sets = sets.into_iter();
+    let mut out: BTreeSet<Bytes> = sets
+        .next()
+        .map(|first| first.iter().cloned().collect())
+        .unwrap_or_default();
+    for set in sets {
+        match how {
+            Algebra::Union => out.extend(set.iter().cloned()),
+            Algebra::Inter => out.retain(|m| set.contains(m)),
+            Algebra::Diff => out.retain(|m| !set.contains(m)),
+        }
+    }
+    Ok(out)
+}
+
+fn algebra(server: &Server, keys: &[Bytes], how: Algebra) -> Answer {
+    Answer::Now(read(server, |r| match combine(r, keys, how) {
+        Ok(members) => Reply::Set(members.into_iter().map(Reply::bulk).collect()),
+        Err(reply) => reply,
+    }))
+}
+
+pub(super) fn sunion(server: &Arc<Server>, _: &mut Session, args: &[Bytes]) -> Answer {
+    algebra(server, &args[1..], Algebra::Union)
+}
+
+pub(super) fn sinter(server: &Arc<Server>, _: &mut Session, args: &[Bytes]) -> Answer {
+    algebra(server, &args[1..], Algebra::Inter)
+}
+
+pub(super) fn sdiff(server: &Arc<Server>, _: &mut Session, args: &[Bytes]) -> Answer {
+    algebra(server, &args[1..], Algebra::Diff)
+}
+
+/// SUNIONSTORE, SINTERSTORE, SDIFFSTORE: the destination (whatever it held) becomes the
+/// result, as two ops: a delete of what this region saw at the destination, then an add of
+/// the result. An add made concurrently at another region survives, as with DEL.
+fn store(server: &Server, session: &mut Session, args: &[Bytes], how: Algebra) -> Answer {
+    let destination = args[1].clone();
+    let keys = args[2..].to_vec();
+    let mut refused = None;
+    let answer = write(
+        server,
+        session,
+        |r| {
+            let members = match combine(r, &keys, how) {
+                Ok(members) => members,
+                Err(reply) => {
+                    refused = Some(reply);
+                    return Ok(Plan {
+                        writes: Vec::new(),
+                        outcome: 0,
+                    });
+                }
+            };
+            let n = members.len();
+            let mut writes = Vec::new();
+            if r.keyspace().contains(&destination) {
+                writes.push((destination.clone(), Command::Del));
+            }
+            if n > 0 {
+                writes.push((
+                    destination.clone(),
+                    Command::SAdd(members.into_iter().collect()),
+                ));
+            }
+            Ok(Plan { writes, outcome: n })
+        },
+        |n, _| count(n),
+    );
+    refused.map_or(answer, Answer::Now)
+}
+
+pub(super) fn sunionstore(server: &Arc<Server>, session: &mut Session, args: &[Bytes]) -> Answer {
+    store(server, session, args, Algebra::Union)
+}
+
+pub(super) fn sinterstore(server: &Arc<Server>, session: &mut Session, args: &[Bytes]) -> Answer {
+    store(server, session, args, Algebra::Inter)
+}
+
+pub(super) fn sdiffstore(server: &Arc<Server>, session: &mut Session, args: &[Bytes]) -> Answer {
+    store(server, session, args, Algebra::Diff)
+}
+
+/// SINTERCARD numkeys key [key ...] [LIMIT limit].
+pub(super) fn sintercard(server: &Arc<Server>, _: &mut Session, args: &[Bytes]) -> Answer {
+    let numkeys = match int_arg(&args[1]) {
+        Ok(n) if n > 0 => usize::try_from(n).unwrap_or(usize::MAX),
+        Ok(_) => return Answer::Now(Reply::error("ERR numkeys should be greater than 0")),
+        Err(_) => return Answer::Now(Reply::error("ERR numkeys should be greater than 0")),
+    };
+    if numkeys > args.len() - 2 {
+        return Answer::Now(Reply::error(
+            "ERR Number of keys can't be greater than number of args",
+        ));
+    }
+    let keys = &args[2..2 + numkeys];
+    let mut limit = 0usize;
+    let mut rest = &args[2 + numkeys..];
+    while !rest.is_empty() {
+        match rest {
+            [option, value, more @ ..] if option.eq_ignore_ascii_case(b"limit") => {
+                limit = match int_arg(value) {
+                    Ok(n) if n >= 0 => usize::try_from(n).unwrap_or(usize::MAX),
+                    _ => return Answer::Now(Reply::error("ERR LIMIT can't be negative")),
+                };
+                rest = more;
+            }
+            _ => return Answer::Now(errors::syntax()),
+        }
+    }
+    Answer::Now(read(server, |r| match combine(r, keys, Algebra::Inter) {
+        Ok(members) if limit > 0 => count(members.len().min(limit)),
+        Ok(members) => count(members.len()),
+        Err(reply) => reply,
+    }))
+}
+
+/// SMOVE source destination member: a remove from the source and an add to the
+/// destination, two ops applied together here and durable together before the reply.
+pub(super) fn smove(server: &Arc<Server>, session: &mut Session, args: &[Bytes]) -> Answer {
+    let (source, destination, member) = (args[1].clone(), args[2].clone(), args[3].clone());
+    write(
+        server,
+        session,
+        |r| {
+            let from = set_for_write(r, &source)?;
+            if !r.keyspace().contains(&source) {
+                return Ok(Plan {
+                    writes: Vec::new(),
+                    outcome: 0,
+                });
+            }
+            set_for_write(r, &destination)?;
+            if !from.contains(&member) {
+                return Ok(Plan {
+                    writes: Vec::new(),
+                    outcome: 0,
+                });
+            }
+            if source == destination {
+                return Ok(Plan {
+                    writes: Vec::new(),
+                    outcome: 1,
+                });
+            }
+            Ok(Plan {
+                writes: vec![
+                    (source.clone(), Command::SRem(vec![member.clone()])),
+                    (destination.clone(), Command::SAdd(vec![member.clone()])),
+                ],
+                outcome: 1,
+            })
         },
         |n, _| count(n),
     )

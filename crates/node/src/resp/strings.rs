@@ -15,7 +15,7 @@ use meridian_resp::{Protocol, Reply, errors};
 
 use super::Server;
 use super::exec::{
-    Answer, Session, bulk_or_null, count, int_arg, stored_int, write, wrong_type_error,
+    Answer, Session, bulk_or_null, count, int_arg, read, stored_int, write, wrong_type_error,
 };
 use crate::ops::Plan;
 
@@ -189,4 +189,189 @@ fn add(server: &Server, session: &mut Session, key: Bytes, by: Result<i64, Reply
         },
         |after, _| Reply::Integer(after),
     )
+}
+
+/// The longest string APPEND and SETRANGE may make: the longest value a client may send
+/// (`Limits::authenticated`), so that every region can take the op that carries it.
+const MAX_STRING: usize = meridian_resp::Limits::authenticated().max_bulk_bytes;
+
+fn too_long() -> Reply {
+    Reply::error("ERR string exceeds maximum allowed size (proto-max-bulk-len)")
+}
+
+/// SETNX key value: SET NX, answered 1 or 0.
+pub(super) fn setnx(server: &Arc<Server>, session: &mut Session, args: &[Bytes]) -> Answer {
+    let (key, value) = (args[1].clone(), args[2].clone());
+    write(
+        server,
+        session,
+        |r| {
+            let go = !r.keyspace().contains(&key);
+            let writes = if go {
+                vec![(key.clone(), Command::Set(value))]
+            } else {
+                Vec::new()
+            };
+            Ok(Plan {
+                writes,
+                outcome: go,
+            })
+        },
+        |go, _| Reply::Integer(i64::from(go)),
+    )
+}
+
+/// GETSET key value: SET GET.
+pub(super) fn getset(server: &Arc<Server>, session: &mut Session, args: &[Bytes]) -> Answer {
+    let as_set = [
+        Bytes::from_static(b"SET"),
+        args[1].clone(),
+        args[2].clone(),
+        Bytes::from_static(b"GET"),
+    ];
+    set(server, session, &as_set)
+}
+
+/// MSETNX key value [key value ...]: every key set if none exists here, else none.
+pub(super) fn msetnx(server: &Arc<Server>, session: &mut Session, args: &[Bytes]) -> Answer {
+    if args.len() % 2 == 0 {
+        return Answer::Now(errors::wrong_arity("msetnx"));
+    }
+    let pairs: Vec<(Bytes, Bytes)> = args[1..]
+        .chunks_exact(2)
+        .map(|kv| (kv[0].clone(), kv[1].clone()))
+        .collect();
+    write(
+        server,
+        session,
+        |r| {
+            if pairs.iter().any(|(k, _)| r.keyspace().contains(k)) {
+                return Ok(Plan {
+                    writes: Vec::new(),
+                    outcome: false,
+                });
+            }
+            let writes = pairs
+                .iter()
+                .map(|(k, v)| (k.clone(), Command::Set(v.clone())))
+                .collect();
+            Ok(Plan {
+                writes,
+                outcome: true,
+            })
+        },
+        |done, _| Reply::Integer(i64::from(done)),
+    )
+}
+
+/// APPEND key value: the value this region reads, extended and written back (a SET).
+pub(super) fn append(server: &Arc<Server>, session: &mut Session, args: &[Bytes]) -> Answer {
+    let (key, tail) = (args[1].clone(), args[2].clone());
+    rewrite(server, session, key, move |old| {
+        let old = old.unwrap_or_default();
+        if old.len() + tail.len() > MAX_STRING {
+            return Err(too_long());
+        }
+        let mut new = Vec::with_capacity(old.len() + tail.len());
+        new.extend_from_slice(&old);
+        new.extend_from_slice(&tail);
+        Ok(Some(Bytes::from(new)))
+    })
+}
+
+/// SETRANGE key offset value: the value this region reads, overwritten from `offset`
+/// (zero-padded past its end) and written back (a SET).
+pub(super) fn setrange(server: &Arc<Server>, session: &mut Session, args: &[Bytes]) -> Answer {
+    let key = args[1].clone();
+    let offset = match int_arg(&args[2]) {
+        Ok(n) if n >= 0 => usize::try_from(n).unwrap_or(usize::MAX),
+        Ok(_) => return Answer::Now(Reply::error("ERR offset is out of range")),
+        Err(reply) => return Answer::Now(reply),
+    };
+    let patch = args[3].clone();
+    rewrite(server, session, key, move |old| {
+        if patch.is_empty() {
+            // Nothing to write: the length as it is (0 for a missing key).
+            return Ok(None);
+        }
+        let old = old.unwrap_or_default();
+        if offset.saturating_add(patch.len()) > MAX_STRING {
+            return Err(too_long());
+        }
+        let mut new = old.to_vec();
+        if new.len() < offset + patch.len() {
+            new.resize(offset + patch.len(), 0);
+        }
+        new[offset..offset + patch.len()].copy_from_slice(&patch);
+        Ok(Some(Bytes::from(new)))
+    })
+}
+
+/// A read-modify-write of the string at `key`: `change` gets the value this region reads
+/// (`None`: no key) and returns the new one (`None`: leave it); the reply is the length the
+/// key then holds. Replicated as a SET: a concurrent change made elsewhere loses to the
+/// later stamp (docs/resp.md).
+fn rewrite(
+    server: &Server,
+    session: &mut Session,
+    key: Bytes,
+    change: impl FnOnce(Option<Bytes>) -> Result<Option<Bytes>, Reply>,
+) -> Answer {
+    let mut refused = None;
+    let answer = write(
+        server,
+        session,
+        |r| {
+            let old = string_at(r, &key).map_err(|_| wrong_type_error(r, &key))?;
+            let old_len = old.as_ref().map_or(0, Bytes::len);
+            match change(old) {
+                Ok(None) => Ok(Plan {
+                    writes: Vec::new(),
+                    outcome: old_len,
+                }),
+                Ok(Some(new)) => {
+                    let len = new.len();
+                    Ok(Plan::one(key.clone(), Command::Set(new), len))
+                }
+                Err(reply) => {
+                    refused = Some(reply);
+                    Ok(Plan {
+                        writes: Vec::new(),
+                        outcome: 0,
+                    })
+                }
+            }
+        },
+        |len, _| count(len),
+    );
+    refused.map_or(answer, Answer::Now)
+}
+
+/// GETRANGE key start end: bytes `start..=end` of the string, negative from the end.
+pub(super) fn getrange(server: &Arc<Server>, _: &mut Session, args: &[Bytes]) -> Answer {
+    let (start, end) = match (int_arg(&args[2]), int_arg(&args[3])) {
+        (Ok(start), Ok(end)) => (start, end),
+        (Err(reply), _) | (_, Err(reply)) => return Answer::Now(reply),
+    };
+    Answer::Now(read(server, |r| match string_at(r, &args[1]) {
+        Err(reply) => reply,
+        Ok(value) => {
+            let value = value.unwrap_or_default();
+            Reply::bulk(substring(&value, start, end))
+        }
+    }))
+}
+
+/// Redis's GETRANGE arithmetic.
+fn substring(value: &Bytes, start: i64, end: i64) -> Bytes {
+    let len = i64::try_from(value.len()).unwrap_or(i64::MAX);
+    if start < 0 && end < 0 && start > end {
+        return Bytes::new();
+    }
+    let start = if start < 0 { len + start } else { start }.max(0);
+    let end = if end < 0 { len + end } else { end }.max(0).min(len - 1);
+    if start > end || len == 0 {
+        return Bytes::new();
+    }
+    value.slice(start as usize..=end as usize)
 }
