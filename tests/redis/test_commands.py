@@ -363,3 +363,29 @@ def test_auth_is_required_when_a_password_is_set(n2_addr, password):
 def test_auth_without_a_password_configured_is_an_error(r):
     with pytest.raises(redis.RedisError, match="without any password configured"):
         r.execute_command("AUTH", "x")
+
+
+def test_config_get_is_a_read_only_view_under_redis_names(r, n1_addr):
+    config = r.config_get("*")
+    assert config["port"] == str(n1_addr[1])
+    assert config["databases"] == "1"
+    assert config["appendonly"] == "yes"
+    assert config["save"] == ""
+    assert config["meridian-fsync"]
+    assert "requirepass" not in config, "the password is never shown"
+    assert r.config_get("max*") == {"maxclients": config["maxclients"]}
+    assert r.config_get("SAVE") == {"save": ""}
+    with pytest.raises(redis.ResponseError, match="CONFIG SET is not supported"):
+        r.config_set("maxclients", "10")
+    with pytest.raises(redis.ResponseError, match="unknown subcommand"):
+        r.execute_command("CONFIG", "REWRITE")
+    with pytest.raises(redis.ResponseError, match="wrong number of arguments for 'config|get' command"):
+        r.execute_command("CONFIG", "GET")
+
+
+def test_time_is_the_node_clock(r):
+    import time
+
+    seconds, micros = r.time()
+    assert abs(seconds + micros / 1e6 - time.time()) < 5
+    assert 0 <= micros < 1_000_000

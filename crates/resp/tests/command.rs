@@ -37,6 +37,8 @@ fn the_table_lists_exactly_the_commands_meridian_serves() {
         "quit",
         "command",
         "info",
+        "config",
+        "time",
         "dbsize",
         "del",
         "unlink",
@@ -136,6 +138,9 @@ fn the_table_lists_exactly_the_commands_meridian_serves() {
     let cmd = command::lookup(b"command").unwrap();
     let subs: Vec<&str> = cmd.subcommands.iter().map(|c| c.name).collect();
     assert_eq!(subs, ["command|count", "command|docs", "command|info"]);
+    let config = command::lookup(b"config").unwrap();
+    let subs: Vec<&str> = config.subcommands.iter().map(|c| c.name).collect();
+    assert_eq!(subs, ["config|get", "config|set"]);
 }
 
 #[test]
@@ -211,6 +216,10 @@ fn arities_and_key_positions_are_redis_ones() {
         ("hsetnx", 4, 1, 1, 1),
         ("hmset", -4, 1, 1, 1),
         ("hstrlen", 3, 1, 1, 1),
+        ("config", -2, 0, 0, 0),
+        ("config|get", -3, 0, 0, 0),
+        ("config|set", -4, 0, 0, 0),
+        ("time", 1, 0, 0, 0),
         ("wait", 3, 0, 0, 0),
         // Meridian's own: MVSET key value [CTX token], MVGET key, WAITTOKEN token timeout.
         ("mvset", -3, 1, 1, 1),
@@ -745,5 +754,6 @@ fn redis_cli_reads_the_docs_into_the_hints_meridian_means() {
     expect("text.insert", "key position text");
     expect("sintercard", "numkeys key [key ...] [LIMIT limit]");
     expect("sunionstore", "destination key [key ...]");
-    assert_eq!(hints.len(), 45 + 5 + 3 + 20 + 7 + 19);
+    expect("config get", "parameter [parameter ...]");
+    assert_eq!(hints.len(), 45 + 5 + 3 + 20 + 7 + 19 + 4);
 }

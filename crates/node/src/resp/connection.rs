@@ -1,4 +1,4 @@
-//! The connection commands: PING, ECHO, HELLO, AUTH, CLIENT, SELECT, QUIT, COMMAND and INFO.
+//! The connection commands: PING, ECHO, HELLO, AUTH, CLIENT, SELECT, QUIT and COMMAND.
 
 use std::sync::Arc;
 
@@ -47,13 +47,6 @@ pub(super) fn client(_: &Arc<Server>, session: &mut Session, args: &[Bytes]) -> 
 
 pub(super) fn command(_: &Arc<Server>, _: &mut Session, args: &[Bytes]) -> Answer {
     Answer::Now(command_reply(args))
-}
-
-pub(super) fn info(server: &Arc<Server>, _: &mut Session, args: &[Bytes]) -> Answer {
-    Answer::Now(Reply::Verbatim {
-        format: *b"txt",
-        text: Bytes::from(super::info::render(server, &args[1..])),
-    })
 }
 
 fn auth_reply(server: &Server, session: &mut Session, args: &[Bytes]) -> Reply {

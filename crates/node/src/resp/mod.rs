@@ -18,6 +18,7 @@ mod lists;
 mod registers;
 mod replication;
 mod scan;
+mod server;
 mod sets;
 mod strings;
 mod table;

@@ -16,7 +16,7 @@ use meridian_resp::command::{self, CommandSpec};
 
 use super::Server;
 use super::exec::{Answer, Session};
-use super::{connection, hashes, keys, lists, registers, replication, sets, strings, text};
+use super::{connection, hashes, keys, lists, registers, replication, server, sets, strings, text};
 
 /// A command that may write, wait or change the connection; its arity was checked.
 pub(crate) type Handler = fn(&Arc<Server>, &mut Session, &[Bytes]) -> Answer;
@@ -65,7 +65,10 @@ const ENTRIES: &[(&str, Run)] = &[
     ("select", Call(connection::select)),
     ("quit", Call(connection::quit)),
     ("command", Call(connection::command)),
-    ("info", Call(connection::info)),
+    // server.rs
+    ("info", Call(server::info)),
+    ("config", Call(server::config)),
+    ("time", Call(server::time)),
     // keys.rs
     ("dbsize", Call(keys::dbsize)),
     ("del", Call(keys::del)),

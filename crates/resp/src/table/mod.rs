@@ -143,6 +143,35 @@ const CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
     ),
 ];
 
+/// CONFIG's flags and categories, Redis's for GET and SET.
+const CONFIG_FLAGS: &[&str] = &["admin", "noscript", "loading", "stale"];
+const CONFIG_CATEGORIES: &[&str] = &["admin", "slow", "dangerous"];
+
+const CONFIG_SUBCOMMANDS: &[CommandSpec] = &[
+    cmd(
+        "config|get",
+        -3,
+        CONFIG_FLAGS,
+        NO_KEYS,
+        CONFIG_CATEGORIES,
+        "server",
+        "2.0.0",
+        "Returns the node's settings that match the patterns, under Redis's names where Redis has one.",
+        &[Arg::string("parameter").multiple()],
+    ),
+    cmd(
+        "config|set",
+        -4,
+        CONFIG_FLAGS,
+        NO_KEYS,
+        CONFIG_CATEGORIES,
+        "server",
+        "2.0.0",
+        "Refused: a node's settings live in its config file, read at start.",
+        &[Arg::block("data", &[Arg::string("parameter"), Arg::string("value")]).multiple()],
+    ),
+];
+
 const COMMAND_SUBCOMMANDS: &[CommandSpec] = &[
     cmd(
         "command|count",
@@ -311,6 +340,31 @@ const GENERAL: &[CommandSpec] = &[
         "1.0.0",
         "Returns information and statistics about the node, its replication links included.",
         &[Arg::string("section").optional().multiple()],
+    ),
+    container(
+        cmd(
+            "config",
+            -2,
+            &[],
+            NO_KEYS,
+            &["slow"],
+            "server",
+            "2.0.0",
+            "A container for server configuration commands.",
+            &[],
+        ),
+        CONFIG_SUBCOMMANDS,
+    ),
+    cmd(
+        "time",
+        1,
+        &["loading", "stale", "fast"],
+        NO_KEYS,
+        &["fast"],
+        "server",
+        "2.6.0",
+        "Returns the node's wall-clock time: seconds and microseconds since the Unix epoch.",
+        &[],
     ),
     cmd(
         "dbsize",
