@@ -389,3 +389,29 @@ def test_time_is_the_node_clock(r):
     seconds, micros = r.time()
     assert abs(seconds + micros / 1e6 - time.time()) < 5
     assert 0 <= micros < 1_000_000
+
+
+def test_spop_removes_what_it_returns_and_srandmember_samples(r, key):
+    members = {f"m{i}" for i in range(10)}
+    r.sadd(key, *members)
+    one = r.spop(key)
+    assert one in members and not r.sismember(key, one)
+    three = r.spop(key, 3)
+    assert len(set(three)) == 3 and set(three) <= members - {one}
+    assert r.scard(key) == 6
+    rest = set(r.smembers(key))
+    assert set(r.srandmember(key, 4)) <= rest and len(set(r.srandmember(key, 4))) == 4
+    assert len(r.srandmember(key, -20)) == 20
+    assert set(r.srandmember(key, -20)) <= rest
+    assert r.spop(key, 100) and r.scard(key) == 0 and r.exists(key) == 0
+    with pytest.raises(redis.ResponseError, match="count is too large"):
+        r.srandmember(key, -10_000_000)
+
+
+def test_hrandfield_with_values_pairs_fields_with_their_values(r, key):
+    r.hset(key, mapping={"a": "1", "b": "2", "c": "3"})
+    pairs = r.hrandfield(key, 2, withvalues=True)
+    flat = pairs if not isinstance(pairs[0], list) else [x for p in pairs for x in p]
+    as_dict = dict(zip(flat[::2], flat[1::2]))
+    assert len(as_dict) == 2 and all(r.hget(key, f) == v for f, v in as_dict.items())
+    assert r.hrandfield(key) in {"a", "b", "c"}

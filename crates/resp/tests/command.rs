@@ -78,6 +78,8 @@ fn the_table_lists_exactly_the_commands_meridian_serves() {
         "sdiffstore",
         "sintercard",
         "smove",
+        "srandmember",
+        "spop",
         "hset",
         "hget",
         "hmget",
@@ -91,6 +93,7 @@ fn the_table_lists_exactly_the_commands_meridian_serves() {
         "hsetnx",
         "hmset",
         "hstrlen",
+        "hrandfield",
         "mvset",
         "mvget",
         "waittoken",
@@ -213,6 +216,9 @@ fn arities_and_key_positions_are_redis_ones() {
         // SINTERCARD numkeys key ... [LIMIT n]: keys found by numkeys (movablekeys).
         ("sintercard", -3, 0, 0, 0),
         ("smove", 4, 1, 2, 1),
+        ("srandmember", -2, 1, 1, 1),
+        ("spop", -2, 1, 1, 1),
+        ("hrandfield", -2, 1, 1, 1),
         ("hsetnx", 4, 1, 1, 1),
         ("hmset", -4, 1, 1, 1),
         ("hstrlen", 3, 1, 1, 1),
@@ -755,5 +761,6 @@ fn redis_cli_reads_the_docs_into_the_hints_meridian_means() {
     expect("sintercard", "numkeys key [key ...] [LIMIT limit]");
     expect("sunionstore", "destination key [key ...]");
     expect("config get", "parameter [parameter ...]");
-    assert_eq!(hints.len(), 45 + 5 + 3 + 20 + 7 + 19 + 4);
+    expect("hrandfield", "key [count [WITHVALUES]]");
+    assert_eq!(hints.len(), 45 + 5 + 3 + 20 + 7 + 19 + 4 + 3);
 }

@@ -7,12 +7,12 @@ use std::sync::Arc;
 use bytes::Bytes;
 use meridian_crdt::{Command, HashView, PrepareError};
 use meridian_replica::{Replica, WriteError};
-use meridian_resp::{Reply, errors};
+use meridian_resp::{Protocol, Reply, errors};
 
-use super::Server;
 use super::exec::{
     Answer, Session, bulk_or_null, count, distinct, int_arg, read, stored_int, write,
 };
+use super::{Server, sets};
 use crate::ops::Plan;
 
 /// The hash at `key` for a write to it, read in place; an absent key is an empty hash.
@@ -213,4 +213,42 @@ pub(super) fn hstrlen(r: &Replica, args: &[Bytes]) -> Reply {
     in_hash(r, &args[1], |h| {
         count(h.get(&args[2]).map_or(0, |v| v.len()))
     })
+}
+
+/// HRANDFIELD key [count [WITHVALUES]].
+pub(super) fn hrandfield(server: &Arc<Server>, session: &mut Session, args: &[Bytes]) -> Answer {
+    let count = match args.get(2).map(|c| sets::sample_count(c)).transpose() {
+        Ok(count) => count,
+        Err(reply) => return Answer::Now(reply),
+    };
+    let with_values = match args.get(3..).unwrap_or_default() {
+        [] => false,
+        [w] if w.eq_ignore_ascii_case(b"withvalues") => true,
+        _ => return Answer::Now(errors::syntax()),
+    };
+    // As Redis: a count whose pairs would overflow is refused before the key is read.
+    if with_values && count.is_some_and(|n| n.unsigned_abs() > (i64::MAX / 2).unsigned_abs()) {
+        return Answer::Now(Reply::error("ERR value is out of range"));
+    }
+    let protocol = session.protocol;
+    Answer::Now(with_hash(server, &args[1], |h| {
+        let fields: Vec<(Bytes, Bytes)> = h.iter().map(|(f, v)| (f.clone(), v)).collect();
+        let Some(count) = count else {
+            return sets::sample(fields.len(), 1)
+                .first()
+                .map_or(Reply::Null, |&i| Reply::bulk(fields[i].0.clone()));
+        };
+        let picked = sets::sample(fields.len(), count);
+        let reply = picked.into_iter().flat_map(|i| {
+            let (f, v) = fields[i].clone();
+            if !with_values {
+                vec![Reply::bulk(f)]
+            } else if protocol == Protocol::Resp3 {
+                vec![Reply::Array(vec![Reply::bulk(f), Reply::bulk(v)])]
+            } else {
+                vec![Reply::bulk(f), Reply::bulk(v)]
+            }
+        });
+        Reply::Array(reply.collect())
+    }))
 }

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use meridian_crdt::{Command, PrepareError, SetView};
 use meridian_replica::{Replica, WriteError};
 use meridian_resp::{Reply, errors};
+use rand::Rng;
 
 use super::Server;
 use super::exec::{Answer, Session, count, distinct, int_arg, read, write};
@@ -271,5 +272,104 @@ pub(super) fn smove(server: &Arc<Server>, session: &mut Session, args: &[Bytes])
             })
         },
         |n, _| count(n),
+    )
+}
+
+/// The most members SRANDMEMBER and HRANDFIELD return with a negative count (repeats
+/// allowed): a reply is built in memory before it is sent, so a count from a client is
+/// bounded.
+pub(super) const MAX_RANDOM_REPEATS: u64 = 1_000_000;
+
+/// A random-sample count as Redis reads it (any i64 but the lowest).
+pub(super) fn sample_count(arg: &[u8]) -> Result<i64, Reply> {
+    match int_arg(arg)? {
+        i64::MIN => Err(Reply::error(
+            "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
+        )),
+        n if n < 0 && n.unsigned_abs() > MAX_RANDOM_REPEATS => Err(Reply::error(format!(
+            "ERR count is too large: at most {MAX_RANDOM_REPEATS} with repeats"
+        ))),
+        n => Ok(n),
+    }
+}
+
+/// Positions drawn from `0..len` as SRANDMEMBER's count asks: a positive count draws that
+/// many distinct ones (all if fewer), a negative count that many with repeats.
+pub(super) fn sample(len: usize, count: i64) -> Vec<usize> {
+    let mut rng = rand::rng();
+    if count >= 0 {
+        let n = usize::try_from(count).unwrap_or(usize::MAX).min(len);
+        rand::seq::index::sample(&mut rng, len, n).into_vec()
+    } else if len == 0 {
+        Vec::new()
+    } else {
+        (0..count.unsigned_abs())
+            .map(|_| rng.random_range(0..len))
+            .collect()
+    }
+}
+
+/// SRANDMEMBER key [count].
+pub(super) fn srandmember(server: &Arc<Server>, _: &mut Session, args: &[Bytes]) -> Answer {
+    if args.len() > 3 {
+        return Answer::Now(errors::syntax());
+    }
+    let count = match args.get(2).map(|c| sample_count(c)).transpose() {
+        Ok(count) => count,
+        Err(reply) => return Answer::Now(reply),
+    };
+    Answer::Now(with_set(server, &args[1], |m| {
+        let members: Vec<&Bytes> = m.iter().collect();
+        match count {
+            None => sample(members.len(), 1)
+                .first()
+                .map_or(Reply::Null, |&i| Reply::bulk(members[i].clone())),
+            Some(count) => Reply::Array(
+                sample(members.len(), count)
+                    .into_iter()
+                    .map(|i| Reply::bulk(members[i].clone()))
+                    .collect(),
+            ),
+        }
+    }))
+}
+
+/// SPOP key [count]: random members removed (an SREM of them: a member added concurrently
+/// elsewhere survives, and two regions popping at once may pop the same member).
+pub(super) fn spop(server: &Arc<Server>, session: &mut Session, args: &[Bytes]) -> Answer {
+    if args.len() > 3 {
+        return Answer::Now(errors::syntax());
+    }
+    let count = match args.get(2).map(|c| int_arg(c)) {
+        None => None,
+        Some(Ok(n)) if n >= 0 => Some(n),
+        Some(_) => return Answer::Now(errors::must_be_positive()),
+    };
+    let key = args[1].clone();
+    write(
+        server,
+        session,
+        |r| {
+            let members: Vec<Bytes> = set_for_write(r, &key)?.iter().cloned().collect();
+            let chosen: Vec<Bytes> = sample(members.len(), count.unwrap_or(1))
+                .into_iter()
+                .map(|i| members[i].clone())
+                .collect();
+            if chosen.is_empty() {
+                return Ok(Plan {
+                    writes: Vec::new(),
+                    outcome: chosen,
+                });
+            }
+            Ok(Plan::one(
+                key.clone(),
+                Command::SRem(chosen.clone()),
+                chosen,
+            ))
+        },
+        move |chosen, _| match count {
+            None => chosen.into_iter().next().map_or(Reply::Null, Reply::bulk),
+            Some(_) => Reply::Array(chosen.into_iter().map(Reply::bulk).collect()),
+        },
     )
 }

@@ -113,6 +113,8 @@ const ENTRIES: &[(&str, Run)] = &[
     ("sdiffstore", Call(sets::sdiffstore)),
     ("sintercard", Call(sets::sintercard)),
     ("smove", Call(sets::smove)),
+    ("srandmember", Call(sets::srandmember)),
+    ("spop", Call(sets::spop)),
     // hashes.rs
     ("hset", Call(hashes::hset)),
     ("hget", Point(hashes::hget)),
@@ -127,6 +129,7 @@ const ENTRIES: &[(&str, Run)] = &[
     ("hsetnx", Call(hashes::hsetnx)),
     ("hmset", Call(hashes::hmset)),
     ("hstrlen", Point(hashes::hstrlen)),
+    ("hrandfield", Call(hashes::hrandfield)),
     // registers.rs
     ("mvset", Call(registers::mvset)),
     ("mvget", Call(registers::mvget)),

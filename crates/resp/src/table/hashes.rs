@@ -153,4 +153,25 @@ pub(super) const COMMANDS: &[CommandSpec] = &[
         "Returns the length of the value of a field.",
         &[KEY, FIELD],
     ),
+    cmd(
+        "hrandfield",
+        -2,
+        &["readonly"],
+        ONE_KEY,
+        &["read", "hash", "slow"],
+        "hash",
+        "6.2.0",
+        "Returns one or more random fields from a hash.",
+        &[
+            KEY,
+            Arg::block(
+                "options",
+                &[
+                    Arg::integer("count"),
+                    Arg::pure_token("withvalues", "WITHVALUES").optional(),
+                ],
+            )
+            .optional(),
+        ],
+    ),
 ];
