@@ -415,3 +415,25 @@ def test_hrandfield_with_values_pairs_fields_with_their_values(r, key):
     as_dict = dict(zip(flat[::2], flat[1::2]))
     assert len(as_dict) == 2 and all(r.hget(key, f) == v for f, v in as_dict.items())
     assert r.hrandfield(key) in {"a", "b", "c"}
+
+
+def test_sscan_and_hscan_walk_everything_a_page_at_a_time(r, key):
+    members = {f"m{i:03}" for i in range(57)}
+    r.sadd(key, *members)
+    seen, cursor, calls = set(), 0, 0
+    while True:
+        cursor, page = r.sscan(key, cursor, count=10)
+        seen.update(page)
+        calls += 1
+        if cursor == 0:
+            break
+    assert seen == members and calls >= 6
+    assert set(r.sscan_iter(key, match="m00*")) == {f"m00{i}" for i in range(10)}
+    h = key + ":h"
+    r.hset(h, mapping={f"f{i}": str(i) for i in range(23)})
+    assert dict(r.hscan_iter(h, count=4)) == {f"f{i}": str(i) for i in range(23)}
+    assert dict(r.hscan_iter(h, match="f1*")) == {f"f1{i}": f"1{i}" for i in range(10)} | {"f1": "1"}
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        r.sscan(h, 0)
+    with pytest.raises(redis.ResponseError, match="syntax error"):
+        r.execute_command("SSCAN", key, 0, "TYPE", "set")

@@ -3,6 +3,7 @@
 //! value out.
 
 use std::collections::BTreeMap;
+use std::ops::Bound;
 
 use bytes::Bytes;
 
@@ -37,6 +38,24 @@ impl<'a> SetView<'a> {
     pub fn iter(&self) -> impl Iterator<Item = &'a Bytes> + 'a {
         self.members.into_iter().flat_map(BTreeMap::keys)
     }
+
+    /// The members after `after` (all of them for `None`), sorted: where a scan resumes,
+    /// in O(log n).
+    pub fn iter_after(&self, after: Option<&[u8]>) -> impl Iterator<Item = &'a Bytes> + use<'a> {
+        self.members
+            .map(|m| m.range::<[u8], _>(after_bound(after)))
+            .into_iter()
+            .flatten()
+            .map(|(k, _)| k)
+    }
+}
+
+/// The range of names after `after`, for `BTreeMap::range`.
+fn after_bound(after: Option<&[u8]>) -> (Bound<&[u8]>, Bound<&[u8]>) {
+    (
+        after.map_or(Bound::Unbounded, Bound::Excluded),
+        Bound::Unbounded,
+    )
 }
 
 /// The fields of a hash key; an absent key reads as an empty hash.
@@ -72,7 +91,17 @@ impl<'a> HashView<'a> {
 
     /// The fields with their values, sorted by field.
     pub fn iter(&self) -> impl Iterator<Item = (&'a Bytes, Bytes)> + 'a {
+        self.iter_after(None)
+    }
+
+    /// The fields after `after` (all of them for `None`) with their values, sorted by
+    /// field: where a scan resumes, in O(log n).
+    pub fn iter_after(
+        &self,
+        after: Option<&[u8]>,
+    ) -> impl Iterator<Item = (&'a Bytes, Bytes)> + use<'a> {
         self.fields
+            .map(|f| f.range::<[u8], _>(after_bound(after)))
             .into_iter()
             .flatten()
             .filter_map(|(f, s)| s.field_value().map(|v| (f, v)))

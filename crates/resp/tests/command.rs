@@ -80,6 +80,7 @@ fn the_table_lists_exactly_the_commands_meridian_serves() {
         "smove",
         "srandmember",
         "spop",
+        "sscan",
         "hset",
         "hget",
         "hmget",
@@ -94,6 +95,7 @@ fn the_table_lists_exactly_the_commands_meridian_serves() {
         "hmset",
         "hstrlen",
         "hrandfield",
+        "hscan",
         "mvset",
         "mvget",
         "waittoken",
@@ -219,6 +221,8 @@ fn arities_and_key_positions_are_redis_ones() {
         ("srandmember", -2, 1, 1, 1),
         ("spop", -2, 1, 1, 1),
         ("hrandfield", -2, 1, 1, 1),
+        ("sscan", -3, 1, 1, 1),
+        ("hscan", -3, 1, 1, 1),
         ("hsetnx", 4, 1, 1, 1),
         ("hmset", -4, 1, 1, 1),
         ("hstrlen", 3, 1, 1, 1),
@@ -762,5 +766,6 @@ fn redis_cli_reads_the_docs_into_the_hints_meridian_means() {
     expect("sunionstore", "destination key [key ...]");
     expect("config get", "parameter [parameter ...]");
     expect("hrandfield", "key [count [WITHVALUES]]");
-    assert_eq!(hints.len(), 45 + 5 + 3 + 20 + 7 + 19 + 4 + 3);
+    expect("sscan", "key cursor [MATCH pattern] [COUNT count]");
+    assert_eq!(hints.len(), 45 + 5 + 3 + 20 + 7 + 19 + 4 + 3 + 2);
 }

@@ -252,3 +252,27 @@ pub(super) fn hrandfield(server: &Arc<Server>, session: &mut Session, args: &[By
         Reply::Array(reply.collect())
     }))
 }
+
+/// HSCAN key cursor [MATCH pattern] [COUNT count]: fields and their values in field order,
+/// resumed after the last field the previous call examined (docs/resp.md, SCAN).
+pub(super) fn hscan(server: &Arc<Server>, _: &mut Session, args: &[Bytes]) -> Answer {
+    let scan = match server.cursors.parse(&args[2..], false) {
+        Ok(scan) => scan,
+        Err(reply) => return Answer::Now(reply),
+    };
+    let walked = read(server, |r| {
+        r.keyspace()
+            .hash(&args[1])
+            .map(|fields| scan.walk(fields.iter_after(scan.after.as_deref()), |_, _| true))
+    });
+    Answer::Now(match walked {
+        Ok((found, last, done)) => {
+            let pairs = found
+                .into_iter()
+                .flat_map(|(f, v)| [Reply::bulk(f), Reply::bulk(v)])
+                .collect();
+            server.cursors.reply(pairs, last, done)
+        }
+        Err(_) => errors::wrong_type(),
+    })
+}

@@ -373,3 +373,25 @@ pub(super) fn spop(server: &Arc<Server>, session: &mut Session, args: &[Bytes]) 
         },
     )
 }
+
+/// SSCAN key cursor [MATCH pattern] [COUNT count]: members in order, resumed after the last
+/// member the previous call examined (docs/resp.md, SCAN).
+pub(super) fn sscan(server: &Arc<Server>, _: &mut Session, args: &[Bytes]) -> Answer {
+    let scan = match server.cursors.parse(&args[2..], false) {
+        Ok(scan) => scan,
+        Err(reply) => return Answer::Now(reply),
+    };
+    let walked = read(server, |r| {
+        r.keyspace().set(&args[1]).map(|members| {
+            let names = members.iter_after(scan.after.as_deref()).map(|m| (m, ()));
+            scan.walk(names, |_, ()| true)
+        })
+    });
+    Answer::Now(match walked {
+        Ok((found, last, done)) => {
+            let members = found.into_iter().map(|(m, ())| Reply::bulk(m)).collect();
+            server.cursors.reply(members, last, done)
+        }
+        Err(_) => errors::wrong_type(),
+    })
+}

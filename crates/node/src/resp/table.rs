@@ -115,6 +115,7 @@ const ENTRIES: &[(&str, Run)] = &[
     ("smove", Call(sets::smove)),
     ("srandmember", Call(sets::srandmember)),
     ("spop", Call(sets::spop)),
+    ("sscan", Call(sets::sscan)),
     // hashes.rs
     ("hset", Call(hashes::hset)),
     ("hget", Point(hashes::hget)),
@@ -130,6 +131,7 @@ const ENTRIES: &[(&str, Run)] = &[
     ("hmset", Call(hashes::hmset)),
     ("hstrlen", Point(hashes::hstrlen)),
     ("hrandfield", Call(hashes::hrandfield)),
+    ("hscan", Call(hashes::hscan)),
     // registers.rs
     ("mvset", Call(registers::mvset)),
     ("mvget", Call(registers::mvget)),

@@ -1,7 +1,7 @@
 //! Hashes, with Redis 7's metadata.
 
 use super::{FIELD, FIELDS, KEY, ONE_KEY, cmd};
-use crate::command::{Arg, CommandSpec};
+use crate::command::{Arg, ArgKind, CommandSpec};
 
 pub(super) const COMMANDS: &[CommandSpec] = &[
     cmd(
@@ -172,6 +172,24 @@ pub(super) const COMMANDS: &[CommandSpec] = &[
                 ],
             )
             .optional(),
+        ],
+    ),
+    cmd(
+        "hscan",
+        -3,
+        &["readonly"],
+        ONE_KEY,
+        &["read", "hash", "slow"],
+        "hash",
+        "2.8.0",
+        "Iterates over fields and values of a hash.",
+        &[
+            KEY,
+            Arg::integer("cursor"),
+            Arg::new("pattern", ArgKind::Pattern)
+                .token("MATCH")
+                .optional(),
+            Arg::integer("count").token("COUNT").optional(),
         ],
     ),
 ];

@@ -1,7 +1,7 @@
 //! Sets, with Redis 7's metadata.
 
 use super::{ALL_KEYS, KEY, KEYS, MEMBER, MEMBERS, NO_KEYS, ONE_KEY, cmd};
-use crate::command::{Arg, CommandSpec};
+use crate::command::{Arg, ArgKind, CommandSpec};
 
 const DESTINATION: Arg = Arg::key("destination");
 
@@ -185,5 +185,23 @@ pub(super) const COMMANDS: &[CommandSpec] = &[
         "1.0.0",
         "Returns one or more random members from a set after removing them.",
         &[KEY, Arg::integer("count").optional()],
+    ),
+    cmd(
+        "sscan",
+        -3,
+        &["readonly"],
+        ONE_KEY,
+        &["read", "set", "slow"],
+        "set",
+        "2.8.0",
+        "Iterates over members of a set.",
+        &[
+            KEY,
+            Arg::integer("cursor"),
+            Arg::new("pattern", ArgKind::Pattern)
+                .token("MATCH")
+                .optional(),
+            Arg::integer("count").token("COUNT").optional(),
+        ],
     ),
 ];
