@@ -1,7 +1,7 @@
 //! Hashes, with Redis 7's metadata.
 
-use super::{FIELD, FIELDS, KEY, ONE_KEY, cmd};
-use crate::command::{Arg, ArgKind, CommandSpec};
+use super::{FIELD, FIELDS, KEY, ONE_KEY, SCAN_ARGS, cmd};
+use crate::command::{Arg, CommandSpec};
 
 pub(super) const COMMANDS: &[CommandSpec] = &[
     cmd(
@@ -183,13 +183,6 @@ pub(super) const COMMANDS: &[CommandSpec] = &[
         "hash",
         "2.8.0",
         "Iterates over fields and values of a hash.",
-        &[
-            KEY,
-            Arg::integer("cursor"),
-            Arg::new("pattern", ArgKind::Pattern)
-                .token("MATCH")
-                .optional(),
-            Arg::integer("count").token("COUNT").optional(),
-        ],
+        SCAN_ARGS,
     ),
 ];

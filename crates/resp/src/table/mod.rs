@@ -12,7 +12,7 @@ mod sequences;
 mod sets;
 mod strings;
 
-use crate::command::{Arg, CommandSpec};
+use crate::command::{Arg, ArgKind, CommandSpec};
 
 /// The version of Meridian that added its own commands.
 const MERIDIAN: &str = "0.1.0";
@@ -77,6 +77,15 @@ const FIELD: Arg = Arg::string("field");
 const FIELDS: Arg = Arg::string("field").multiple();
 const MEMBER: Arg = Arg::string("member");
 const MEMBERS: Arg = Arg::string("member").multiple();
+/// SSCAN's and HSCAN's arguments.
+const SCAN_ARGS: &[Arg] = &[
+    KEY,
+    Arg::integer("cursor"),
+    Arg::new("pattern", ArgKind::Pattern)
+        .token("MATCH")
+        .optional(),
+    Arg::integer("count").token("COUNT").optional(),
+];
 const COMMAND_NAMES: Arg = Arg::string("command-name").optional().multiple();
 
 const CLIENT_SUBCOMMANDS: &[CommandSpec] = &[

@@ -1,7 +1,7 @@
 //! Sets, with Redis 7's metadata.
 
-use super::{ALL_KEYS, KEY, KEYS, MEMBER, MEMBERS, NO_KEYS, ONE_KEY, cmd};
-use crate::command::{Arg, ArgKind, CommandSpec};
+use super::{ALL_KEYS, KEY, KEYS, MEMBER, MEMBERS, NO_KEYS, ONE_KEY, SCAN_ARGS, cmd};
+use crate::command::{Arg, CommandSpec};
 
 const DESTINATION: Arg = Arg::key("destination");
 
@@ -195,13 +195,6 @@ pub(super) const COMMANDS: &[CommandSpec] = &[
         "set",
         "2.8.0",
         "Iterates over members of a set.",
-        &[
-            KEY,
-            Arg::integer("cursor"),
-            Arg::new("pattern", ArgKind::Pattern)
-                .token("MATCH")
-                .optional(),
-            Arg::integer("count").token("COUNT").optional(),
-        ],
+        SCAN_ARGS,
     ),
 ];
