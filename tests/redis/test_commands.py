@@ -86,8 +86,8 @@ def test_command_table_is_served(r, n1_addr):
 
 
 def test_unknown_commands_and_wrong_arity_are_redis_errors(r):
-    with pytest.raises(redis.ResponseError, match="unknown command 'FLUSHALL'"):
-        r.execute_command("FLUSHALL")
+    with pytest.raises(redis.ResponseError, match="unknown command 'NOSUCHCOMMAND'"):
+        r.execute_command("NOSUCHCOMMAND")
     with pytest.raises(redis.ResponseError, match="wrong number of arguments for 'get' command"):
         r.execute_command("GET")
 
@@ -437,3 +437,17 @@ def test_sscan_and_hscan_walk_everything_a_page_at_a_time(r, key):
         r.sscan(h, 0)
     with pytest.raises(redis.ResponseError, match="syntax error"):
         r.execute_command("SSCAN", key, 0, "TYPE", "set")
+
+
+def test_flushall_removes_every_key_and_randomkey_finds_one(r, key):
+    r.mset({key + ":a": "1", key + ":b": "2"})
+    r.sadd(key + ":s", "x")
+    assert r.randomkey() is not None
+    assert r.flushall() is True
+    assert r.dbsize() == 0 and r.randomkey() is None
+    r.set(key, "v")
+    assert r.randomkey() == key
+    assert r.execute_command("FLUSHDB", "ASYNC") in (True, "OK", b"OK")
+    assert r.dbsize() == 0
+    with pytest.raises(redis.ResponseError, match="syntax error"):
+        r.execute_command("FLUSHALL", "LATER")

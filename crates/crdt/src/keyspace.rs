@@ -644,6 +644,12 @@ impl Keyspace {
         self.live == 0
     }
 
+    /// A key holding something visible, chosen by `pick` (a random number, for RANDOMKEY):
+    /// any such key can be chosen, at the cost of walking about 1/256 of the keys.
+    pub fn random_key(&self, pick: u64) -> Option<&Bytes> {
+        self.keys.pick(pick, |slot| slot.live())
+    }
+
     /// Keys holding something visible, sorted.
     pub fn keys(&self) -> impl Iterator<Item = &Bytes> {
         self.order.iter().filter(|k| self.contains(k))

@@ -91,6 +91,24 @@ impl<V> KeyTable<V> {
         self.len
     }
 
+    /// An entry chosen by `pick` that `keep` keeps, if one is: the shard `pick` names, or
+    /// the next one holding such an entry, and an entry of it chosen by `pick` again. Costs
+    /// one shard's walk, about 1/256 of the keys; every kept entry can be chosen, those of
+    /// small shards more often than those of large ones.
+    pub(crate) fn pick(&self, pick: u64, keep: impl Fn(&V) -> bool) -> Option<&Bytes> {
+        let first = (pick % SHARDS as u64) as usize;
+        (0..SHARDS).find_map(|i| {
+            let shard = &self.shards[(first + i) % SHARDS];
+            let kept: Vec<&Bytes> = shard
+                .iter()
+                .filter(|(_, v)| keep(v))
+                .map(|(k, _)| k)
+                .collect();
+            let at = (pick / SHARDS as u64) % (kept.len().max(1) as u64);
+            kept.get(at as usize).copied()
+        })
+    }
+
     /// Every entry, in no particular order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&Bytes, &V)> {
         self.shards.iter().flat_map(HashMap::iter)
@@ -99,7 +117,26 @@ impl<V> KeyTable<V> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
+
+    #[test]
+    fn pick_reaches_every_kept_entry_and_only_those() {
+        let mut t = KeyTable::default();
+        for i in 0..300u32 {
+            t.insert(Bytes::from(format!("key:{i}")), i);
+        }
+        let odd = |v: &u32| v % 2 == 1;
+        let picked: BTreeSet<&Bytes> = (0..200_000u64)
+            .map(|p| p.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+            .filter_map(|p| t.pick(p, odd))
+            .collect();
+        assert_eq!(picked.len(), 150, "every odd entry, no even one");
+        assert!(picked.iter().all(|k| t.get(k).is_some_and(odd)));
+        assert_eq!(t.pick(7, |_| false), None);
+        assert_eq!(KeyTable::<u32>::default().pick(7, |_| true), None);
+    }
 
     #[test]
     fn a_table_counts_what_it_holds_across_shards() {

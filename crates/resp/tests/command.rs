@@ -41,6 +41,9 @@ fn the_table_lists_exactly_the_commands_meridian_serves() {
         "time",
         "dbsize",
         "del",
+        "randomkey",
+        "flushall",
+        "flushdb",
         "unlink",
         "touch",
         "exists",
@@ -208,6 +211,9 @@ fn arities_and_key_positions_are_redis_ones() {
         ("getrange", 4, 1, 1, 1),
         ("setrange", 4, 1, 1, 1),
         ("unlink", -2, 1, -1, 1),
+        ("randomkey", 1, 0, 0, 0),
+        ("flushall", -1, 0, 0, 0),
+        ("flushdb", -1, 0, 0, 0),
         ("touch", -2, 1, -1, 1),
         ("sunion", -2, 1, -1, 1),
         ("sinter", -2, 1, -1, 1),
@@ -410,7 +416,7 @@ fn only_handshake_commands_run_before_auth() {
 fn lookup_ignores_case_and_knows_nothing_else() {
     assert_eq!(command::lookup(b"GeT").unwrap().name, "get");
     assert_eq!(command::lookup(b"MVSET").unwrap().name, "mvset");
-    assert!(command::lookup(b"flushall").is_none());
+    assert!(command::lookup(b"nosuchcommand").is_none());
     assert!(command::lookup(b"").is_none());
     // A full name is for COMMAND INFO and DOCS, not for running.
     assert!(command::lookup(b"client|setname").is_none());
@@ -767,5 +773,6 @@ fn redis_cli_reads_the_docs_into_the_hints_meridian_means() {
     expect("config get", "parameter [parameter ...]");
     expect("hrandfield", "key [count [WITHVALUES]]");
     expect("sscan", "key cursor [MATCH pattern] [COUNT count]");
-    assert_eq!(hints.len(), 45 + 5 + 3 + 20 + 7 + 19 + 4 + 3 + 2);
+    expect("flushall", "[ASYNC|SYNC]");
+    assert_eq!(hints.len(), 45 + 5 + 3 + 20 + 7 + 19 + 4 + 3 + 2 + 3);
 }

@@ -98,3 +98,39 @@ fn scan_reply(server: &Server, args: &[Bytes]) -> Reply {
     let keys = found.into_iter().map(|(k, ())| Reply::bulk(k)).collect();
     server.cursors.reply(keys, last, done)
 }
+
+/// RANDOMKEY: a key this region holds, or nil.
+pub(super) fn randomkey(server: &Arc<Server>, _: &mut Session, _: &[Bytes]) -> Answer {
+    let pick: u64 = rand::random();
+    Answer::Now(read(server, |ks| {
+        ks.random_key(pick)
+            .cloned()
+            .map_or(Reply::Null, Reply::bulk)
+    }))
+}
+
+/// FLUSHALL and FLUSHDB [ASYNC | SYNC]: a DEL of every key this region holds, one op per
+/// key (docs/resp.md): what another region wrote concurrently survives.
+pub(super) fn flushall(server: &Arc<Server>, session: &mut Session, args: &[Bytes]) -> Answer {
+    match &args[1..] {
+        [] => {}
+        [mode] if mode.eq_ignore_ascii_case(b"async") || mode.eq_ignore_ascii_case(b"sync") => {}
+        _ => return Answer::Now(meridian_resp::errors::syntax()),
+    }
+    write(
+        server,
+        session,
+        |r| {
+            let writes = r
+                .keyspace()
+                .keys()
+                .map(|k| (k.clone(), Command::Del))
+                .collect();
+            Ok(Plan {
+                writes,
+                outcome: (),
+            })
+        },
+        |(), _| Reply::ok(),
+    )
+}

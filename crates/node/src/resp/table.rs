@@ -71,6 +71,9 @@ const ENTRIES: &[(&str, Run)] = &[
     ("time", Call(server::time)),
     // keys.rs
     ("dbsize", Call(keys::dbsize)),
+    ("randomkey", Call(keys::randomkey)),
+    ("flushall", Call(keys::flushall)),
+    ("flushdb", Call(keys::flushall)),
     ("del", Call(keys::del)),
     ("unlink", Call(keys::unlink)),
     ("exists", Point(keys::exists)),

@@ -77,6 +77,16 @@ const FIELD: Arg = Arg::string("field");
 const FIELDS: Arg = Arg::string("field").multiple();
 const MEMBER: Arg = Arg::string("member");
 const MEMBERS: Arg = Arg::string("member").multiple();
+/// FLUSHALL's and FLUSHDB's mode (both remove at once: a node never frees in the background).
+const FLUSH_MODE: Arg = Arg::one_of(
+    "flush-type",
+    &[
+        Arg::pure_token("async", "ASYNC"),
+        Arg::pure_token("sync", "SYNC"),
+    ],
+)
+.optional();
+
 /// SSCAN's and HSCAN's arguments.
 const SCAN_ARGS: &[Arg] = &[
     KEY,
@@ -397,6 +407,39 @@ const GENERAL: &[CommandSpec] = &[
         "1.0.0",
         "Deletes one or more keys.",
         &[KEYS],
+    ),
+    cmd(
+        "randomkey",
+        1,
+        &["readonly"],
+        NO_KEYS,
+        &["keyspace", "read", "slow"],
+        "generic",
+        "1.0.0",
+        "Returns a random key name from the database.",
+        &[],
+    ),
+    cmd(
+        "flushall",
+        -1,
+        &["write"],
+        NO_KEYS,
+        &["keyspace", "write", "slow", "dangerous"],
+        "server",
+        "1.0.0",
+        "Removes every key this region holds, as a DEL of each: writes made concurrently at other regions survive.",
+        &[FLUSH_MODE],
+    ),
+    cmd(
+        "flushdb",
+        -1,
+        &["write"],
+        NO_KEYS,
+        &["keyspace", "write", "slow", "dangerous"],
+        "server",
+        "1.0.0",
+        "Removes every key this region holds (Meridian has one database), as FLUSHALL.",
+        &[FLUSH_MODE],
     ),
     cmd(
         "unlink",
