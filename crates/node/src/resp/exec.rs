@@ -185,6 +185,41 @@ pub(crate) fn write_error_reply(error: &NodeError) -> Reply {
     }
 }
 
+/// A plan's verdict: the writes to make, or a refusal in Redis's words that the plan could
+/// only reach after reading the key (an argument Redis checks after the key's type, a field
+/// that holds no integer).
+pub(crate) type Verdict<T> = Result<Plan<T>, Reply>;
+
+/// [`write`], for a plan that may refuse the command with a reply of its own.
+pub(crate) fn write_or_refuse<T: Send + 'static>(
+    server: &Server,
+    session: &mut Session,
+    plan: impl FnOnce(&Replica) -> Result<Verdict<T>, WriteError>,
+    reply: impl FnOnce(T, Option<WriteReceipt>) -> Reply + Send + 'static,
+) -> Answer {
+    let mut refused = None;
+    let answer = write(
+        server,
+        session,
+        |r| match plan(r)? {
+            Ok(Plan { writes, outcome }) => Ok(Plan {
+                writes,
+                outcome: Some(outcome),
+            }),
+            Err(refusal) => {
+                refused = Some(refusal);
+                Ok(Plan {
+                    writes: Vec::new(),
+                    outcome: None,
+                })
+            }
+        },
+        // A refused plan wrote nothing, and its answer is replaced below.
+        |outcome, receipt| outcome.map_or(Reply::Null, |o| reply(o, receipt)),
+    );
+    refused.map_or(answer, Answer::Now)
+}
+
 /// Plans and makes writes; the reply comes once they are durable.
 pub(crate) fn write<T: Send + 'static>(
     server: &Server,

@@ -11,6 +11,7 @@ use meridian_resp::{Protocol, Reply, errors};
 
 use super::exec::{
     Answer, Session, bulk_or_null, count, distinct, int_arg, read, stored_int, write,
+    write_or_refuse,
 };
 use super::{Server, sets};
 use crate::ops::Plan;
@@ -130,8 +131,7 @@ pub(super) fn hincrby(server: &Arc<Server>, session: &mut Session, args: &[Bytes
         Err(reply) => return Answer::Now(reply),
     };
     // Redis words a field that holds no integer its own way.
-    let mut refused = None;
-    let answer = write(
+    write_or_refuse(
         server,
         session,
         |r| {
@@ -139,30 +139,23 @@ pub(super) fn hincrby(server: &Arc<Server>, session: &mut Session, args: &[Bytes
                 None => 0,
                 Some(v) => match stored_int(&v) {
                     Ok(n) => n,
-                    Err(_) => {
-                        refused = Some(errors::hash_value_not_an_integer());
-                        return Ok(Plan {
-                            writes: Vec::new(),
-                            outcome: 0,
-                        });
-                    }
+                    Err(_) => return Ok(Err(errors::hash_value_not_an_integer())),
                 },
             };
             let after = current
                 .checked_add(by)
                 .ok_or(WriteError::Prepare(PrepareError::Overflow))?;
-            Ok(Plan::one(
+            Ok(Ok(Plan::one(
                 key.clone(),
                 Command::HIncrBy {
                     field: field.clone(),
                     by,
                 },
                 after,
-            ))
+            )))
         },
         |after, _| Reply::Integer(after),
-    );
-    refused.map_or(answer, Answer::Now)
+    )
 }
 
 /// HSETNX key field value: the field is written only if this region does not hold it.

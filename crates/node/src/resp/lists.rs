@@ -22,7 +22,7 @@ use meridian_resp::{Reply, errors};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::Server;
-use super::exec::{Answer, Session, int_arg, write, write_error_reply};
+use super::exec::{Answer, Session, int_arg, write, write_error_reply, write_or_refuse};
 use crate::ops::{self, Plan};
 
 type List<'a> = Option<&'a Sequence<Items>>;
@@ -280,34 +280,28 @@ pub(super) fn lset(server: &Arc<Server>, session: &mut Session, args: &[Bytes]) 
     let i = int_arg(&args[2]);
     let item = args[3].clone();
     // As Redis: a missing key and a wrong type are reported before the index.
-    let mut refused = None;
-    let answer = write(
+    write_or_refuse(
         server,
         session,
         |r| {
             let Some(list) = list_for_write(r, &key)? else {
-                refused = Some(errors::no_such_key());
-                return Ok(nothing(()));
+                return Ok(Err(errors::no_such_key()));
             };
             let i = match i {
                 Ok(i) => i,
-                Err(reply) => {
-                    refused = Some(reply);
-                    return Ok(nothing(()));
-                }
+                Err(reply) => return Ok(Err(reply)),
             };
             let at = index(i, list.len()).ok_or(WriteError::Prepare(PrepareError::OutOfRange))?;
             // One op deletes the item and inserts its replacement in its place: no region
             // reads the list with neither or both.
-            Ok(Plan::one(
+            Ok(Ok(Plan::one(
                 key.clone(),
                 splice(vec![(at, 1)], Some((at, vec![item.clone()]))),
                 (),
-            ))
+            )))
         },
         |(), _| Reply::ok(),
-    );
-    refused.map_or(answer, Answer::Now)
+    )
 }
 
 pub(super) fn lrem(server: &Arc<Server>, session: &mut Session, args: &[Bytes]) -> Answer {

@@ -12,7 +12,7 @@ use meridian_resp::{Reply, errors};
 use rand::Rng;
 
 use super::Server;
-use super::exec::{Answer, Session, count, distinct, int_arg, read, write};
+use super::exec::{Answer, Session, count, distinct, int_arg, read, write, write_or_refuse};
 use crate::ops::Plan;
 
 /// The set at `key` for a write to it, read in place (a write looks at the members it
@@ -156,20 +156,13 @@ pub(super) fn sdiff(server: &Arc<Server>, _: &mut Session, args: &[Bytes]) -> An
 fn store(server: &Server, session: &mut Session, args: &[Bytes], how: Algebra) -> Answer {
     let destination = args[1].clone();
     let keys = args[2..].to_vec();
-    let mut refused = None;
-    let answer = write(
+    write_or_refuse(
         server,
         session,
         |r| {
             let members = match combine(r, &keys, how) {
                 Ok(members) => members,
-                Err(reply) => {
-                    refused = Some(reply);
-                    return Ok(Plan {
-                        writes: Vec::new(),
-                        outcome: 0,
-                    });
-                }
+                Err(reply) => return Ok(Err(reply)),
             };
             let n = members.len();
             let mut writes = Vec::new();
@@ -182,11 +175,10 @@ fn store(server: &Server, session: &mut Session, args: &[Bytes], how: Algebra) -
                     Command::SAdd(members.into_iter().collect()),
                 ));
             }
-            Ok(Plan { writes, outcome: n })
+            Ok(Ok(Plan { writes, outcome: n }))
         },
         |n, _| count(n),
-    );
-    refused.map_or(answer, Answer::Now)
+    )
 }
 
 pub(super) fn sunionstore(server: &Arc<Server>, session: &mut Session, args: &[Bytes]) -> Answer {

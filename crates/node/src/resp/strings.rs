@@ -15,7 +15,8 @@ use meridian_resp::{Protocol, Reply, errors};
 
 use super::Server;
 use super::exec::{
-    Answer, Session, bulk_or_null, count, int_arg, read, stored_int, write, wrong_type_error,
+    Answer, Session, bulk_or_null, count, int_arg, read, stored_int, write, write_or_refuse,
+    wrong_type_error,
 };
 use crate::ops::Plan;
 
@@ -317,34 +318,25 @@ fn rewrite(
     key: Bytes,
     change: impl FnOnce(Option<Bytes>) -> Result<Option<Bytes>, Reply>,
 ) -> Answer {
-    let mut refused = None;
-    let answer = write(
+    write_or_refuse(
         server,
         session,
         |r| {
             let old = string_at(r, &key).map_err(|_| wrong_type_error(r, &key))?;
             let old_len = old.as_ref().map_or(0, Bytes::len);
-            match change(old) {
-                Ok(None) => Ok(Plan {
+            Ok(change(old).map(|new| match new {
+                None => Plan {
                     writes: Vec::new(),
                     outcome: old_len,
-                }),
-                Ok(Some(new)) => {
+                },
+                Some(new) => {
                     let len = new.len();
-                    Ok(Plan::one(key.clone(), Command::Set(new), len))
+                    Plan::one(key.clone(), Command::Set(new), len)
                 }
-                Err(reply) => {
-                    refused = Some(reply);
-                    Ok(Plan {
-                        writes: Vec::new(),
-                        outcome: 0,
-                    })
-                }
-            }
+            }))
         },
         |len, _| count(len),
-    );
-    refused.map_or(answer, Answer::Now)
+    )
 }
 
 /// GETRANGE key start end: bytes `start..=end` of the string, negative from the end.
