@@ -97,16 +97,24 @@ pub(super) fn hdel(server: &Arc<Server>, session: &mut Session, args: &[Bytes]) 
     )
 }
 
-/// HSET key field value [field value ...].
-pub(super) fn hset(server: &Arc<Server>, session: &mut Session, args: &[Bytes]) -> Answer {
-    let (key, pairs) = (args[1].clone(), &args[2..]);
+/// The `field value [field value ...]` of HSET and HMSET, or the arity error of `command`.
+fn field_values(command: &str, pairs: &[Bytes]) -> Result<Vec<(Bytes, Bytes)>, Reply> {
     if pairs.len() % 2 != 0 {
-        return Answer::Now(errors::wrong_arity("hset"));
+        return Err(errors::wrong_arity(command));
     }
-    let fields: Vec<(Bytes, Bytes)> = pairs
+    Ok(pairs
         .chunks_exact(2)
         .map(|p| (p[0].clone(), p[1].clone()))
-        .collect();
+        .collect())
+}
+
+/// HSET key field value [field value ...].
+pub(super) fn hset(server: &Arc<Server>, session: &mut Session, args: &[Bytes]) -> Answer {
+    let key = args[1].clone();
+    let fields = match field_values("hset", &args[2..]) {
+        Ok(fields) => fields,
+        Err(reply) => return Answer::Now(reply),
+    };
     write(
         server,
         session,
@@ -183,14 +191,11 @@ pub(super) fn hsetnx(server: &Arc<Server>, session: &mut Session, args: &[Bytes]
 
 /// HMSET key field value [field value ...]: HSET, answered OK.
 pub(super) fn hmset(server: &Arc<Server>, session: &mut Session, args: &[Bytes]) -> Answer {
-    if args.len() % 2 != 0 {
-        return Answer::Now(errors::wrong_arity("hmset"));
-    }
     let key = args[1].clone();
-    let fields: Vec<(Bytes, Bytes)> = args[2..]
-        .chunks_exact(2)
-        .map(|p| (p[0].clone(), p[1].clone()))
-        .collect();
+    let fields = match field_values("hmset", &args[2..]) {
+        Ok(fields) => fields,
+        Err(reply) => return Answer::Now(reply),
+    };
     write(
         server,
         session,

@@ -81,6 +81,38 @@ pub(super) fn set(server: &Arc<Server>, session: &mut Session, args: &[Bytes]) -
     if nx && xx {
         return Answer::Now(errors::syntax());
     }
+    let mode = SetMode { nx, xx, get };
+    conditional_set(server, session, key, value, mode, move |done, old| {
+        match (get, done) {
+            (true, _) => bulk_or_null(old),
+            (false, true) => Reply::ok(),
+            (false, false) => Reply::Null,
+        }
+    })
+}
+
+/// What SET's options ask of it.
+#[derive(Clone, Copy, Debug, Default)]
+struct SetMode {
+    /// Only if the key is absent here.
+    nx: bool,
+    /// Only if the key is present here.
+    xx: bool,
+    /// Read the old value (a string, or the key is refused as WRONGTYPE).
+    get: bool,
+}
+
+/// SET's write, for SET, SETNX and GETSET: `value` at `key` if `mode`'s condition holds in
+/// this region; `reply` gets whether it was written and the old value (read for GET only).
+fn conditional_set(
+    server: &Server,
+    session: &mut Session,
+    key: Bytes,
+    value: Bytes,
+    mode: SetMode,
+    reply: impl FnOnce(bool, Option<Bytes>) -> Reply + Send + 'static,
+) -> Answer {
+    let SetMode { nx, xx, get } = mode;
     write(
         server,
         session,
@@ -102,11 +134,7 @@ pub(super) fn set(server: &Arc<Server>, session: &mut Session, args: &[Bytes]) -
                 outcome: (go, old),
             })
         },
-        move |(done, old), _| match (get, done) {
-            (true, _) => bulk_or_null(old),
-            (false, true) => Reply::ok(),
-            (false, false) => Reply::Null,
-        },
+        move |(done, old), _| reply(done, old),
     )
 }
 
@@ -202,35 +230,34 @@ fn too_long() -> Reply {
 
 /// SETNX key value: SET NX, answered 1 or 0.
 pub(super) fn setnx(server: &Arc<Server>, session: &mut Session, args: &[Bytes]) -> Answer {
-    let (key, value) = (args[1].clone(), args[2].clone());
-    write(
+    let mode = SetMode {
+        nx: true,
+        ..SetMode::default()
+    };
+    conditional_set(
         server,
         session,
-        |r| {
-            let go = !r.keyspace().contains(&key);
-            let writes = if go {
-                vec![(key.clone(), Command::Set(value))]
-            } else {
-                Vec::new()
-            };
-            Ok(Plan {
-                writes,
-                outcome: go,
-            })
-        },
-        |go, _| Reply::Integer(i64::from(go)),
+        args[1].clone(),
+        args[2].clone(),
+        mode,
+        |done, _| Reply::Integer(i64::from(done)),
     )
 }
 
 /// GETSET key value: SET GET.
 pub(super) fn getset(server: &Arc<Server>, session: &mut Session, args: &[Bytes]) -> Answer {
-    let as_set = [
-        Bytes::from_static(b"SET"),
+    let mode = SetMode {
+        get: true,
+        ..SetMode::default()
+    };
+    conditional_set(
+        server,
+        session,
         args[1].clone(),
         args[2].clone(),
-        Bytes::from_static(b"GET"),
-    ];
-    set(server, session, &as_set)
+        mode,
+        |_, old| bulk_or_null(old),
+    )
 }
 
 /// MSETNX key value [key value ...]: every key set if none exists here, else none.
