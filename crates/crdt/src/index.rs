@@ -16,6 +16,7 @@ use bytes::Bytes;
 use crate::codec::encode_part;
 use crate::digest::{Digest, part_hash};
 use crate::dots::DotStore;
+use crate::expiry::Deadlines;
 use crate::key::KeyState;
 use crate::payload::Payload;
 use crate::scalar::Scalar;
@@ -37,6 +38,8 @@ pub(crate) enum Part<'a> {
     ListMeta,
     /// The text's newest insert tag.
     TextMeta,
+    /// The deadlines.
+    Ttl,
 }
 
 /// A part looked up in its state: the slot, or the member or field with its entry.
@@ -48,6 +51,7 @@ pub(crate) enum PartOf<'a> {
     Field(&'a Bytes, &'a Scalar),
     ListMeta(&'a Tag),
     TextMeta(&'a Tag),
+    Ttl(&'a Deadlines),
 }
 
 impl<'a> Part<'a> {
@@ -63,6 +67,7 @@ impl<'a> Part<'a> {
             Part::Field(f) => state.hash.get(f).map(|sc| PartOf::Field(f, sc)),
             Part::ListMeta => state.list.as_ref().map(|l| PartOf::ListMeta(&l.newest)),
             Part::TextMeta => state.text.as_ref().map(|t| PartOf::TextMeta(&t.newest)),
+            Part::Ttl => state.ttl.as_deref().map(PartOf::Ttl),
         }
     }
 }
@@ -129,6 +134,7 @@ impl KeyIndex {
                 ix.toggle_run(SeqRun::Text(run), &mut buf);
             }
         }
+        ix.toggle_part(Part::Ttl.of(state), Toggle::In, &mut buf);
         ix
     }
 
@@ -206,7 +212,13 @@ impl KeyIndex {
                     count(&mut self.field_stamps, s);
                 }
             }
-            Some(PartOf::Scalar(_) | PartOf::Mv(_) | PartOf::ListMeta(_) | PartOf::TextMeta(_))
+            Some(
+                PartOf::Scalar(_)
+                | PartOf::Mv(_)
+                | PartOf::ListMeta(_)
+                | PartOf::TextMeta(_)
+                | PartOf::Ttl(_),
+            )
             | None => {}
         }
     }
@@ -229,7 +241,17 @@ impl<'a> Touched<'a> {
             v
         }
         Touched::Parts(match payload {
-            Payload::Set { .. } | Payload::Del => return Touched::All,
+            Payload::Set { .. } | Payload::Del | Payload::Reap { .. } => return Touched::All,
+            Payload::Expire { .. } => vec![Part::Ttl],
+            // A forged `Timed` inside a `Timed` changes nothing.
+            Payload::Timed { write, .. } if matches!(**write, Payload::Timed { .. }) => vec![],
+            Payload::Timed { write, .. } => match Touched::by(write) {
+                Touched::All => return Touched::All,
+                Touched::Parts(mut parts) => {
+                    parts.push(Part::Ttl);
+                    parts
+                }
+            },
             Payload::MvSet { .. } => vec![Part::Mv],
             Payload::IncrBy { .. } => vec![Part::Scalar],
             Payload::SAdd(members) | Payload::SRem(members) => unique(members.iter())

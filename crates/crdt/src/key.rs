@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 
 use crate::dots::DotStore;
+use crate::expiry::{self, TtlSlot};
 use crate::index::KeyIndex;
 use crate::payload::Payload;
 use crate::scalar::Scalar;
@@ -22,6 +23,8 @@ pub(crate) struct KeyState {
     /// Boxed: most keys hold no sequence, and an empty box is one word.
     pub(crate) list: Option<Box<SeqSlot<Items>>>,
     pub(crate) text: Option<Box<SeqSlot<Text>>>,
+    /// The deadlines (`expiry`); they make nothing visible on their own.
+    pub(crate) ttl: TtlSlot,
 }
 
 /// What applying an op did to a key: conflicts found, and for a list or text what a reader
@@ -55,6 +58,12 @@ impl KeyState {
             || !self.hash.is_empty()
             || self.list.is_some()
             || self.text.is_some()
+            || self.ttl.is_some()
+    }
+
+    /// The earliest deadline of the key, if it has one.
+    pub(crate) fn expires(&self) -> Option<u64> {
+        self.ttl.as_ref().and_then(|t| t.earliest())
     }
 
     /// The non-empty slots with their newest stamps; the set and hash slots' come from the
@@ -150,6 +159,7 @@ impl KeyState {
             s.clear(deps);
         }
         self.hash.retain(|_, s| s.is_retained());
+        expiry::remove_covered(&mut self.ttl, deps);
         let mut deltas = seqslot::clear(&mut self.list, deps, epoch);
         deltas.extend(seqslot::clear(&mut self.text, deps, epoch));
         deltas
@@ -260,6 +270,17 @@ impl KeyState {
                 deltas = seqslot::apply_edit(&mut self.text, tag, edit, epoch, toggle)
                     .unwrap_or_default();
             }
+            Payload::Expire { at: Some(at) } => expiry::set(&mut self.ttl, tag, deps, *at),
+            Payload::Expire { at: None } => expiry::remove_covered(&mut self.ttl, deps),
+            Payload::Timed { write, at } => {
+                if matches!(**write, Payload::Timed { .. }) {
+                    return KeyChange::default();
+                }
+                let change = self.apply(meta, write, epoch, toggle);
+                expiry::set(&mut self.ttl, tag, deps, *at);
+                return change;
+            }
+            Payload::Reap { ctx } => deltas = self.clear_all(ctx, epoch),
         }
         KeyChange { conflicts, deltas }
     }
@@ -294,6 +315,7 @@ impl KeyState {
         // installed (`Keyspace::merge`).
         let _ = seqslot::join(&mut self.list, other.list.as_deref(), ctx, other_ctx);
         let _ = seqslot::join(&mut self.text, other.text.as_deref(), ctx, other_ctx);
+        expiry::join(&mut self.ttl, ctx, other.ttl.as_deref(), other_ctx);
     }
 
     /// The dot at the end of every counter entry of the key, with the hash field whose

@@ -191,6 +191,12 @@ pub struct Keyspace {
     /// that installed the state): a collection
     /// up to an epoch looks at these keys only, as a compaction does at `increments`.
     tombstones: BTreeMap<u64, BTreeSet<Bytes>>,
+    /// Every key with a deadline, by its earliest one: what the expiry sweep walks
+    /// (`Keyspace::due`). Invariant: holds `(state.expires(), key)` for every key that has one.
+    deadlines: BTreeSet<(u64, Bytes)>,
+    /// This region's wall clock (milliseconds since the Unix epoch), as the replica last set
+    /// it: a key whose earliest deadline it has passed reads as absent until its reap.
+    clock: u64,
 }
 
 impl PartialEq for Keyspace {
@@ -262,13 +268,95 @@ impl Keyspace {
     fn take_slot(&mut self, key: &[u8]) -> Option<Box<Slot>> {
         let slot = self.keys.remove(key)?;
         self.order.remove(key);
+        if let Some(at) = slot.state.expires() {
+            self.deadlines.remove(&(at, Bytes::copy_from_slice(key)));
+        }
         Some(slot)
+    }
+
+    /// Moves `key` in the deadline index from `before` to its earliest deadline now.
+    fn note_deadline(&mut self, key: &Bytes, before: Option<u64>) {
+        let after = self.keys.get(key).and_then(|s| s.state.expires());
+        if before != after {
+            if let Some(at) = before {
+                self.deadlines.remove(&(at, key.clone()));
+            }
+            if let Some(at) = after {
+                self.deadlines.insert((at, key.clone()));
+            }
+        }
+    }
+
+    /// The slot of a key that has not expired at this region's clock: what every read goes
+    /// through. A key whose earliest deadline has passed reads as absent, whole, until the
+    /// reap of that deadline is applied (at once at a leader, `Keyspace::due`).
+    fn readable(&self, key: &[u8]) -> Option<&Slot> {
+        self.keys
+            .get(key)
+            .map(|s| &**s)
+            .filter(|s| s.state.expires().is_none_or(|at| at > self.clock))
     }
 
     /// A visible key's state and visible type.
     pub(crate) fn slot_state(&self, key: &[u8]) -> Option<(&KeyState, KeyType)> {
-        let slot = self.keys.get(key)?;
+        let slot = self.readable(key)?;
         Some((&slot.state, slot.visible?))
+    }
+
+    /// Sets this region's wall clock, in milliseconds since the Unix epoch, against which
+    /// deadlines are read. It never goes back: a key read as expired stays so.
+    pub fn set_clock(&mut self, wall: u64) {
+        self.clock = self.clock.max(wall);
+    }
+
+    /// This region's wall clock as last set.
+    pub fn clock(&self) -> u64 {
+        self.clock
+    }
+
+    /// The earliest deadline of a visible key (milliseconds since the Unix epoch), if it has
+    /// one: what TTL reads.
+    pub fn expires(&self, key: &[u8]) -> Option<u64> {
+        self.readable(key)
+            .filter(|s| s.live())
+            .and_then(|s| s.state.expires())
+    }
+
+    /// Up to `limit` deadlines the clock has passed, as `(key, context)`: each is reaped by
+    /// an op whose payload is `Payload::Reap { ctx: context }`, which removes it.
+    pub fn due(&self, limit: usize) -> Vec<(Bytes, VersionVector)> {
+        let mut out = Vec::new();
+        for (at, key) in &self.deadlines {
+            if *at > self.clock || out.len() >= limit {
+                break;
+            }
+            if let Some(d) = self.keys.get(key).and_then(|s| s.state.ttl.as_deref()) {
+                out.extend(d.due(self.clock).map(|e| (key.clone(), e.ctx.clone())));
+            }
+        }
+        out
+    }
+
+    /// The contexts of `key`'s deadlines the clock has passed (`due`, for one key).
+    pub fn due_key(&self, key: &[u8]) -> Vec<VersionVector> {
+        self.keys
+            .get(key)
+            .and_then(|s| s.state.ttl.as_deref())
+            .map(|d| d.due(self.clock).map(|e| e.ctx.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// The earliest deadline the clock has not passed yet: when to look again.
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.deadlines
+            .range((self.clock.saturating_add(1), Bytes::new())..)
+            .next()
+            .map(|(at, _)| *at)
+    }
+
+    /// The earliest deadline of any key, passed or not.
+    pub fn first_deadline(&self) -> Option<u64> {
+        self.deadlines.first().map(|(at, _)| *at)
     }
 
     fn expect_type(&self, key: &[u8], allowed: &[KeyType]) -> Result<(), PrepareError> {
@@ -287,10 +375,41 @@ impl Keyspace {
         cmd: Command,
         applied: &VersionVector,
     ) -> Result<Payload, PrepareError> {
+        // A write that keeps the key's TTL re-sets the deadline it read, so that what it
+        // writes expires with the key (`expiry`).
+        let keeps_ttl = !matches!(
+            cmd,
+            Command::Set(_) | Command::SetTimed { .. } | Command::Del | Command::Expire(_)
+        );
+        let payload = self.prepare_write(key, cmd, applied)?;
+        Ok(match self.expires(key) {
+            Some(at) if keeps_ttl => Payload::Timed {
+                write: Box::new(payload),
+                at,
+            },
+            _ => payload,
+        })
+    }
+
+    /// `prepare`, leaving the key's deadlines to the caller.
+    fn prepare_write(
+        &self,
+        key: &[u8],
+        cmd: Command,
+        applied: &VersionVector,
+    ) -> Result<Payload, PrepareError> {
         let empty = KeyState::default();
         let state = self.state(key).unwrap_or(&empty);
         Ok(match cmd {
             Command::Set(value) => Payload::Set { value },
+            Command::SetTimed { value, at } => match at.or_else(|| self.expires(key)) {
+                Some(at) => Payload::Timed {
+                    write: Box::new(Payload::Set { value }),
+                    at,
+                },
+                None => Payload::Set { value },
+            },
+            Command::Expire(at) => Payload::Expire { at },
             Command::MvSet { value, ctx } => {
                 self.expect_type(key, &[KeyType::MvRegister])?;
                 Payload::MvSet {
@@ -357,6 +476,7 @@ impl Keyspace {
     pub fn apply(&mut self, key: &Bytes, meta: OpMeta<'_>, payload: &Payload) -> Applied {
         let epoch = self.epoch;
         let slot = self.slot_mut(key);
+        let expired_before = slot.state.expires();
         let mut digest = slot.hash;
         let was_live = slot.live();
         let KeyChange { conflicts, deltas } = slot.apply(key, meta, payload, epoch);
@@ -367,7 +487,12 @@ impl Keyspace {
         }
         self.digest.xor(&digest);
         self.live = self.live - usize::from(was_live) + usize::from(retained && is_live);
-        if !retained {
+        if retained {
+            self.note_deadline(key, expired_before);
+        } else {
+            if let Some(at) = expired_before {
+                self.deadlines.remove(&(at, key.clone()));
+            }
             self.take_slot(key);
         }
         if retained && deltas.iter().any(|d| matches!(d, Delta::Delete { .. })) {
@@ -401,6 +526,9 @@ impl Keyspace {
         }
         self.digest.xor(&slot.hash);
         self.live += usize::from(slot.live());
+        if let Some(at) = slot.state.expires() {
+            self.deadlines.insert((at, key.clone()));
+        }
         self.order.insert(key.clone());
         self.keys.insert(key, Box::new(slot));
     }
@@ -475,8 +603,36 @@ impl Keyspace {
             let Some(slot) = self.keys.get_mut(&key) else {
                 continue;
             };
+            // A deadline's reap removes the counter entries its context covers, and an entry
+            // only whole: entries on both sides of a context must stay apart until the reap.
+            // Those above it wait for a later compaction.
+            let bound = slot
+                .state
+                .ttl
+                .as_deref()
+                .map(|d| d.entries.iter().fold(stable.clone(), |b, e| b.meet(&e.ctx)));
             let before = slot.hash;
-            let n = slot.compact(&key, field.as_ref(), stable);
+            let n = slot.compact(&key, field.as_ref(), bound.as_ref().unwrap_or(stable));
+            if let Some(bound) = &bound {
+                let counter = match &field {
+                    None => Some(&slot.state.scalar.counter),
+                    Some(f) => slot.state.hash.get(f).map(|s| &s.counter),
+                };
+                let waiting: Vec<Dot> = counter
+                    .into_iter()
+                    .flat_map(|c| c.tips())
+                    .filter(|d| !bound.covers(*d))
+                    .collect();
+                for dot in waiting {
+                    self.increments
+                        .entry(dot.actor)
+                        .or_default()
+                        .insert(dot.seq, (key.clone(), field.clone()));
+                }
+            }
+            let Some(slot) = self.keys.get_mut(&key) else {
+                continue;
+            };
             if n > 0 {
                 away += n;
                 self.digest.xor(&before);
@@ -567,7 +723,7 @@ impl Keyspace {
 
     /// The visible value, or `None` if the key is absent or holds nothing visible.
     pub fn get(&self, key: &[u8]) -> Option<Value> {
-        let slot = self.keys.get(key)?;
+        let slot = self.readable(key)?;
         slot.state.value(slot.visible?)
     }
 
@@ -584,7 +740,7 @@ impl Keyspace {
 
     /// `string`, without copying the value: a reply can be encoded from it in place.
     pub fn string_ref(&self, key: &[u8]) -> Result<Option<StringRef<'_>>, KeyType> {
-        let Some(slot) = self.keys.get(key) else {
+        let Some(slot) = self.readable(key) else {
             return Ok(None);
         };
         match slot.visible {
@@ -601,13 +757,13 @@ impl Keyspace {
 
     /// The visible type (see the type-clash rule in the crate docs), in O(1).
     pub fn key_type(&self, key: &[u8]) -> Option<KeyType> {
-        self.keys.get(key)?.visible
+        self.readable(key)?.visible
     }
 
     /// A list key's sequence, read in place: `Ok(None)` when the key holds nothing visible,
     /// `Err` with the visible type of any other key.
     pub fn list(&self, key: &[u8]) -> Result<Option<&Sequence<Items>>, KeyType> {
-        match self.keys.get(key).map(|s| (s.visible, &s.state)) {
+        match self.readable(key).map(|s| (s.visible, &s.state)) {
             None | Some((None, _)) => Ok(None),
             Some((Some(KeyType::List), state)) => Ok(state.list.as_ref().map(|l| &l.seq)),
             Some((Some(other), _)) => Err(other),
@@ -616,7 +772,7 @@ impl Keyspace {
 
     /// A text key's sequence, read in place, as `list` reads a list.
     pub fn text(&self, key: &[u8]) -> Result<Option<&Sequence<Text>>, KeyType> {
-        match self.keys.get(key).map(|s| (s.visible, &s.state)) {
+        match self.readable(key).map(|s| (s.visible, &s.state)) {
             None | Some((None, _)) => Ok(None),
             Some((Some(KeyType::Text), state)) => Ok(state.text.as_ref().map(|t| &t.seq)),
             Some((Some(other), _)) => Err(other),
@@ -625,16 +781,17 @@ impl Keyspace {
 
     /// The MV register siblings with their stamps, sorted by stamp (for MVGET).
     pub fn mv_siblings(&self, key: &[u8]) -> Option<Vec<(Bytes, Stamp)>> {
-        let s = self.state(key)?.mv_siblings();
+        let s = self.readable(key)?.state.mv_siblings();
         (!s.is_empty()).then_some(s)
     }
 
     /// Whether the key holds something visible.
     pub fn contains(&self, key: &[u8]) -> bool {
-        self.keys.get(key).is_some_and(|s| s.live())
+        self.readable(key).is_some_and(|s| s.live())
     }
 
-    /// Number of keys holding something visible.
+    /// Number of keys holding something visible, those expired and not yet reaped included
+    /// (as Redis's DBSIZE counts them).
     pub fn len(&self) -> usize {
         self.live
     }
@@ -647,7 +804,10 @@ impl Keyspace {
     /// A key holding something visible, chosen by `pick` (a random number, for RANDOMKEY):
     /// any such key can be chosen, at the cost of walking about 1/256 of the keys.
     pub fn random_key(&self, pick: u64) -> Option<&Bytes> {
-        self.keys.pick(pick, |slot| slot.live())
+        let clock = self.clock;
+        self.keys.pick(pick, |slot| {
+            slot.live() && slot.state.expires().is_none_or(|at| at > clock)
+        })
     }
 
     /// Keys holding something visible, sorted.

@@ -19,6 +19,7 @@ mod codec;
 mod counter;
 mod digest;
 mod dots;
+mod expiry;
 mod ids;
 mod index;
 mod key;

@@ -44,6 +44,16 @@ pub enum Command {
     List(Splice<Items>),
     /// A text edit.
     Text(Splice<Text>),
+    /// SET with a deadline: `Some(at)` sets it (EX, PX, EXAT, PXAT: wall-clock milliseconds
+    /// since the Unix epoch), `None` keeps the key's (KEEPTTL).
+    SetTimed {
+        /// The value.
+        value: Bytes,
+        /// The deadline, or `None` to keep the key's.
+        at: Option<u64>,
+    },
+    /// EXPIRE and its kin (`Some(at)`), PERSIST (`None`).
+    Expire(Option<u64>),
 }
 
 /// One field written by HSET.
@@ -108,4 +118,27 @@ pub enum Payload {
     List(SeqEdit<Items>),
     /// A text edit.
     Text(SeqEdit<Text>),
+    /// EXPIRE and PERSIST: replaces the deadlines `deps` cover with one at `at` (wall-clock
+    /// milliseconds since the Unix epoch), or with none.
+    Expire {
+        /// The new deadline.
+        at: Option<u64>,
+    },
+    /// A write that sets or keeps the key's deadline (SET EX, SET KEEPTTL, and every write to
+    /// a key with a TTL that keeps it, as INCR or SADD do): applies `write`, then replaces the
+    /// deadlines `deps` cover with one at `at`, whose context covers `write` too. A `write`
+    /// that is itself `Timed` (only a forged op holds one) changes nothing.
+    Timed {
+        /// The write.
+        write: Box<Payload>,
+        /// The deadline.
+        at: u64,
+    },
+    /// The removal of an expired deadline, issued by a region whose clock passed it: removes
+    /// from every slot, deadlines included, what `ctx` (the deadline's context) covers, as a
+    /// DEL whose `deps` were `ctx` would.
+    Reap {
+        /// The expired deadline's context.
+        ctx: VersionVector,
+    },
 }

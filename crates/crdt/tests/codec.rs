@@ -269,21 +269,24 @@ fn simple_set() -> Vec<u8> {
 fn layout_is_compact_and_pinned() {
     let mut c = Cluster::new(1);
     c.write(0, "k", Command::Set(Bytes::from_static(b"v")), 5);
-    // version, flags (register), count 1, dot (actor 1, seq 1), hlc (epoch 0, time 5,
+    // version, flags (register), second flags, count 1, dot (actor 1, seq 1), hlc (epoch 0, time 5,
     // count 0), value "v".
     assert_eq!(
         c.replicas[0].ks.encode_key(b"k").unwrap(),
-        [2, 0b0000_0001, 1, 1, 1, 0, 5, 0, 1, b'v']
+        [3, 0b0000_0001, 0, 1, 1, 1, 0, 5, 0, 1, b'v']
     );
-    // version, flags (set), 1 member "a", 1 tag: dot 1:1, hlc (0, 5, 0).
-    assert_eq!(simple_set(), [2, 0b0001_0000, 1, 1, b'a', 1, 1, 1, 0, 5, 0]);
-    // version, flags (counter), 1 entry: actor 1, from 1, width 0, newest +0, hlc (0, 5, 0),
+    // version, flags (set), second flags, 1 member "a", 1 tag: dot 1:1, hlc (0, 5, 0).
+    assert_eq!(
+        simple_set(),
+        [3, 0b0001_0000, 0, 1, 1, b'a', 1, 1, 1, 0, 5, 0]
+    );
+    // version, flags (counter), second flags, 1 entry: actor 1, from 1, width 0, newest +0, hlc (0, 5, 0),
     // sum 3 (zigzag 6).
     let mut c = Cluster::new(1);
     c.write(0, "n", Command::IncrBy(3), 5);
     assert_eq!(
         c.replicas[0].ks.encode_key(b"n").unwrap(),
-        [2, 0b0000_0010, 1, 1, 1, 0, 0, 0, 5, 0, 6]
+        [3, 0b0000_0010, 0, 1, 1, 1, 0, 0, 0, 5, 0, 6]
     );
     // Two more increments, compacted: one entry 1..=3, newest 3 (+2) at hlc (0, 7, 0), sum 0.
     c.write(0, "n", Command::IncrBy(-1), 6);
@@ -291,7 +294,7 @@ fn layout_is_compact_and_pinned() {
     assert_eq!(c.compact(0), 2);
     assert_eq!(
         c.replicas[0].ks.encode_key(b"n").unwrap(),
-        [2, 0b0000_0010, 1, 1, 1, 2, 2, 0, 7, 0, 0]
+        [3, 0b0000_0010, 0, 1, 1, 1, 2, 2, 0, 7, 0, 0]
     );
 }
 
@@ -407,7 +410,7 @@ fn error_truncated() {
     let e = load(&[]);
     assert_eq!(e, StateDecodeError::Truncated("the format version"));
     assert!(e.to_string().contains("truncated"), "{e}");
-    assert!(matches!(load(&[2]), StateDecodeError::Truncated(_)));
+    assert!(matches!(load(&[3, 1]), StateDecodeError::Truncated(_)));
     let full = simple_set();
     for cut in 1..full.len() {
         assert!(
@@ -422,7 +425,7 @@ fn error_truncated() {
     }
     // Inside a varint: a set member's length that never ends.
     assert_eq!(
-        load(&[2, 0x10, 1, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80]),
+        load(&[3, 0x10, 0, 1, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80]),
         StateDecodeError::Truncated("a set member")
     );
 }
@@ -430,22 +433,25 @@ fn error_truncated() {
 #[test]
 fn error_unknown_version() {
     let mut b = simple_set();
-    b[0] = 3;
+    b[0] = 4;
     let e = load(&b);
-    assert_eq!(e, StateDecodeError::UnknownVersion(3));
+    assert_eq!(e, StateDecodeError::UnknownVersion(4));
     assert!(
-        e.to_string().contains("unknown key state format version 3"),
+        e.to_string().contains("unknown key state format version 4"),
         "{e}"
     );
-    // Version 1 (counters with cells and floors) is not read by this build.
+    // Version 1 (counters with cells and floors) and version 2 (no deadlines) are not read by
+    // this build.
     b[0] = 1;
     assert_eq!(load(&b), StateDecodeError::UnknownVersion(1));
+    b[0] = 2;
+    assert_eq!(load(&b), StateDecodeError::UnknownVersion(2));
 }
 
 #[test]
 fn error_bad_tag() {
     // Every bit of the key's flags names a slot; a list run's flags use bits 0-3 only.
-    let e = load(&[2, 0x40, 1, 1, 0, 5, 0, 1, 0x10, 1, 1, 0, 1]);
+    let e = load(&[3, 0x40, 0, 1, 1, 0, 5, 0, 1, 0x10, 1, 1, 0, 1]);
     assert!(
         matches!(
             e,
@@ -458,7 +464,7 @@ fn error_bad_tag() {
     );
     assert!(e.to_string().contains("bad tag"), "{e}");
     // A hash field takes only scalar slots (bits 0-2): flags 0x08 (mv) is a bad tag there.
-    let e = load(&[2, 0x20, 1, 1, b'f', 0x08, 1, 1, 1, 0, 5, 0]);
+    let e = load(&[3, 0x20, 0, 1, 1, b'f', 0x08, 1, 1, 1, 0, 5, 0]);
     assert!(
         matches!(
             e,
@@ -475,17 +481,17 @@ fn error_bad_tag() {
 fn error_too_many_entries() {
     // A register claiming 2^63 entries in a handful of bytes: refused before any loop.
     let e = load(&[
-        2, 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 0, 0,
+        3, 1, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 0, 0,
     ]);
     assert!(matches!(e, StateDecodeError::TooManyEntries { .. }), "{e}");
     assert!(e.to_string().contains("too many entries"), "{e}");
     // Two entries claimed, room for one at most.
-    let mut b = vec![2, 1, 2, 1, 1, 0, 5, 0, 1, b'v'];
+    let mut b = vec![3, 1, 0, 2, 1, 1, 0, 5, 0, 1, b'v'];
     assert!(matches!(
         load(&b),
         StateDecodeError::TooManyEntries { count: 2, .. }
     ));
-    b[2] = 1;
+    b[3] = 1;
     Keyspace::new()
         .load_key(Bytes::from_static(b"k"), &b)
         .unwrap();
@@ -495,7 +501,7 @@ fn error_too_many_entries() {
 fn error_length_beyond_limit() {
     // A register value claiming 2^40 bytes.
     let e = load(&[
-        2, 1, 1, 1, 1, 0, 5, 0, 0x80, 0x80, 0x80, 0x80, 0x80, 0x20, b'v',
+        3, 1, 0, 1, 1, 1, 0, 5, 0, 0x80, 0x80, 0x80, 0x80, 0x80, 0x20, b'v',
     ]);
     assert!(
         matches!(e, StateDecodeError::LengthBeyondLimit { len, .. } if len == 1 << 40),
@@ -503,7 +509,7 @@ fn error_length_beyond_limit() {
     );
     assert!(e.to_string().contains("length beyond limit"), "{e}");
     // One byte too long.
-    let e = load(&[2, 1, 1, 1, 1, 0, 5, 0, 2, b'v']);
+    let e = load(&[3, 1, 0, 1, 1, 1, 0, 5, 0, 2, b'v']);
     assert!(matches!(
         e,
         StateDecodeError::LengthBeyondLimit {
@@ -518,57 +524,69 @@ fn error_length_beyond_limit() {
 fn error_not_canonical() {
     let cases: &[(&[u8], &str)] = &[
         // Nothing retained.
-        (&[2, 0], "nothing retained"),
+        (&[3, 0, 0], "nothing retained"),
         // A register marked present but empty.
-        (&[2, 1, 0], "empty collection"),
+        (&[3, 1, 0, 0], "empty collection"),
         // A non-minimal varint (seq 1 as 0x81 0x00).
-        (&[2, 1, 1, 1, 0x81, 0x00, 0, 5, 0, 1, b'v'], "not minimal"),
+        (
+            &[3, 1, 0, 1, 1, 0x81, 0x00, 0, 5, 0, 1, b'v'],
+            "not minimal",
+        ),
         // A varint beyond 64 bits.
         (
             &[
-                2, 1, 1, 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02,
+                3, 1, 0, 1, 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02,
             ],
             "overflows",
         ),
         // An actor beyond u32.
         (
-            &[2, 1, 1, 0x80, 0x80, 0x80, 0x80, 0x10, 1, 0, 5, 0, 1, b'v'],
+            &[
+                3, 1, 0, 1, 0x80, 0x80, 0x80, 0x80, 0x10, 1, 0, 5, 0, 1, b'v',
+            ],
             "out of range",
         ),
         // Dots out of order: 1:2 then 1:1.
         (
-            &[2, 1, 2, 1, 2, 0, 5, 0, 1, b'v', 1, 1, 0, 5, 0, 1, b'w'],
+            &[3, 1, 0, 2, 1, 2, 0, 5, 0, 1, b'v', 1, 1, 0, 5, 0, 1, b'w'],
             "out of order",
         ),
         // A repeated set member.
         (
             &[
-                2, 0x10, 2, 1, b'a', 1, 1, 1, 0, 5, 0, 1, b'a', 1, 2, 1, 0, 5, 0,
+                3, 0x10, 0, 2, 1, b'a', 1, 1, 1, 0, 5, 0, 1, b'a', 1, 2, 1, 0, 5, 0,
             ],
             "out of order",
         ),
         // Counter entries 1:1..=2 and 1:2..=2 overlap.
         (
-            &[2, 0x02, 2, 1, 1, 1, 0, 0, 5, 0, 2, 1, 2, 0, 0, 0, 5, 0, 2],
+            &[
+                3, 0x02, 0, 2, 1, 1, 1, 0, 0, 5, 0, 2, 1, 2, 0, 0, 0, 5, 0, 2,
+            ],
             "overlapping",
         ),
         // Counter entries out of order: actor 2 before actor 1.
         (
-            &[2, 0x02, 2, 2, 1, 0, 0, 0, 5, 0, 2, 1, 1, 0, 0, 0, 5, 0, 2],
+            &[
+                3, 0x02, 0, 2, 2, 1, 0, 0, 0, 5, 0, 2, 1, 1, 0, 0, 0, 5, 0, 2,
+            ],
             "out of order",
         ),
         // A counter entry's newest seq outside its span 1..=1.
-        (&[2, 0x02, 1, 1, 1, 0, 1, 0, 5, 0, 2], "newest outside"),
+        (&[3, 0x02, 0, 1, 1, 1, 0, 1, 0, 5, 0, 2], "newest outside"),
         // One increment summing to 2^63: beyond i64.
         (
             &[
-                2, 0x02, 1, 1, 1, 0, 0, 0, 5, 0, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+                3, 0x02, 0, 1, 1, 1, 0, 0, 0, 5, 0, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
                 0x80, 0x02,
             ],
             "sum out of range",
         ),
         // A hash field holding nothing.
-        (&[2, 0x20, 1, 1, b'f', 0, 0, 0, 0, 0, 0], "nothing retained"),
+        (
+            &[3, 0x20, 0, 1, 1, b'f', 0, 0, 0, 0, 0, 0],
+            "nothing retained",
+        ),
     ];
     for (bytes, what) in cases {
         let e = load(bytes);

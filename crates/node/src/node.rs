@@ -684,7 +684,7 @@ async fn run_timers(shared: Arc<Shared>) {
         };
         tokio::select! {
             () = sleep => {
-                shared.with_core(|core, now| core.replica.handle_timeout(now));
+                shared.with_core(|core, now| core.replica.handle_timeout(now, crate::driver::wall()));
             }
             () = shared.timer.notified() => {}
             () = shared.shutdown.cancelled() => return,

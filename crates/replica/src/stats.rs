@@ -7,6 +7,8 @@ use meridian_crdt::{Conflict, ConflictKind};
 pub struct Stats {
     /// Writes accepted from local clients.
     pub local_writes: u64,
+    /// Deadlines this node reaped (an op each) once its clock passed them.
+    pub reaped: u64,
     /// Ops received from neighbours that were new.
     pub ops_received: u64,
     /// Ops received that this node already had: loop detection at work. Zero in steady state.

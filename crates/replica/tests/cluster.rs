@@ -132,7 +132,7 @@ impl Cluster {
         for id in ids {
             let r = self.replicas.get_mut(&id).unwrap();
             if r.poll_timeout().is_some_and(|t| t <= now) {
-                r.handle_timeout(now);
+                r.handle_timeout(now, 1_000 + now);
             }
             self.drain(id);
         }

@@ -74,7 +74,7 @@ fn a_due_op_waiting_for_another_leader_does_not_spin_the_timer() {
             fired_at_one_instant = 0;
             now = next;
         }
-        zurich.handle_timeout(now);
+        zurich.handle_timeout(now, 0);
         drain_persisting(&mut zurich, now);
     }
     assert_eq!(zurich.applied().get(TOKYO), 0, "T1 still waits for L1");
@@ -85,7 +85,7 @@ fn a_due_op_waiting_for_another_leader_does_not_spin_the_timer() {
     zurich.handle_message(l1_durable, wall(l1_durable), LONDON, Message::Ops(vec![l1]));
     drain_persisting(&mut zurich, l1_durable);
     let due = l1_durable + ZURICH_DELAY_MS;
-    zurich.handle_timeout(due - 1);
+    zurich.handle_timeout(due - 1, 0);
     drain_persisting(&mut zurich, due - 1);
     assert_eq!(zurich.applied().get(LONDON), 0, "one millisecond early");
     let mut applied = VersionVector::new();
@@ -94,7 +94,7 @@ fn a_due_op_waiting_for_another_leader_does_not_spin_the_timer() {
     while zurich.applied() != &applied {
         let next = zurich.poll_timeout().expect("a timer for L1");
         assert!(next <= due, "L1's deadline is asked for");
-        zurich.handle_timeout(next);
+        zurich.handle_timeout(next, 0);
         drain_persisting(&mut zurich, next);
     }
     assert_eq!(zurich.causal_depth(), 0);

@@ -469,7 +469,7 @@ fn a_peer_claiming_the_largest_seq_is_no_panic() {
         },
     );
     drain_persisting(&mut r, 3);
-    r.handle_timeout(10_000);
+    r.handle_timeout(10_000, 0);
     drain_persisting(&mut r, 10_000);
     let _ = r.links().count();
     let _ = r.lag(B);
@@ -490,9 +490,9 @@ fn an_op_with_the_largest_seq_is_no_panic() {
         drain_persisting(&mut r, 1);
         r.write(2, wall(2), key("more"), set("v")).unwrap();
         drain_persisting(&mut r, 2);
-        r.handle_timeout(10_000);
+        r.handle_timeout(10_000, 0);
         drain_persisting(&mut r, 10_000);
-        r.handle_timeout(20_000);
+        r.handle_timeout(20_000, 0);
         drain_persisting(&mut r, 20_000);
     }
 }
@@ -511,7 +511,7 @@ fn seed_messages() -> Vec<Vec<u8>> {
     let gossip = drain(&mut busy)
         .into_iter()
         .chain({
-            busy.handle_timeout(1_000);
+            busy.handle_timeout(1_000, 0);
             drain(&mut busy)
         })
         .filter_map(|o| match o {
@@ -550,7 +550,7 @@ fn feed(bytes: &[u8]) {
         drain_persisting(&mut r, 1);
         r.write(2, wall(2), key("after"), set("v")).unwrap();
         drain_persisting(&mut r, 2);
-        r.handle_timeout(5_000);
+        r.handle_timeout(5_000, 0);
         drain_persisting(&mut r, 5_000);
         assert!(r.received().dominates(r.applied()));
         assert_eq!(r.stats().internal_errors, 0);

@@ -195,7 +195,7 @@ fn a_local_write_is_persisted_before_it_is_sent_and_acknowledged_after() {
     );
 
     // Timers before the batch is durable must not leak it either.
-    dublin.handle_timeout(10 + Config::lan().gossip_interval_ms * 10);
+    dublin.handle_timeout(10 + Config::lan().gossip_interval_ms * 10, 0);
     let timers = drain(&mut dublin);
     assert!(
         !timers.iter().any(carries),
@@ -396,7 +396,7 @@ fn a_written_batch_is_acknowledged_but_sent_and_claimed_only_once_synced() {
     let claims = |o: &Output| matches!(o, Output::Send { msg: Message::Gossip { rows, .. }, .. } if rows.iter().any(|(n, r)| *n == DUBLIN && r.received.covers(dot)));
 
     dublin.handle_written(20, batch);
-    dublin.handle_timeout(20 + Config::lan().gossip_interval_ms * 10);
+    dublin.handle_timeout(20 + Config::lan().gossip_interval_ms * 10, 0);
     let written = drain(&mut dublin);
     assert!(
         written
@@ -489,11 +489,11 @@ fn the_state_of_a_hot_key_is_written_once_per_checkpoint() {
     // The first write armed the checkpoint one interval on; the timer asks to be called by then.
     let due = 1 + interval;
     assert!(dublin.poll_timeout().is_some_and(|t| t <= due));
-    dublin.handle_timeout(due - 1);
+    dublin.handle_timeout(due - 1, 0);
     states.clear();
     persist(&mut dublin, due - 1, &mut states, &mut ops);
     assert!(states.iter().all(|&n| n == 0), "early: {states:?}");
-    dublin.handle_timeout(due);
+    dublin.handle_timeout(due, 0);
     states.clear();
     persist(&mut dublin, due, &mut states, &mut ops);
     assert_eq!(states, [1], "one record of the key's state for 100 ops");

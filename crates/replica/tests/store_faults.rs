@@ -64,7 +64,7 @@ fn after_a_failed_persist_writes_are_refused_nothing_more_is_acknowledged_and_re
     handshake(&mut r, &topology, VIRGINIA, 0);
     handshake(&mut r, &topology, SINGAPORE, 0);
     let settled = Config::lan().link_settle_ms;
-    r.handle_timeout(settled);
+    r.handle_timeout(settled, 0);
     drain_persisting(&mut r, settled);
 
     let t = settled + 1;
@@ -131,7 +131,7 @@ fn after_a_failed_persist_writes_are_refused_nothing_more_is_acknowledged_and_re
     );
 
     // Gossip goes on, and never reports the lost ops as held.
-    r.handle_timeout(t + Config::lan().gossip_interval_ms);
+    r.handle_timeout(t + Config::lan().gossip_interval_ms, 0);
     let out = drain(&mut r);
     let own_rows: Vec<u64> = out
         .iter()

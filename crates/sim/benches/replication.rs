@@ -621,7 +621,7 @@ impl Driver {
         for id in ids {
             let r = self.replica(id);
             if r.poll_timeout().is_some_and(|t| t <= now) {
-                r.handle_timeout(now);
+                r.handle_timeout(now, 0);
             }
             self.drain(id);
         }

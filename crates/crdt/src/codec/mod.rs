@@ -2,10 +2,11 @@
 //! decodable (the durable store keeps it, and state snapshots carry it between regions).
 //!
 //! ```text
-//! state   = version:u8 (= 2)  flags:u8  [reg] [counter] [bases] [mv] [set] [hash] [list] [text]
+//! state   = version:u8 (= 3)  flags:u8  more:u8
+//!           [reg] [counter] [bases] [mv] [set] [hash] [list] [text] [ttl]
 //! flags   : bit 0 reg, 1 counter, 2 bases (the key's scalar: LWW register and counter),
-//!           3 mv, 4 set, 5 hash, 6 list, 7 text. A bracketed part is present exactly when
-//!           its bit is set, and a present collection is never empty.
+//!           3 mv, 4 set, 5 hash, 6 list, 7 text; more: bit 0 ttl. A bracketed part is
+//!           present exactly when its bit is set, and a present collection is never empty.
 //! reg, mv = count  (dot hlc bytes)*          dot store with byte-string values
 //! bases   = count  (dot hlc zigzag-varint)*  dot store with i64 values
 //! counter = count  (actor from to-from newest-from hlc zigzag-sum)*
@@ -15,6 +16,9 @@
 //! set     = count  (member:bytes  tags:(count (dot hlc)*))*
 //! hash    = count  (field:bytes  flags:u8 (bits 0-2 only, non-zero)  [reg] [counter] [bases])*
 //! list, text: see `seq`
+//! ttl     = count  (dot hlc at:varint ctx:(count (actor:varint seq:varint)*))*
+//!           deadlines (`expiry`): `ctx` a canonical version vector (actors increasing, seqs
+//!           non-zero) that covers the entry's own dot
 //! dot     = actor:varint seq:varint      hlc = epoch:varint time:varint count:varint
 //! bytes   = len:varint raw               count = varint, at least 1
 //! ```
@@ -25,7 +29,8 @@
 //! state a keyspace can hold, so decoding then encoding gives the input back.
 //!
 //! Version 1 held counters as per-actor cells with floors (tombstones); version 2 holds the
-//! increments themselves (no tombstones). A build reads only its own version.
+//! increments themselves (no tombstones); version 3 adds a second flags byte and the deadlines.
+//! A build reads only its own version.
 
 mod seq;
 
@@ -35,14 +40,15 @@ use bytes::Bytes;
 
 use crate::counter::{Counter, Run, Span, sum_in_range};
 use crate::dots::DotStore;
+use crate::expiry::{Deadline, Deadlines};
 use crate::index::PartOf;
 use crate::key::KeyState;
 use crate::scalar::Scalar;
-use crate::{ActorId, Dot, Hlc};
+use crate::{ActorId, Dot, Hlc, VersionVector};
 pub(crate) use seq::for_each_elem;
 
 /// The format version, the first byte of every encoded key state.
-pub const STATE_FORMAT_VERSION: u8 = 2;
+pub const STATE_FORMAT_VERSION: u8 = 3;
 
 const REG: u8 = 1 << 0;
 const COUNTER: u8 = 1 << 1;
@@ -53,12 +59,15 @@ const SET: u8 = 1 << 4;
 const HASH: u8 = 1 << 5;
 const LIST: u8 = 1 << 6;
 const TEXT: u8 = 1 << 7;
+/// Bits of the second flags byte.
+const TTL: u8 = 1 << 0;
 
 /// Smallest encodings, to bound a claimed count by the input left.
 const MIN_DOT_HLC: usize = 2 + 3;
 const MIN_ENTRY: usize = 4 + 3 + 1;
 const MIN_MEMBER: usize = 1 + 1 + MIN_DOT_HLC;
 const MIN_FIELD: usize = 1 + 1 + 1 + MIN_DOT_HLC;
+const MIN_DEADLINE: usize = MIN_DOT_HLC + 1 + 1 + 2;
 
 /// Why bytes are not an encoded key state. Decoding never panics and never allocates more
 /// than the input's size.
@@ -176,6 +185,22 @@ impl Enc {
     }
 }
 
+impl Enc {
+    fn deadlines(&mut self, d: &Deadlines) {
+        self.len(d.entries.len());
+        for e in &d.entries {
+            self.dot(e.tag.dot);
+            self.hlc(e.tag.hlc);
+            self.varint(e.at);
+            self.len(e.ctx.len());
+            for (a, seq) in e.ctx.iter() {
+                self.varint(u64::from(a.0));
+                self.varint(seq);
+            }
+        }
+    }
+}
+
 fn scalar_flags(s: &Scalar) -> u8 {
     let mut f = 0;
     if !s.reg.is_empty() {
@@ -237,6 +262,7 @@ pub(crate) fn encode_state_into(s: &KeyState, buf: Vec<u8>) -> Vec<u8> {
         flags |= TEXT;
     }
     e.buf.push(flags);
+    e.buf.push(if s.ttl.is_some() { TTL } else { 0 });
     encode_scalar_body(&mut e, &s.scalar);
     if !s.mv.is_empty() {
         e.dot_store(&s.mv, |e, v| e.bytes(v));
@@ -262,6 +288,9 @@ pub(crate) fn encode_state_into(s: &KeyState, buf: Vec<u8>) -> Vec<u8> {
     if let Some(t) = &s.text {
         seq::encode_slot(&mut e, t);
     }
+    if let Some(d) = &s.ttl {
+        e.deadlines(d);
+    }
     e.buf
 }
 
@@ -270,6 +299,7 @@ const PART_SCALAR: u8 = 1;
 const PART_MV: u8 = 2;
 const PART_MEMBER: u8 = 3;
 const PART_FIELD: u8 = 4;
+const PART_TTL: u8 = 9;
 
 /// Writes the canonical bytes of one part of a key's state into `buf` (replacing what it held), in the
 /// same grammar as `encode_state` with a part tag first:
@@ -280,6 +310,7 @@ const PART_FIELD: u8 = 4;
 /// member = 3 member:bytes tags:(count (dot hlc)*)
 /// field  = 4 field:bytes flags:u8 [reg] [counter] [bases]
 /// meta   = 7 (list) | 8 (text)  newest:(dot hlc)
+/// ttl    = 9 count (dot hlc at:varint ctx:(count (actor seq)*))*
 /// ```
 ///
 /// A list's or text's elements are parts of their own (`seq::for_each_elem`).
@@ -337,6 +368,11 @@ pub(crate) fn encode_part(part: Option<PartOf<'_>>, buf: &mut Vec<u8>) -> bool {
             });
             e.dot(tag.dot);
             e.hlc(tag.hlc);
+            true
+        }
+        Some(PartOf::Ttl(d)) => {
+            e.buf.push(PART_TTL);
+            e.deadlines(d);
             true
         }
         Some(PartOf::Member(..)) | None => false,
@@ -487,6 +523,44 @@ impl<'a> Dec<'a> {
         Ok(DotStore { entries })
     }
 
+    fn deadlines(&mut self) -> Result<Deadlines> {
+        let n = self.count("deadlines", MIN_DEADLINE)?;
+        let mut entries = Vec::with_capacity(n);
+        for _ in 0..n {
+            let dot = self.dot()?;
+            if entries.last().is_some_and(|p: &Deadline| p.tag.dot >= dot) {
+                return Err(StateDecodeError::NotCanonical("deadlines out of order"));
+            }
+            let hlc = self.hlc()?;
+            let at = self.varint("a deadline")?;
+            let actors = self.count("a deadline's context", 2)?;
+            let mut ctx = VersionVector::new();
+            let mut prev: Option<ActorId> = None;
+            for _ in 0..actors {
+                let actor = ActorId(self.u32("a context's actor")?);
+                let seq = self.varint("a context's seq")?;
+                if prev.is_some_and(|p| p >= actor) || seq == 0 {
+                    return Err(StateDecodeError::NotCanonical(
+                        "a deadline's context is not a canonical version vector",
+                    ));
+                }
+                prev = Some(actor);
+                ctx.set(actor, seq);
+            }
+            if !ctx.covers(dot) {
+                return Err(StateDecodeError::NotCanonical(
+                    "a deadline's context does not cover its own dot",
+                ));
+            }
+            entries.push(Deadline {
+                tag: crate::Tag { dot, hlc },
+                at,
+                ctx,
+            });
+        }
+        Ok(Deadlines { entries })
+    }
+
     fn scalar_body(&mut self, flags: u8) -> Result<Scalar> {
         let mut s = Scalar::default();
         if flags & REG != 0 {
@@ -562,8 +636,15 @@ pub(crate) fn decode_state(b: &[u8]) -> Result<KeyState> {
         return Err(StateDecodeError::UnknownVersion(version));
     }
     let flags = d.u8("the slot flags")?;
+    let more = d.u8("the second slot flags")?;
+    if more & !TTL != 0 {
+        return Err(StateDecodeError::BadTag {
+            what: "second slot flags",
+            found: more,
+        });
+    }
     // Every bit names a slot.
-    if flags == 0 {
+    if flags == 0 && more == 0 {
         return Err(StateDecodeError::NotCanonical("key with nothing retained"));
     }
     let mut s = KeyState {
@@ -607,6 +688,9 @@ pub(crate) fn decode_state(b: &[u8]) -> Result<KeyState> {
     }
     if flags & TEXT != 0 {
         s.text = Some(Box::new(seq::decode_slot(&mut d)?));
+    }
+    if more & TTL != 0 {
+        s.ttl = Some(Box::new(d.deadlines()?));
     }
     match d.remaining() {
         0 => Ok(s),

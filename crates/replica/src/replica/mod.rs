@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use meridian_crdt::{ActorId, Command, Digest, Dot, Hlc, Keyspace, OpMeta, VersionVector};
+use meridian_crdt::{ActorId, Command, Digest, Dot, Hlc, Keyspace, OpMeta, Payload, VersionVector};
 
 use crate::clock::HlcClock;
 use crate::config::Config;
@@ -18,6 +18,7 @@ use compact::Epochs;
 use history::HistoryGate;
 
 mod compact;
+mod expiry;
 mod forward;
 mod history;
 mod persist;
@@ -118,6 +119,9 @@ pub struct Replica {
     newest_applied: Option<Hlc>,
     /// While set, local writes wait: this node does not yet know how far its own history goes.
     history_gate: Option<HistoryGate>,
+    /// The newest `(now, wall)` pair a driver passed in: maps a deadline in wall-clock time
+    /// to a timer in driver time.
+    wall_seen: (Millis, u64),
     /// Started on a new store on the operator's word that the cluster is new
     /// ([`Replica::new_cluster`]): a neighbour holding ops of ours proves the word wrong.
     verify_history: bool,
@@ -219,9 +223,11 @@ impl Replica {
             next_snapshot_id: 1,
             history_gate: None,
             verify_history: false,
+            wall_seen: (0, wall),
             newest_applied: None,
             store_failed: None,
         };
+        replica.keyspace.set_clock(wall);
         replica.check_history_override()?;
         // Until links come up, this node advertises none of them.
         replica.advertise_links();
@@ -372,7 +378,15 @@ impl Replica {
         if let Some(refused) = self.write_refusal() {
             return Err(refused);
         }
+        self.observe_wall(now, wall);
+        // A write reads the key as its expiry left it: reaped, not merely hidden.
+        self.reap_key(now, wall, &key);
         let payload = self.keyspace.prepare(&key, command, &self.applied)?;
+        Ok(self.issue(now, wall, key, payload))
+    }
+
+    /// Issues a local op: applied at once, acknowledged with [`Output::Ack`] once durable.
+    fn issue(&mut self, now: Millis, wall: u64, key: Bytes, payload: Payload) -> Dot {
         let hlc = self.clock.now(wall);
         let op = Arc::new(Op {
             origin: self.me,
@@ -391,7 +405,7 @@ impl Replica {
         self.own_unwritten.push_back(Arc::clone(&op));
         self.staged.push(Staged { op, from: None });
         self.ensure_gossip_timer(now);
-        Ok(dot)
+        dot
     }
 
     /// Why a local write would be refused now, whatever its key and command: the node is
@@ -448,6 +462,13 @@ impl Replica {
 
     /// A message arrived from neighbour `from`.
     pub fn handle_message(&mut self, now: Millis, wall: u64, from: ActorId, msg: Message) {
+        self.observe_wall(now, wall);
+        self.receive_message(now, wall, from, msg);
+        // An op may arrive with its deadline already passed here.
+        self.reap_due(now, wall);
+    }
+
+    fn receive_message(&mut self, now: Millis, wall: u64, from: ActorId, msg: Message) {
         if !self.links.contains_key(&from) {
             let error = if self.topology.node(from).is_some() {
                 PeerError::NotANeighbour(from)
@@ -482,9 +503,11 @@ impl Replica {
         }
     }
 
-    /// A timer fired: gossip, repair, delayed application.
-    pub fn handle_timeout(&mut self, now: Millis) {
+    /// A timer fired: gossip, repair, delayed application, expiry.
+    pub fn handle_timeout(&mut self, now: Millis, wall: u64) {
+        self.observe_wall(now, wall);
         self.try_apply(now);
+        self.reap_due(now, wall);
         self.learn_own_history(0);
         if self.next_checkpoint.is_some_and(|t| t <= now) {
             self.checkpoint();
@@ -569,10 +592,16 @@ impl Replica {
             None
         };
         let settling = self.links.values().filter_map(|l| l.settling).min();
-        [self.next_gossip, delayed, settling, self.next_checkpoint]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.next_gossip,
+            delayed,
+            settling,
+            self.next_checkpoint,
+            self.expiry_timer(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     // ----- reads and introspection -----

@@ -374,7 +374,7 @@ impl Cluster {
                 .map(|(id, _)| *id)
                 .collect();
             for id in due {
-                self.node_mut(id).handle_timeout(now);
+                self.node_mut(id).handle_timeout(now, wall(now));
                 self.drain(id);
             }
             self.settle();

@@ -422,6 +422,7 @@ impl World {
 
     fn timer(&mut self, node: ActorId) {
         let now = self.now;
+        let wall = self.wall(node);
         let gossip_interval = self.config.gossip_interval_ms;
         let mut ticked = false;
         if let Some(n) = self.nodes.get_mut(&node) {
@@ -429,7 +430,7 @@ impl World {
             if let Some(r) = n.replica.as_mut()
                 && r.poll_timeout().is_some_and(|t| t <= now)
             {
-                r.handle_timeout(now);
+                r.handle_timeout(now, wall);
                 // Within a timeout, only a gossip round (which truncates the log) moves the
                 // gossip timer, to exactly one interval on. A sooner timer hides some rounds
                 // from this test. A timer first armed at this very ms looks the same without a

@@ -1,0 +1,106 @@
+//! Deadlines: a key's time to live, kept as entries tagged with the op that set them.
+//!
+//! A deadline is `(tag, at, ctx)`: `at` in wall-clock milliseconds since the Unix epoch, and
+//! `ctx` what the setting op had observed, itself included (its `deps` plus its dot). Once a
+//! region's clock passes `at`, the key reads there as if a DEL with context `ctx` had been
+//! applied: everything the deadline's writer had observed is gone, and a write concurrent
+//! with it survives. A leader then issues that DEL as an op of its own
+//! ([`crate::Payload::Reap`]), so every region applies the same removal whatever its clock
+//! says and whichever region's clock passed first.
+//!
+//! Deadlines are removed like any entry, by an op whose `deps` cover them: SET and DEL (which
+//! clear every slot), PERSIST, and the ops that set a new deadline (EXPIRE, and every write
+//! that keeps the key's TTL: it re-sets the deadline it read, with its own, larger context, so
+//! that what it wrote expires with the key). Deadlines written concurrently are all kept, and
+//! each applies to what its own writer had observed: the key's TTL is the earliest of them.
+
+use crate::{Dot, Tag, VersionVector};
+
+/// One deadline entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Deadline {
+    /// The op that set it.
+    pub(crate) tag: Tag,
+    /// When it passes: wall-clock milliseconds since the Unix epoch.
+    pub(crate) at: u64,
+    /// What the setting op had observed, itself included: what expires.
+    pub(crate) ctx: VersionVector,
+}
+
+/// A key's deadline entries, sorted by dot (usually one).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Deadlines {
+    pub(crate) entries: Vec<Deadline>,
+}
+
+impl Deadlines {
+    /// The earliest deadline, when the key (or part of it) expires.
+    pub(crate) fn earliest(&self) -> Option<u64> {
+        self.entries.iter().map(|d| d.at).min()
+    }
+
+    /// The entries whose time has come at `clock`.
+    pub(crate) fn due(&self, clock: u64) -> impl Iterator<Item = &Deadline> + '_ {
+        self.entries.iter().filter(move |d| d.at <= clock)
+    }
+
+    fn insert(&mut self, d: Deadline) {
+        match self.entries.binary_search_by_key(&d.tag.dot, |e| e.tag.dot) {
+            Ok(i) => self.entries[i] = d,
+            Err(i) => self.entries.insert(i, d),
+        }
+    }
+
+    fn contains(&self, dot: Dot) -> bool {
+        self.entries
+            .binary_search_by_key(&dot, |e| e.tag.dot)
+            .is_ok()
+    }
+}
+
+/// The deadline slot of a key: boxed, as most keys have none and an empty box is one word.
+pub(crate) type TtlSlot = Option<Box<Deadlines>>;
+
+/// Removes the deadlines `ctx` covers.
+pub(crate) fn remove_covered(slot: &mut TtlSlot, ctx: &VersionVector) {
+    if let Some(d) = slot {
+        d.entries.retain(|e| !ctx.covers(e.tag.dot));
+        if d.entries.is_empty() {
+            *slot = None;
+        }
+    }
+}
+
+/// Replaces the deadlines `deps` cover with one at `at`, set by the op `tag`.
+pub(crate) fn set(slot: &mut TtlSlot, tag: Tag, deps: &VersionVector, at: u64) {
+    remove_covered(slot, deps);
+    let mut ctx = deps.clone();
+    ctx.set(tag.dot.actor, ctx.get(tag.dot.actor).max(tag.dot.seq));
+    slot.get_or_insert_with(Box::default)
+        .insert(Deadline { tag, at, ctx });
+}
+
+/// The state-based join, as for every dot store: an entry survives if both sides hold it, or
+/// if one side holds it and the other has not seen its dot.
+pub(crate) fn join(
+    slot: &mut TtlSlot,
+    ctx: &VersionVector,
+    other: Option<&Deadlines>,
+    other_ctx: &VersionVector,
+) {
+    let empty = Deadlines::default();
+    let other = other.unwrap_or(&empty);
+    if let Some(mine) = slot.as_mut() {
+        mine.entries
+            .retain(|e| other.contains(e.tag.dot) || !other_ctx.covers(e.tag.dot));
+    }
+    for e in &other.entries {
+        let held = slot.as_ref().is_some_and(|s| s.contains(e.tag.dot));
+        if !held && !ctx.covers(e.tag.dot) {
+            slot.get_or_insert_with(Box::default).insert(e.clone());
+        }
+    }
+    if slot.as_ref().is_some_and(|s| s.entries.is_empty()) {
+        *slot = None;
+    }
+}
