@@ -9,12 +9,24 @@
 //! says and whichever region's clock passed first.
 //!
 //! Deadlines are removed like any entry, by an op whose `deps` cover them: SET and DEL (which
-//! clear every slot), PERSIST, and the ops that set a new deadline (EXPIRE, and every write
-//! that keeps the key's TTL: it re-sets the deadline it read, with its own, larger context, so
-//! that what it wrote expires with the key). Deadlines written concurrently are all kept, and
-//! each applies to what its own writer had observed: the key's TTL is the earliest of them.
+//! clear every slot), and the ops that set a new deadline (EXPIRE, and every write that keeps
+//! the key's TTL: it re-sets the deadline it read, with its own, larger context, so that what it
+//! wrote expires with the key). PERSIST sets one that never passes ([`NEVER`]). Deadlines
+//! written concurrently are all kept, and each applies to what its own writer had observed: the
+//! key's TTL is the earliest of them.
+//!
+//! A reap removes a counter's increments one entry at a time, and compaction merges entries:
+//! an entry merged across a deadline's context would be removed whole or kept whole by that
+//! deadline's reap, where unmerged it would be split. So a key's counters do not compact while
+//! the key holds any deadline, and every path by which a key loses its deadlines while a reap of
+//! one may still be on its way (renewal, EXPIRE, PERSIST) leaves it holding another.
 
 use crate::{Dot, Tag, VersionVector};
+
+/// The deadline PERSIST leaves: never due. It keeps the key's counters from compacting while
+/// the key lives (`Keyspace::compact`): a region whose clock had passed the deadline PERSIST
+/// removed may still send its reap, which removes only the increments that deadline covered.
+pub(crate) const NEVER: u64 = u64::MAX;
 
 /// One deadline entry.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,7 +48,11 @@ pub(crate) struct Deadlines {
 impl Deadlines {
     /// The earliest deadline, when the key (or part of it) expires.
     pub(crate) fn earliest(&self) -> Option<u64> {
-        self.entries.iter().map(|d| d.at).min()
+        self.entries
+            .iter()
+            .map(|d| d.at)
+            .filter(|&at| at != NEVER)
+            .min()
     }
 
     /// The entries whose time has come at `clock`.

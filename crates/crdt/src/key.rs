@@ -271,7 +271,7 @@ impl KeyState {
                     .unwrap_or_default();
             }
             Payload::Expire { at: Some(at) } => expiry::set(&mut self.ttl, tag, deps, *at),
-            Payload::Expire { at: None } => expiry::remove_covered(&mut self.ttl, deps),
+            Payload::Expire { at: None } => expiry::set(&mut self.ttl, tag, deps, expiry::NEVER),
             Payload::Timed { write, at } => {
                 if matches!(**write, Payload::Timed { .. }) {
                     return KeyChange::default();

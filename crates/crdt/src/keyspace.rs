@@ -322,6 +322,12 @@ impl Keyspace {
             .and_then(|s| s.state.expires())
     }
 
+    /// Whether the key holds any deadline entry, PERSIST's included: its counters then do not
+    /// compact (`Keyspace::compact`).
+    pub fn holds_deadlines(&self, key: &[u8]) -> bool {
+        self.keys.get(key).is_some_and(|s| s.state.ttl.is_some())
+    }
+
     /// Up to `limit` deadlines the clock has passed, as `(key, context)`: each is reaped by
     /// an op whose payload is `Payload::Reap { ctx: context }`, which removes it.
     pub fn due(&self, limit: usize) -> Vec<(Bytes, VersionVector)> {
@@ -498,7 +504,11 @@ impl Keyspace {
         if retained && deltas.iter().any(|d| matches!(d, Delta::Delete { .. })) {
             self.note_tombstones(key);
         }
-        match payload {
+        let write = match payload {
+            Payload::Timed { write, .. } => write,
+            other => other,
+        };
+        match write {
             Payload::IncrBy { .. } => self.note_increment(meta.dot, key, None),
             Payload::HIncrBy { field, .. } => self.note_increment(meta.dot, key, Some(field)),
             _ => {}
@@ -603,36 +613,21 @@ impl Keyspace {
             let Some(slot) = self.keys.get_mut(&key) else {
                 continue;
             };
-            // A deadline's reap removes the counter entries its context covers, and an entry
-            // only whole: entries on both sides of a context must stay apart until the reap.
-            // Those above it wait for a later compaction.
-            let bound = slot
-                .state
-                .ttl
-                .as_deref()
-                .map(|d| d.entries.iter().fold(stable.clone(), |b, e| b.meet(&e.ctx)));
-            let before = slot.hash;
-            let n = slot.compact(&key, field.as_ref(), bound.as_ref().unwrap_or(stable));
-            if let Some(bound) = &bound {
+            // A reap removes counter entries whole: none merge while the key holds a
+            // deadline (`expiry`). They wait for a compaction after it is gone.
+            if slot.state.ttl.is_some() {
                 let counter = match &field {
                     None => Some(&slot.state.scalar.counter),
                     Some(f) => slot.state.hash.get(f).map(|s| &s.counter),
                 };
-                let waiting: Vec<Dot> = counter
-                    .into_iter()
-                    .flat_map(|c| c.tips())
-                    .filter(|d| !bound.covers(*d))
-                    .collect();
+                let waiting: Vec<Dot> = counter.into_iter().flat_map(|c| c.tips()).collect();
                 for dot in waiting {
-                    self.increments
-                        .entry(dot.actor)
-                        .or_default()
-                        .insert(dot.seq, (key.clone(), field.clone()));
+                    self.note_increment(dot, &key, field.as_ref());
                 }
-            }
-            let Some(slot) = self.keys.get_mut(&key) else {
                 continue;
-            };
+            }
+            let before = slot.hash;
+            let n = slot.compact(&key, field.as_ref(), stable);
             if n > 0 {
                 away += n;
                 self.digest.xor(&before);

@@ -68,7 +68,8 @@ proptest! {
             plain.compact(i);
         }
         assert_same(&plain.replicas[0], &first)?;
-        for k in first.ks.retained_keys() {
+        // A key holding a deadline does not compact its counters.
+        for k in first.ks.retained_keys().filter(|k| !first.ks.holds_deadlines(k)) {
             prop_assert!(first.ks.counter_entries(k) <= n, "{} entries", first.ks.counter_entries(k));
         }
         prop_assert_eq!(first.ks.len(), first.ks.keys().count());

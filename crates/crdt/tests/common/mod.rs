@@ -72,6 +72,36 @@ impl Cluster {
         Some(op)
     }
 
+    /// Actor `i` issues an op with `payload` as it is (a reap, a forged payload).
+    pub fn issue_payload(&mut self, i: usize, key: &[u8], payload: Payload, time: u64) -> Op {
+        let r = &mut self.replicas[i];
+        let seq = r.applied.get(actor(i)) + 1;
+        let op = Op {
+            dot: Dot::new(actor(i), seq),
+            hlc: hlc(time, 0),
+            deps: r.applied.clone(),
+            key: Bytes::copy_from_slice(key),
+            payload,
+        };
+        r.ks.apply(&op.key, op.meta(), &op.payload);
+        r.applied.set(actor(i), seq);
+        self.history[i].push(op.clone());
+        op
+    }
+
+    /// Actor `i` reaps every deadline its clock would have passed at `time`, as a leader does
+    /// (its keyspace's own clock is left alone, so that reads compare across replicas
+    /// whatever their clocks).
+    pub fn reap(&mut self, i: usize, time: u64) -> usize {
+        let mut probe = self.replicas[i].ks.clone();
+        probe.set_clock(time);
+        let due = probe.due(usize::MAX);
+        for (key, ctx) in &due {
+            self.issue_payload(i, key, Payload::Reap { ctx: ctx.clone() }, time);
+        }
+        due.len()
+    }
+
     /// Actor `i` issues and expects success.
     pub fn write(&mut self, i: usize, key: &str, cmd: Command, time: u64) -> Op {
         self.issue(i, key.as_bytes(), cmd, time)
@@ -202,6 +232,19 @@ pub fn command() -> impl Strategy<Value = Command> + Clone {
         Just(Command::Del),
         list_command(),
         text_command(),
+        expiry_command(),
+    ]
+}
+
+/// Deadlines set, kept and cleared, at small times (`Step::Reap` passes them; the keyspaces
+/// here stay at clock 0, so reads never hide a key and compare across replicas).
+pub fn expiry_command() -> impl Strategy<Value = Command> + Clone {
+    let value = bytes_from(&["1", "x"]);
+    prop_oneof![
+        2 => (1u64..12).prop_map(|at| Command::Expire(Some(at))),
+        1 => Just(Command::Expire(None)),
+        2 => (value, proptest::option::of(1u64..12))
+            .prop_map(|(value, at)| Command::SetTimed { value, at }),
     ]
 }
 
@@ -268,6 +311,7 @@ pub fn counter_command() -> impl Strategy<Value = Command> + Clone {
         1 => value.clone().prop_map(Command::Set),
         1 => proptest::collection::vec((field.clone(), value), 1..2).prop_map(Command::HSet),
         1 => proptest::collection::vec(field, 1..2).prop_map(Command::HDel),
+        2 => expiry_command(),
     ]
 }
 
@@ -311,6 +355,11 @@ pub enum Step {
     Sync {
         choice: u8,
     },
+    /// An actor's clock passes `time`: it reaps the deadlines due.
+    Reap {
+        actor: usize,
+        time: u64,
+    },
 }
 
 pub fn steps(cmd: impl Strategy<Value = Command> + Clone) -> impl Strategy<Value = Vec<Step>> {
@@ -321,6 +370,7 @@ pub fn steps(cmd: impl Strategy<Value = Command> + Clone) -> impl Strategy<Value
         1 => (0usize..4).prop_map(|actor| Step::Snapshot { actor }),
         2 => (0usize..4).prop_map(|actor| Step::Compact { actor }),
         1 => any::<u8>().prop_map(|choice| Step::Sync { choice }),
+        1 => (0usize..4, 0u64..14).prop_map(|(actor, time)| Step::Reap { actor, time }),
     ];
     proptest::collection::vec(step, 0..60)
 }
@@ -354,6 +404,9 @@ pub fn run_with(n: usize, steps: &[Step], compact: bool) -> (Cluster, Vec<Replic
                 }
             }
             Step::Sync { choice } => c.deliver_all(&[*choice]),
+            Step::Reap { actor, time } => {
+                c.reap(actor % n, *time);
+            }
         }
     }
     for r in &c.replicas {
