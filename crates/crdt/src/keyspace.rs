@@ -360,6 +360,11 @@ impl Keyspace {
             .map(|(at, _)| *at)
     }
 
+    /// Number of keys with a deadline (as Redis's `expires` count in INFO).
+    pub fn expiring_len(&self) -> usize {
+        self.deadlines.len()
+    }
+
     /// The earliest deadline of any key, passed or not.
     pub fn first_deadline(&self) -> Option<u64> {
         self.deadlines.first().map(|(at, _)| *at)

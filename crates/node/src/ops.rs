@@ -61,6 +61,8 @@ pub(crate) fn start_planned<T>(
 ) -> Result<(T, Option<WriteReceipt>, Pending), WriteError> {
     let wall = wall();
     shared.with_core(|core, now| {
+        // The plan reads keys as this moment's clock leaves them: expired, and reaped.
+        core.replica.handle_time(now, wall);
         let Plan { writes, outcome } = plan(&core.replica)?;
         let mut acks = Vec::with_capacity(writes.len());
         let mut last = None;

@@ -80,3 +80,26 @@ pub fn noproto() -> Reply {
 pub fn db_index_out_of_range() -> Reply {
     Reply::error("ERR DB index is out of range")
 }
+
+/// A time to live or expiry time out of range (`command` in lower case, as Redis names it).
+pub fn invalid_expire_time(command: &str) -> Reply {
+    Reply::error(format!("ERR invalid expire time in '{command}' command"))
+}
+
+/// EXPIRE's conditions that cannot go together.
+pub fn expire_nx_and_others() -> Reply {
+    Reply::error("ERR NX and XX, GT or LT options at the same time are not compatible")
+}
+
+/// EXPIRE with both GT and LT.
+pub fn expire_gt_and_lt() -> Reply {
+    Reply::error("ERR GT and LT options at the same time are not compatible")
+}
+
+/// EXPIRE with an option it does not know.
+pub fn unsupported_option(option: &[u8]) -> Reply {
+    Reply::error(format!(
+        "ERR Unsupported option {}",
+        String::from_utf8_lossy(option)
+    ))
+}

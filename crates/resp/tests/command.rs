@@ -51,7 +51,19 @@ fn the_table_lists_exactly_the_commands_meridian_serves() {
         "keys",
         "scan",
         "wait",
+        "expire",
+        "pexpire",
+        "expireat",
+        "pexpireat",
+        "ttl",
+        "pttl",
+        "expiretime",
+        "pexpiretime",
+        "persist",
         "set",
+        "setex",
+        "psetex",
+        "getex",
         "get",
         "mget",
         "mset",
@@ -238,6 +250,18 @@ fn arities_and_key_positions_are_redis_ones() {
         ("time", 1, 0, 0, 0),
         ("wait", 3, 0, 0, 0),
         // Meridian's own: MVSET key value [CTX token], MVGET key, WAITTOKEN token timeout.
+        ("expire", -3, 1, 1, 1),
+        ("pexpire", -3, 1, 1, 1),
+        ("expireat", -3, 1, 1, 1),
+        ("pexpireat", -3, 1, 1, 1),
+        ("ttl", 2, 1, 1, 1),
+        ("pttl", 2, 1, 1, 1),
+        ("expiretime", 2, 1, 1, 1),
+        ("pexpiretime", 2, 1, 1, 1),
+        ("persist", 2, 1, 1, 1),
+        ("setex", 4, 1, 1, 1),
+        ("psetex", 4, 1, 1, 1),
+        ("getex", -2, 1, 1, 1),
         ("mvset", -3, 1, 1, 1),
         ("mvget", 2, 1, 1, 1),
         ("waittoken", 3, 0, 0, 0),
@@ -743,7 +767,16 @@ fn redis_cli_reads_the_docs_into_the_hints_meridian_means() {
         hints.insert(name, hint);
     }
     let expect = |name: &str, hint: &str| assert_eq!(hints[name], hint, "{name}");
-    expect("set", "key value [NX|XX] [GET]");
+    expect(
+        "set",
+        "key value [NX|XX] [GET] [EX seconds|PX milliseconds|EXAT unix-time-seconds|PXAT unix-time-milliseconds|KEEPTTL]",
+    );
+    expect("expire", "key seconds [NX|XX|GT|LT]");
+    expect("setex", "key seconds value");
+    expect(
+        "getex",
+        "key [EX seconds|PX milliseconds|EXAT unix-time-seconds|PXAT unix-time-milliseconds|PERSIST]",
+    );
     expect("mset", "key value [key value ...]");
     expect("hset", "key field value [field value ...]");
     expect(
@@ -774,5 +807,5 @@ fn redis_cli_reads_the_docs_into_the_hints_meridian_means() {
     expect("hrandfield", "key [count [WITHVALUES]]");
     expect("sscan", "key cursor [MATCH pattern] [COUNT count]");
     expect("flushall", "[ASYNC|SYNC]");
-    assert_eq!(hints.len(), 45 + 5 + 3 + 20 + 7 + 19 + 4 + 3 + 2 + 3);
+    assert_eq!(hints.len(), 45 + 5 + 3 + 20 + 7 + 19 + 4 + 3 + 2 + 3 + 12);
 }

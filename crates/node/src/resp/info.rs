@@ -151,9 +151,13 @@ fn replication_section(server: &Server, out: &mut String) {
 }
 
 fn keyspace_section(server: &Server, out: &mut String) {
-    let keys = server.shared.read().replica.keyspace().len();
+    let (keys, expires) = {
+        let core = server.shared.read();
+        let ks = core.replica.keyspace();
+        (ks.len(), ks.expiring_len())
+    };
     out.push_str("# Keyspace\r\n");
     if keys > 0 {
-        let _ = write!(out, "db0:keys={keys},expires=0,avg_ttl=0\r\n");
+        let _ = write!(out, "db0:keys={keys},expires={expires},avg_ttl=0\r\n");
     }
 }

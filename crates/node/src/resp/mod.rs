@@ -10,6 +10,7 @@
 mod conn;
 mod connection;
 mod exec;
+mod expiry;
 mod glob;
 mod hashes;
 mod info;

@@ -18,6 +18,7 @@ use super::exec::{
     Answer, Session, bulk_or_null, count, int_arg, read, stored_int, write, write_or_refuse,
     wrong_type_error,
 };
+use super::expiry::{Base, Unit, set_deadline};
 use crate::ops::Plan;
 
 /// GET's reply, encoded into `out` from the value in place: the same bytes as
@@ -61,34 +62,186 @@ pub(super) fn strlen(r: &Replica, args: &[Bytes]) -> Reply {
     string_at(r, &args[1]).map_or_else(|reply| reply, |v| count(v.map_or(0, |b| b.len())))
 }
 
-/// SET key value [NX | XX] [GET].
+/// SET key value [NX | XX] [GET] [EX seconds | PX milliseconds | EXAT unix-time-seconds |
+/// PXAT unix-time-milliseconds | KEEPTTL].
 pub(super) fn set(server: &Arc<Server>, session: &mut Session, args: &[Bytes]) -> Answer {
     let (key, value) = (args[1].clone(), args[2].clone());
-    let (mut nx, mut xx, mut get) = (false, false, false);
-    for option in &args[3..] {
-        match option.to_ascii_lowercase().as_slice() {
-            b"nx" => nx = true,
-            b"xx" => xx = true,
-            b"get" => get = true,
-            b"ex" | b"px" | b"exat" | b"pxat" | b"keepttl" => {
-                return Answer::Now(Reply::error(
-                    "ERR Meridian keys do not expire: SET with EX, PX, EXAT, PXAT or KEEPTTL is not supported",
-                ));
-            }
-            _ => return Answer::Now(errors::syntax()),
-        }
-    }
-    if nx && xx {
-        return Answer::Now(errors::syntax());
-    }
-    let mode = SetMode { nx, xx, get };
-    conditional_set(server, session, key, value, mode, move |done, old| {
-        match (get, done) {
+    let options = match Options::parse(&args[3..], Family::Set) {
+        Ok(o) => o,
+        Err(reply) => return Answer::Now(reply),
+    };
+    // Redis checks the time before anything else.
+    let command = match options.expiry {
+        Expiry::Time { arg, unit, base } => match set_deadline(arg, unit, base, "set") {
+            Ok(at) => Command::SetTimed {
+                value,
+                at: Some(at),
+            },
+            Err(reply) => return Answer::Now(reply),
+        },
+        Expiry::KeepTtl => Command::SetTimed { value, at: None },
+        Expiry::None | Expiry::Persist => Command::Set(value),
+    };
+    let mode = options.mode;
+    let get = mode.get;
+    conditional_set(
+        server,
+        session,
+        key,
+        command,
+        mode,
+        move |done, old| match (get, done) {
             (true, _) => bulk_or_null(old),
             (false, true) => Reply::ok(),
             (false, false) => Reply::Null,
+        },
+    )
+}
+
+/// SETEX key seconds value, and PSETEX in milliseconds.
+fn set_with_ttl(server: &Server, session: &mut Session, args: &[Bytes], unit: Unit) -> Answer {
+    let command = String::from_utf8_lossy(&args[0]).to_ascii_lowercase();
+    let at = match set_deadline(&args[2], unit, Base::Now, &command) {
+        Ok(at) => at,
+        Err(reply) => return Answer::Now(reply),
+    };
+    let command = Command::SetTimed {
+        value: args[3].clone(),
+        at: Some(at),
+    };
+    write(
+        server,
+        session,
+        |_| Ok(Plan::one(args[1].clone(), command, ())),
+        |(), _| Reply::ok(),
+    )
+}
+
+pub(super) fn setex(server: &Arc<Server>, session: &mut Session, args: &[Bytes]) -> Answer {
+    set_with_ttl(server, session, args, Unit::Seconds)
+}
+
+pub(super) fn psetex(server: &Arc<Server>, session: &mut Session, args: &[Bytes]) -> Answer {
+    set_with_ttl(server, session, args, Unit::Millis)
+}
+
+/// GETEX key [EX seconds | PX milliseconds | EXAT unix-time-seconds |
+/// PXAT unix-time-milliseconds | PERSIST]: the value, after the key's deadline is set or
+/// removed.
+pub(super) fn getex(server: &Arc<Server>, session: &mut Session, args: &[Bytes]) -> Answer {
+    let expiry = match Options::parse(&args[2..], Family::GetEx) {
+        Ok(o) => o.expiry,
+        Err(reply) => return Answer::Now(reply),
+    };
+    let key = args[1].clone();
+    write_or_refuse(
+        server,
+        session,
+        |r| {
+            let value = match string_at(r, &key) {
+                Ok(Some(v)) => v,
+                Ok(None) => {
+                    return Ok(Ok(Plan {
+                        writes: Vec::new(),
+                        outcome: None,
+                    }));
+                }
+                Err(_) => return Err(wrong_type_error(r, &key)),
+            };
+            let ks = r.keyspace();
+            let command = match expiry {
+                // Redis checks the time only once the key is found.
+                Expiry::Time { arg, unit, base } => match set_deadline(arg, unit, base, "getex") {
+                    Ok(at) if at <= ks.clock() => Some(Command::Del),
+                    Ok(at) => Some(Command::Expire(Some(at))),
+                    Err(reply) => return Ok(Err(reply)),
+                },
+                Expiry::Persist if ks.expires(&key).is_some() => Some(Command::Expire(None)),
+                Expiry::Persist | Expiry::None | Expiry::KeepTtl => None,
+            };
+            Ok(Ok(Plan {
+                writes: command.map(|c| (key.clone(), c)).into_iter().collect(),
+                outcome: Some(value),
+            }))
+        },
+        |value, _| bulk_or_null(value),
+    )
+}
+
+/// Which command's options [`Options::parse`] reads.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Family {
+    Set,
+    GetEx,
+}
+
+/// The expiry option of SET or GETEX.
+#[derive(Clone, Copy)]
+enum Expiry<'a> {
+    None,
+    /// EX, PX, EXAT or PXAT with its argument, not yet checked.
+    Time {
+        arg: &'a [u8],
+        unit: Unit,
+        base: Base,
+    },
+    KeepTtl,
+    Persist,
+}
+
+/// SET's or GETEX's options, parsed as Redis parses them: each option once at most (EX and
+/// its kin may repeat, the last one counting), and none that contradicts another.
+struct Options<'a> {
+    mode: SetMode,
+    expiry: Expiry<'a>,
+}
+
+impl<'a> Options<'a> {
+    fn parse(args: &'a [Bytes], family: Family) -> Result<Options<'a>, Reply> {
+        let set = family == Family::Set;
+        let mut mode = SetMode::default();
+        let mut expiry = Expiry::None;
+        let mut i = 0;
+        while i < args.len() {
+            let option = args[i].to_ascii_lowercase();
+            let next = args.get(i + 1);
+            let time = match option.as_slice() {
+                b"ex" => Some((Unit::Seconds, Base::Now)),
+                b"px" => Some((Unit::Millis, Base::Now)),
+                b"exat" => Some((Unit::Seconds, Base::Epoch)),
+                b"pxat" => Some((Unit::Millis, Base::Epoch)),
+                _ => None,
+            };
+            match (option.as_slice(), time) {
+                (b"nx", _) if set && !mode.xx => mode.nx = true,
+                (b"xx", _) if set && !mode.nx => mode.xx = true,
+                (b"get", _) if set => mode.get = true,
+                (b"keepttl", _) if set && matches!(expiry, Expiry::None | Expiry::KeepTtl) => {
+                    expiry = Expiry::KeepTtl;
+                }
+                (b"persist", _) if !set && matches!(expiry, Expiry::None | Expiry::Persist) => {
+                    expiry = Expiry::Persist;
+                }
+                (_, Some((unit, base))) => {
+                    let same = match expiry {
+                        Expiry::None => true,
+                        Expiry::Time {
+                            unit: u, base: b, ..
+                        } => (u, b) == (unit, base),
+                        Expiry::KeepTtl | Expiry::Persist => false,
+                    };
+                    let Some(arg) = next.filter(|_| same) else {
+                        return Err(errors::syntax());
+                    };
+                    expiry = Expiry::Time { arg, unit, base };
+                    i += 1;
+                }
+                _ => return Err(errors::syntax()),
+            }
+            i += 1;
         }
-    })
+        Ok(Options { mode, expiry })
+    }
 }
 
 /// What SET's options ask of it.
@@ -102,13 +255,14 @@ struct SetMode {
     get: bool,
 }
 
-/// SET's write, for SET, SETNX and GETSET: `value` at `key` if `mode`'s condition holds in
-/// this region; `reply` gets whether it was written and the old value (read for GET only).
+/// SET's write, for SET, SETNX and GETSET: `command` (a SET) at `key` if `mode`'s condition
+/// holds in this region; `reply` gets whether it was written and the old value (read for GET
+/// only).
 fn conditional_set(
     server: &Server,
     session: &mut Session,
     key: Bytes,
-    value: Bytes,
+    command: Command,
     mode: SetMode,
     reply: impl FnOnce(bool, Option<Bytes>) -> Reply + Send + 'static,
 ) -> Answer {
@@ -125,7 +279,7 @@ fn conditional_set(
             // A plain SET skips the lookup: under load it is a cache miss per request.
             let go = !(nx || xx) || r.keyspace().contains(&key) == xx;
             let writes = if go {
-                vec![(key.clone(), Command::Set(value))]
+                vec![(key.clone(), command)]
             } else {
                 Vec::new()
             };
@@ -238,7 +392,7 @@ pub(super) fn setnx(server: &Arc<Server>, session: &mut Session, args: &[Bytes])
         server,
         session,
         args[1].clone(),
-        args[2].clone(),
+        Command::Set(args[2].clone()),
         mode,
         |done, _| Reply::Integer(i64::from(done)),
     )
@@ -254,7 +408,7 @@ pub(super) fn getset(server: &Arc<Server>, session: &mut Session, args: &[Bytes]
         server,
         session,
         args[1].clone(),
-        args[2].clone(),
+        Command::Set(args[2].clone()),
         mode,
         |_, old| bulk_or_null(old),
     )

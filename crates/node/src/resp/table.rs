@@ -16,7 +16,9 @@ use meridian_resp::command::{self, CommandSpec};
 
 use super::Server;
 use super::exec::{Answer, Session};
-use super::{connection, hashes, keys, lists, registers, replication, server, sets, strings, text};
+use super::{
+    connection, expiry, hashes, keys, lists, registers, replication, server, sets, strings, text,
+};
 
 /// A command that may write, wait or change the connection; its arity was checked.
 pub(crate) type Handler = fn(&Arc<Server>, &mut Session, &[Bytes]) -> Answer;
@@ -81,6 +83,16 @@ const ENTRIES: &[(&str, Run)] = &[
     ("type", Point(keys::key_type)),
     ("keys", Call(keys::keys)),
     ("scan", Call(keys::scan)),
+    // expiry.rs
+    ("expire", Call(expiry::expire)),
+    ("pexpire", Call(expiry::pexpire)),
+    ("expireat", Call(expiry::expireat)),
+    ("pexpireat", Call(expiry::pexpireat)),
+    ("ttl", Point(expiry::ttl)),
+    ("pttl", Point(expiry::pttl)),
+    ("expiretime", Point(expiry::expiretime)),
+    ("pexpiretime", Point(expiry::pexpiretime)),
+    ("persist", Call(expiry::persist)),
     // replication.rs
     ("wait", Call(replication::wait)),
     ("waittoken", Barrier(replication::wait_token)),
@@ -90,6 +102,9 @@ const ENTRIES: &[(&str, Run)] = &[
     ("mget", Point(strings::mget)),
     ("mset", Call(strings::mset)),
     ("getdel", Call(strings::getdel)),
+    ("setex", Call(strings::setex)),
+    ("psetex", Call(strings::psetex)),
+    ("getex", Call(strings::getex)),
     ("strlen", Point(strings::strlen)),
     ("incr", Call(strings::incr)),
     ("incrby", Call(strings::incrby)),

@@ -23,6 +23,13 @@ impl Replica {
         self.keyspace.set_clock(wall);
     }
 
+    /// The driver's clocks moved, with no other input (before a command reads the state):
+    /// reads compare deadlines against `wall`, and a leader reaps what has passed.
+    pub fn handle_time(&mut self, now: Millis, wall: u64) {
+        self.observe_wall(now, wall);
+        self.reap_due(now, wall);
+    }
+
     /// Reaps up to [`REAP_PER_STEP`] deadlines the clock has passed, if this node writes.
     pub(super) fn reap_due(&mut self, now: Millis, wall: u64) {
         if self.write_refusal().is_some() {

@@ -382,7 +382,10 @@ impl Replica {
         // A write reads the key as its expiry left it: reaped, not merely hidden.
         self.reap_key(now, wall, &key);
         let payload = self.keyspace.prepare(&key, command, &self.applied)?;
-        Ok(self.issue(now, wall, key, payload))
+        let dot = self.issue(now, wall, key.clone(), payload);
+        // A deadline already passed (SET with PXAT in the past) is reaped at once.
+        self.reap_key(now, wall, &key);
+        Ok(dot)
     }
 
     /// Issues a local op: applied at once, acknowledged with [`Output::Ack`] once durable.

@@ -4,9 +4,9 @@
 //! for the commands Redis has (from its `src/commands/*.json`, flags in the order `COMMAND`
 //! prints them, without `sentinel`, which `COMMAND` hides, and ACL categories with the
 //! implicit ones Redis adds: `@read`/`@write` from the flags, `@slow` for what is not
-//! `@fast`). The arguments list only what Meridian accepts (SET takes NX, XX and GET, no
-//! expiry). MVSET, MVGET and WAITTOKEN are Meridian's own; WAIT counts regions, not replicas.
+//! `@fast`). The arguments list only what Meridian accepts. MVSET, MVGET and WAITTOKEN are Meridian's own; WAIT counts regions, not replicas.
 
+mod expiry;
 mod hashes;
 mod sequences;
 mod sets;
@@ -232,6 +232,7 @@ const COMMAND_SUBCOMMANDS: &[CommandSpec] = &[
 /// Every command, in groups, in the order `COMMAND` lists them.
 pub(crate) const GROUPS: &[&[CommandSpec]] = &[
     GENERAL,
+    expiry::COMMANDS,
     strings::COMMANDS,
     sets::COMMANDS,
     hashes::COMMANDS,

@@ -1,7 +1,7 @@
 //! Strings and counters, with Redis 7's metadata.
 
 use super::{ALL_KEYS, KEY, KEYS, ONE_KEY, cmd};
-use crate::command::{Arg, CommandSpec};
+use crate::command::{Arg, ArgKind, CommandSpec};
 
 pub(super) const COMMANDS: &[CommandSpec] = &[
     cmd(
@@ -22,6 +22,63 @@ pub(super) const COMMANDS: &[CommandSpec] = &[
             )
             .optional(),
             Arg::pure_token("get", "GET").optional(),
+            Arg::one_of(
+                "expiration",
+                &[
+                    Arg::integer("seconds").token("EX"),
+                    Arg::integer("milliseconds").token("PX"),
+                    Arg::new("unix-time-seconds", ArgKind::UnixTime).token("EXAT"),
+                    Arg::new("unix-time-milliseconds", ArgKind::UnixTime).token("PXAT"),
+                    Arg::pure_token("keepttl", "KEEPTTL"),
+                ],
+            )
+            .optional(),
+        ],
+    ),
+    cmd(
+        "setex",
+        4,
+        &["write", "denyoom"],
+        ONE_KEY,
+        &["write", "string", "slow"],
+        "string",
+        "2.0.0",
+        "Sets the string value and the time to live in seconds of a key.",
+        &[KEY, Arg::integer("seconds"), Arg::string("value")],
+    ),
+    cmd(
+        "psetex",
+        4,
+        &["write", "denyoom"],
+        ONE_KEY,
+        &["write", "string", "slow"],
+        "string",
+        "2.6.0",
+        "Sets the string value and the time to live in milliseconds of a key.",
+        &[KEY, Arg::integer("milliseconds"), Arg::string("value")],
+    ),
+    cmd(
+        "getex",
+        -2,
+        &["write", "fast"],
+        ONE_KEY,
+        &["write", "string", "fast"],
+        "string",
+        "6.2.0",
+        "Returns the string value of a key after setting or removing its time to live.",
+        &[
+            KEY,
+            Arg::one_of(
+                "expiration",
+                &[
+                    Arg::integer("seconds").token("EX"),
+                    Arg::integer("milliseconds").token("PX"),
+                    Arg::new("unix-time-seconds", ArgKind::UnixTime).token("EXAT"),
+                    Arg::new("unix-time-milliseconds", ArgKind::UnixTime).token("PXAT"),
+                    Arg::pure_token("persist", "PERSIST"),
+                ],
+            )
+            .optional(),
         ],
     ),
     cmd(
