@@ -37,6 +37,18 @@ pub(crate) struct Deadline {
     pub(crate) at: u64,
     /// What the setting op had observed, itself included: what expires.
     pub(crate) ctx: VersionVector,
+    /// The meet of the contexts of every deadline this one replaced, directly or through
+    /// those it replaced, and its own; `None` when that is `ctx`. A reap of any of them may
+    /// still arrive: counter entries merge only below it (`Keyspace::compact`).
+    pub(crate) floor: Option<VersionVector>,
+}
+
+impl Deadline {
+    /// Its floor: below it, every reap still to come of it or of a deadline it replaced
+    /// removes counter entries whole.
+    pub(crate) fn floor(&self) -> &VersionVector {
+        self.floor.as_ref().unwrap_or(&self.ctx)
+    }
 }
 
 /// A key's deadline entries, sorted by dot (usually one).
@@ -87,13 +99,34 @@ pub(crate) fn remove_covered(slot: &mut TtlSlot, ctx: &VersionVector) {
     }
 }
 
-/// Replaces the deadlines `deps` cover with one at `at`, set by the op `tag`.
-pub(crate) fn set(slot: &mut TtlSlot, tag: Tag, deps: &VersionVector, at: u64) {
+/// Replaces the deadlines `deps` cover with one at `at`, set by the op `tag`, whose writer
+/// computed `floor` from the deadlines it replaced ([`floor_of`]).
+pub(crate) fn set(
+    slot: &mut TtlSlot,
+    tag: Tag,
+    deps: &VersionVector,
+    at: u64,
+    floor: Option<&VersionVector>,
+) {
     remove_covered(slot, deps);
     let mut ctx = deps.clone();
     ctx.set(tag.dot.actor, ctx.get(tag.dot.actor).max(tag.dot.seq));
-    slot.get_or_insert_with(Box::default)
-        .insert(Deadline { tag, at, ctx });
+    let floor = floor.map(|f| f.meet(&ctx)).filter(|f| *f != ctx);
+    slot.get_or_insert_with(Box::default).insert(Deadline {
+        tag,
+        at,
+        ctx,
+        floor,
+    });
+}
+
+/// The floor a writer gives the deadline it sets in place of every deadline it holds: the meet
+/// of their floors (`None` when it holds none).
+pub(crate) fn floor_of(slot: &TtlSlot) -> Option<VersionVector> {
+    let d = slot.as_deref()?;
+    let mut floors = d.entries.iter().map(Deadline::floor);
+    let first = floors.next()?.clone();
+    Some(floors.fold(first, |f, g| f.meet(g)))
 }
 
 /// The state-based join, as for every dot store: an entry survives if both sides hold it, or

@@ -270,14 +270,16 @@ impl KeyState {
                 deltas = seqslot::apply_edit(&mut self.text, tag, edit, epoch, toggle)
                     .unwrap_or_default();
             }
-            Payload::Expire { at: Some(at) } => expiry::set(&mut self.ttl, tag, deps, *at),
-            Payload::Expire { at: None } => expiry::set(&mut self.ttl, tag, deps, expiry::NEVER),
-            Payload::Timed { write, at } => {
+            Payload::Expire { at, floor } => {
+                let at = at.unwrap_or(expiry::NEVER);
+                expiry::set(&mut self.ttl, tag, deps, at, floor.as_ref());
+            }
+            Payload::Timed { write, at, floor } => {
                 if matches!(**write, Payload::Timed { .. }) {
                     return KeyChange::default();
                 }
                 let change = self.apply(meta, write, epoch, toggle);
-                expiry::set(&mut self.ttl, tag, deps, *at);
+                expiry::set(&mut self.ttl, tag, deps, *at, floor.as_ref());
                 return change;
             }
             Payload::Reap { ctx } => deltas = self.clear_all(ctx, epoch),

@@ -7,6 +7,7 @@ use bytes::Bytes;
 
 use crate::codec::{StateDecodeError, decode_state};
 use crate::digest::{Digest, key_hash};
+use crate::expiry;
 use crate::index::{KeyIndex, Part, Touched};
 use crate::key::{KeyChange, KeyState};
 use crate::payload::{Command, FieldWrite, Payload};
@@ -392,11 +393,13 @@ impl Keyspace {
             cmd,
             Command::Set(_) | Command::SetTimed { .. } | Command::Del | Command::Expire(_)
         );
-        let payload = self.prepare_write(key, cmd, applied)?;
+        let floor = self.state(key).and_then(|s| expiry::floor_of(&s.ttl));
+        let payload = self.prepare_write(key, cmd, applied, floor.clone())?;
         Ok(match self.expires(key) {
             Some(at) if keeps_ttl => Payload::Timed {
                 write: Box::new(payload),
                 at,
+                floor,
             },
             _ => payload,
         })
@@ -408,19 +411,22 @@ impl Keyspace {
         key: &[u8],
         cmd: Command,
         applied: &VersionVector,
+        floor: Option<VersionVector>,
     ) -> Result<Payload, PrepareError> {
         let empty = KeyState::default();
         let state = self.state(key).unwrap_or(&empty);
         Ok(match cmd {
             Command::Set(value) => Payload::Set { value },
             Command::SetTimed { value, at } => match at.or_else(|| self.expires(key)) {
+                // A SET removes everything the deadlines it replaces covered.
                 Some(at) => Payload::Timed {
                     write: Box::new(Payload::Set { value }),
                     at,
+                    floor: None,
                 },
                 None => Payload::Set { value },
             },
-            Command::Expire(at) => Payload::Expire { at },
+            Command::Expire(at) => Payload::Expire { at, floor },
             Command::MvSet { value, ctx } => {
                 self.expect_type(key, &[KeyType::MvRegister])?;
                 Payload::MvSet {
@@ -618,21 +624,32 @@ impl Keyspace {
             let Some(slot) = self.keys.get_mut(&key) else {
                 continue;
             };
-            // A reap removes counter entries whole: none merge while the key holds a
-            // deadline (`expiry`). They wait for a compaction after it is gone.
-            if slot.state.ttl.is_some() {
+            // A reap removes counter entries whole: on a key with deadlines, entries merge
+            // only below their floors (`expiry`); those above wait for a later compaction.
+            let bound = slot.state.ttl.as_deref().map(|d| {
+                d.entries
+                    .iter()
+                    .fold(stable.clone(), |b, e| b.meet(e.floor()))
+            });
+            let before = slot.hash;
+            let n = slot.compact(&key, field.as_ref(), bound.as_ref().unwrap_or(stable));
+            if let Some(bound) = &bound {
                 let counter = match &field {
                     None => Some(&slot.state.scalar.counter),
                     Some(f) => slot.state.hash.get(f).map(|s| &s.counter),
                 };
-                let waiting: Vec<Dot> = counter.into_iter().flat_map(|c| c.tips()).collect();
+                let waiting: Vec<Dot> = counter
+                    .into_iter()
+                    .flat_map(|c| c.tips())
+                    .filter(|d| !bound.covers(*d) && stable.covers(*d))
+                    .collect();
                 for dot in waiting {
                     self.note_increment(dot, &key, field.as_ref());
                 }
-                continue;
             }
-            let before = slot.hash;
-            let n = slot.compact(&key, field.as_ref(), stable);
+            let Some(slot) = self.keys.get_mut(&key) else {
+                continue;
+            };
             if n > 0 {
                 away += n;
                 self.digest.xor(&before);

@@ -119,10 +119,12 @@ pub enum Payload {
     /// A text edit.
     Text(SeqEdit<Text>),
     /// EXPIRE and PERSIST: replaces the deadlines `deps` cover with one at `at` (wall-clock
-    /// milliseconds since the Unix epoch), or with none.
+    /// milliseconds since the Unix epoch), or with one that never passes (PERSIST).
     Expire {
         /// The new deadline.
         at: Option<u64>,
+        /// The floor of the deadlines the writer replaced (`None`: it replaced none).
+        floor: Option<VersionVector>,
     },
     /// A write that sets or keeps the key's deadline (SET EX, SET KEEPTTL, and every write to
     /// a key with a TTL that keeps it, as INCR or SADD do): applies `write`, then replaces the
@@ -133,6 +135,9 @@ pub enum Payload {
         write: Box<Payload>,
         /// The deadline.
         at: u64,
+        /// The floor of the deadlines the writer replaced (`None`: it replaced none, or the
+        /// write is a SET, which removes everything they covered).
+        floor: Option<VersionVector>,
     },
     /// The removal of an expired deadline, issued by a region whose clock passed it: removes
     /// from every slot, deadlines included, what `ctx` (the deadline's context) covers, as a

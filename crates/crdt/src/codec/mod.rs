@@ -16,9 +16,10 @@
 //! set     = count  (member:bytes  tags:(count (dot hlc)*))*
 //! hash    = count  (field:bytes  flags:u8 (bits 0-2 only, non-zero)  [reg] [counter] [bases])*
 //! list, text: see `seq`
-//! ttl     = count  (dot hlc at:varint ctx:(count (actor:varint seq:varint)*))*
-//!           deadlines (`expiry`): `ctx` a canonical version vector (actors increasing, seqs
-//!           non-zero) that covers the entry's own dot
+//! ttl     = count  (dot hlc at:varint ctx:vv (0 | 1 floor:vv))*
+//!           deadlines (`expiry`): `ctx` covers the entry's own dot; a floor is present
+//!           exactly when it differs from `ctx`, and lies below it
+//! vv      = n:varint (actor:varint seq:varint)^n   actors increasing, seqs non-zero
 //! dot     = actor:varint seq:varint      hlc = epoch:varint time:varint count:varint
 //! bytes   = len:varint raw               count = varint, at least 1
 //! ```
@@ -67,7 +68,7 @@ const MIN_DOT_HLC: usize = 2 + 3;
 const MIN_ENTRY: usize = 4 + 3 + 1;
 const MIN_MEMBER: usize = 1 + 1 + MIN_DOT_HLC;
 const MIN_FIELD: usize = 1 + 1 + 1 + MIN_DOT_HLC;
-const MIN_DEADLINE: usize = MIN_DOT_HLC + 1 + 1 + 2;
+const MIN_DEADLINE: usize = MIN_DOT_HLC + 1 + 1 + 2 + 1;
 
 /// Why bytes are not an encoded key state. Decoding never panics and never allocates more
 /// than the input's size.
@@ -192,11 +193,22 @@ impl Enc {
             self.dot(e.tag.dot);
             self.hlc(e.tag.hlc);
             self.varint(e.at);
-            self.len(e.ctx.len());
-            for (a, seq) in e.ctx.iter() {
-                self.varint(u64::from(a.0));
-                self.varint(seq);
+            self.vv(&e.ctx);
+            match &e.floor {
+                None => self.buf.push(0),
+                Some(f) => {
+                    self.buf.push(1);
+                    self.vv(f);
+                }
             }
+        }
+    }
+
+    fn vv(&mut self, v: &VersionVector) {
+        self.len(v.len());
+        for (a, seq) in v.iter() {
+            self.varint(u64::from(a.0));
+            self.varint(seq);
         }
     }
 }
@@ -310,7 +322,7 @@ const PART_TTL: u8 = 9;
 /// member = 3 member:bytes tags:(count (dot hlc)*)
 /// field  = 4 field:bytes flags:u8 [reg] [counter] [bases]
 /// meta   = 7 (list) | 8 (text)  newest:(dot hlc)
-/// ttl    = 9 count (dot hlc at:varint ctx:(count (actor seq)*))*
+/// ttl    = 9 count (dot hlc at:varint ctx:vv (0 | 1 floor:vv))*
 /// ```
 ///
 /// A list's or text's elements are parts of their own (`seq::for_each_elem`).
@@ -533,32 +545,67 @@ impl<'a> Dec<'a> {
             }
             let hlc = self.hlc()?;
             let at = self.varint("a deadline")?;
-            let actors = self.count("a deadline's context", 2)?;
-            let mut ctx = VersionVector::new();
-            let mut prev: Option<ActorId> = None;
-            for _ in 0..actors {
-                let actor = ActorId(self.u32("a context's actor")?);
-                let seq = self.varint("a context's seq")?;
-                if prev.is_some_and(|p| p >= actor) || seq == 0 {
-                    return Err(StateDecodeError::NotCanonical(
-                        "a deadline's context is not a canonical version vector",
-                    ));
-                }
-                prev = Some(actor);
-                ctx.set(actor, seq);
-            }
+            let ctx = self.vv("a deadline's context")?;
             if !ctx.covers(dot) {
                 return Err(StateDecodeError::NotCanonical(
                     "a deadline's context does not cover its own dot",
                 ));
             }
+            let floor = match self.u8("a deadline's floor flag")? {
+                0 => None,
+                1 => {
+                    let f = self.vv("a deadline's floor")?;
+                    if f == ctx || f.meet(&ctx) != f {
+                        return Err(StateDecodeError::NotCanonical(
+                            "a deadline's floor is not below its context",
+                        ));
+                    }
+                    Some(f)
+                }
+                found => {
+                    return Err(StateDecodeError::BadTag {
+                        what: "deadline floor",
+                        found,
+                    });
+                }
+            };
             entries.push(Deadline {
                 tag: crate::Tag { dot, hlc },
                 at,
                 ctx,
+                floor,
             });
         }
         Ok(Deadlines { entries })
+    }
+
+    /// A version vector: actors increasing, seqs non-zero (possibly empty).
+    fn vv(&mut self, what: &'static str) -> Result<VersionVector> {
+        let n = self.varint(what)?;
+        let remaining = self.remaining();
+        let n = usize::try_from(n)
+            .ok()
+            .filter(|&n| n <= remaining / 2)
+            .ok_or(StateDecodeError::TooManyEntries {
+                what,
+                count: n,
+                remaining,
+                max: remaining / 2,
+            })?;
+        let mut v = VersionVector::new();
+        let mut prev: Option<ActorId> = None;
+        for _ in 0..n {
+            let actor = ActorId(self.u32("a version vector's actor")?);
+            let seq = self.varint("a version vector's seq")?;
+            if prev.is_some_and(|p| p >= actor) || seq == 0 {
+                return Err(StateDecodeError::NotCanonical(
+                    "a version vector's actors out of order, or a zero seq",
+                ));
+            }
+            prev = Some(actor);
+            v.set(actor, seq);
+        }
+        Ok(v)
     }
 
     fn scalar_body(&mut self, flags: u8) -> Result<Scalar> {
