@@ -109,6 +109,16 @@ fn states_made_here_load() {
             value: b("m"),
             ctx: None,
         }],
+        vec![Command::SetTimed {
+            value: b("v"),
+            at: Some(1_700_000_000_000),
+        }],
+        vec![
+            Command::IncrBy(1),
+            Command::Expire(Some(9)),
+            Command::IncrBy(1),
+            Command::Expire(None),
+        ],
     ] {
         let bytes = state_after(cmds);
         assert!(body::check(&bytes), "{bytes:?}");
