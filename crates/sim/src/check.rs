@@ -52,6 +52,7 @@ pub(crate) fn check(
     let mut clock_ahead_reports = 0;
     let mut snapshots_merged = 0;
     let mut collected = 0;
+    let mut reaped = 0;
     for (id, r) in &replicas {
         let digest = r.digest().to_string();
         if digest != first_digest {
@@ -68,6 +69,7 @@ pub(crate) fn check(
         clock_ahead_reports += stats.clock_ahead_reports;
         snapshots_merged += stats.snapshots_merged;
         collected += stats.collected;
+        reaped += stats.reaped;
     }
 
     // No acknowledged write lost, at the fsync policy's level: an acknowledged write that was
@@ -107,6 +109,27 @@ pub(crate) fn check(
                     op,
                     command: &w.command,
                 });
+            }
+        }
+        // Expiring registers, whose model needs the reaps too: every op on the key.
+        let mut expiring: BTreeMap<Bytes, Vec<&meridian_replica::Op>> = BTreeMap::new();
+        for (dot, op) in &world.contents {
+            if Family::of(&op.key) == Family::Expiring && reference.applied().covers(*dot) {
+                expiring.entry(op.key.clone()).or_default().push(&**op);
+            }
+        }
+        for (key, ops) in &expiring {
+            for (id, r) in &replicas {
+                let expected = model::expiring(ops, r.keyspace().clock());
+                let got = r.keyspace().get(key);
+                if got != expected {
+                    violations.push(Violation::Model {
+                        key: String::from_utf8_lossy(key).into_owned(),
+                        node: *id,
+                        expected: format!("{expected:?}"),
+                        got: format!("{got:?}"),
+                    });
+                }
             }
         }
         for (key, writes) in &by_key {
@@ -292,6 +315,7 @@ pub(crate) fn check(
         clock_ahead_reports,
         snapshots_merged,
         collected,
+        reaped,
         acked: world.acked.len() as u64,
         lost_acked,
         digest: first_digest,

@@ -50,7 +50,7 @@ pub fn expected(key: &[u8], writes: &[Write<'_>]) -> Option<Option<Value>> {
         Family::Set => set(writes),
         Family::Hash => hash(writes),
         Family::Mv => mv(writes),
-        Family::List | Family::Text | Family::Clash => return None,
+        Family::List | Family::Text | Family::Expiring | Family::Clash => return None,
     };
     Some(value)
 }
@@ -315,4 +315,57 @@ fn mv(writes: &[Write<'_>]) -> Option<Value> {
         })
         .collect();
     (!siblings.is_empty()).then_some(Value::Mv(siblings))
+}
+
+/// What an expiring register (family `e`) must read at a node whose clock is `clock`, from
+/// the data model's definitions applied to the whole history: the client's writes and the
+/// reaps (`Payload::Reap`) regions issued.
+///
+/// A value (from SET, or SET with a deadline) survives unless a SET, a DEL or a reap observed
+/// it: the SET or DEL's `deps`, or the reap's context, covers its dot. A deadline (from SET
+/// with one, EXPIRE, PERSIST's that never passes) survives unless a SET, a DEL, another
+/// deadline's writer or a reap observed it. The key reads as the newest surviving value,
+/// and as absent where the clock has passed a surviving deadline.
+pub fn expiring(writes: &[&Op], clock: u64) -> Option<Value> {
+    let observed_by = |dot: Dot, clears: &dyn Fn(&Payload) -> bool| {
+        writes.iter().any(|o| match &o.payload {
+            Payload::Reap { ctx } => ctx.covers(dot),
+            p => clears(p) && o.deps.covers(dot),
+        })
+    };
+    let value_of = |p: &Payload| match p {
+        Payload::Set { value } => Some(value.clone()),
+        Payload::Timed { write, .. } => match &**write {
+            Payload::Set { value } => Some(value.clone()),
+            _ => None,
+        },
+        _ => None,
+    };
+    let deadline_of = |p: &Payload| match p {
+        Payload::Timed { at, .. } => Some(*at),
+        Payload::Expire { at, .. } => Some(at.unwrap_or(u64::MAX)),
+        _ => None,
+    };
+    let clears_value = |p: &Payload| value_of(p).is_some() || matches!(p, Payload::Del);
+    let clears_deadline = |p: &Payload| clears_value(p) || deadline_of(p).is_some();
+    let expired = writes
+        .iter()
+        .filter(|o| !observed_by(o.dot(), &clears_deadline))
+        .filter_map(|o| deadline_of(&o.payload))
+        .any(|at| at != u64::MAX && at <= clock);
+    if expired {
+        return None;
+    }
+    writes
+        .iter()
+        .filter(|o| !observed_by(o.dot(), &clears_value))
+        .filter_map(|o| {
+            let stamp = Stamp {
+                hlc: o.hlc,
+                actor: o.origin,
+            };
+            value_of(&o.payload).map(|v| (stamp, v))
+        })
+        .max_by_key(|(stamp, _)| *stamp)
+        .map(|(_, v)| Value::Str(v))
 }

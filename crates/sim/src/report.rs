@@ -390,6 +390,8 @@ pub struct Report {
     pub snapshots_merged: u64,
     /// List and text tombstones collected, summed over nodes.
     pub collected: u64,
+    /// Deadlines reaped, summed over nodes (a deadline reaped by two regions counts twice).
+    pub reaped: u64,
     /// Acknowledged writes.
     pub acked: u64,
     /// Acknowledged writes missing or replaced somewhere.
@@ -423,6 +425,7 @@ impl Report {
             clock_ahead_reports: 0,
             snapshots_merged: 0,
             collected: 0,
+            reaped: 0,
             acked: 0,
             lost_acked: 0,
             violations,
@@ -476,7 +479,7 @@ impl fmt::Display for Report {
         }
         write!(
             f,
-            "{} writes={} acked={} msgs/op={:.2} bytes/op={:.0} dup/op={:.3} max_causal={} converge_ms={} snapshots={} collected={} lost={} dup_net={} reordered={} cuts={} crashes={} lost_unpersisted={} digest={}",
+            "{} writes={} acked={} msgs/op={:.2} bytes/op={:.0} dup/op={:.3} max_causal={} converge_ms={} snapshots={} collected={} reaped={} lost={} dup_net={} reordered={} cuts={} crashes={} lost_unpersisted={} digest={}",
             if self.ok() { "ok" } else { "FAIL" },
             c.writes,
             self.acked,
@@ -488,6 +491,7 @@ impl fmt::Display for Report {
                 .map_or_else(|| "never".to_string(), |m| m.to_string()),
             self.snapshots_merged,
             self.collected,
+            self.reaped,
             c.lost,
             c.duplicated,
             c.reordered,

@@ -1,9 +1,9 @@
 //! The client workload: writes of every key type at every leader, drawn from the seed.
 //!
 //! Key families keep one type per key (`r` registers, `c` counters, `s` sets, `h` hashes,
-//! `m` MV registers, `l` lists, `t` texts) so that the model in [`crate::model`] can predict
-//! their values; the key `x` is written with several types on purpose, to exercise type
-//! clashes, and is checked by convergence only.
+//! `m` MV registers, `l` lists, `t` texts, `e` registers with deadlines) so that the model in
+//! [`crate::model`] can predict their values; the key `x` is written with several types on
+//! purpose, to exercise type clashes, and is checked by convergence only.
 //!
 //! List items and text characters are unique to the write that inserts them (`v{n}.{i}`, and
 //! one code point per write and offset), so the model can tell every element in a value.
@@ -33,6 +33,9 @@ pub enum Family {
     List,
     /// Texts.
     Text,
+    /// Registers written with deadlines (SET EX, EXPIRE, PERSIST, SET KEEPTTL), a second or
+    /// two ahead of the writer's clock.
+    Expiring,
     /// Written with several types: convergence only.
     Clash,
 }
@@ -48,6 +51,7 @@ impl Family {
             Some(b'm') => Family::Mv,
             Some(b'l') => Family::List,
             Some(b't') => Family::Text,
+            Some(b'e') => Family::Expiring,
             _ => Family::Clash,
         }
     }
@@ -137,6 +141,23 @@ pub fn next_write(rng: &mut impl Rng, n: u64, keyspace: Option<&Keyspace>) -> (B
             } else {
                 (key('m'), Command::MvSet { value, ctx: None })
             }
+        }
+        94..=96 => {
+            // Deadlines a little ahead of the writer's clock (as it last saw it), so that
+            // they pass during the run, at different times at differently skewed nodes.
+            let at = keyspace.map_or(0, Keyspace::clock) + rng.random_range(1..2_000u64);
+            let command = match rng.random_range(0..10u32) {
+                0 => Command::Del,
+                1 => Command::Set(value),
+                2 => Command::Expire(None),
+                3 => Command::SetTimed { value, at: None },
+                4..=5 => Command::Expire(Some(at)),
+                _ => Command::SetTimed {
+                    value,
+                    at: Some(at),
+                },
+            };
+            (key('e'), command)
         }
         _ => {
             let x = Bytes::from_static(b"x");

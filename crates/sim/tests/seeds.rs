@@ -124,6 +124,21 @@ fn a_seed_replays_exactly() {
     assert_eq!(a.duplicates, b.duplicates);
 }
 
+/// The workload's expiring keys do expire: with every fault, clock skew included, regions
+/// reap deadlines, and every region reads what the model says (absent where its clock has
+/// passed a deadline that survives).
+#[test]
+fn deadlines_pass_and_are_reaped_under_every_fault() {
+    let (topology, _) = topology("mesh-3");
+    let mut reaped = 0;
+    for seed in 0..10 {
+        let report = meridian_sim::run(&SimConfig::new(Arc::clone(&topology), seed, FaultMix::All));
+        assert!(report.ok(), "{report}");
+        reaped += report.reaped;
+    }
+    assert!(reaped > 0, "no deadline was reaped");
+}
+
 #[test]
 fn different_seeds_make_different_runs() {
     let (topology, _) = topology("ring-5");

@@ -905,8 +905,8 @@ impl World {
         self.topology.neighbours(node).collect()
     }
 
-    /// Whether every node is up, holds and has applied every op any node holds, and has
-    /// nothing in flight to its disk.
+    /// Whether every node is up, holds and has applied every op any node holds, has nothing
+    /// in flight to its disk, and holds no deadline still to pass (whose reap would be news).
     pub(crate) fn converged(&self) -> bool {
         let mut all = VersionVector::new();
         for n in self.nodes.values() {
@@ -925,6 +925,7 @@ impl World {
         self.nodes.values().all(|n| {
             n.replica.as_ref().is_some_and(|r| {
                 r.is_quiescent()
+                    && r.keyspace().first_deadline().is_none()
                     && *r.received() == all
                     && *r.applied() == all
                     && *r.compacted_at() == all
