@@ -393,9 +393,18 @@ impl Keyspace {
             cmd,
             Command::Set(_) | Command::SetTimed { .. } | Command::Del | Command::Expire(_)
         );
-        let floor = self.state(key).and_then(|s| expiry::floor_of(&s.ttl));
+        let state = self.state(key);
+        let floor = state.and_then(|s| expiry::floor_of(&s.ttl));
+        // A key emptied by its last pop or SREM keeps its deadline until it passes; a write
+        // that creates the key anew does not inherit it, as in Redis.
+        let stale = !self.contains(key) && state.and_then(KeyState::expires).is_some();
         let payload = self.prepare_write(key, cmd, applied, floor.clone())?;
-        Ok(match self.expires(key) {
+        let at = match self.expires(key) {
+            Some(at) => Some(at),
+            None if stale => Some(expiry::NEVER),
+            None => None,
+        };
+        Ok(match at {
             Some(at) if keeps_ttl => Payload::Timed {
                 write: Box::new(payload),
                 at,

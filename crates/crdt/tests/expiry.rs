@@ -229,3 +229,17 @@ fn a_deadline_round_trips_through_the_storage_encoding() {
     assert_eq!(loaded.encode_key(b"n").unwrap(), bytes);
     assert!(loaded.holds_deadlines(b"n"));
 }
+
+#[test]
+fn a_key_emptied_and_written_again_does_not_inherit_its_old_deadline() {
+    let mut c = Cluster::new(1);
+    c.write(0, "s", Command::SAdd(vec![b("a")]), 1);
+    c.write(0, "s", Command::Expire(Some(50)), 2);
+    c.write(0, "s", Command::SRem(vec![b("a")]), 3);
+    assert!(!c.replicas[0].ks.contains(b"s"));
+    // As in Redis, the SADD makes a new key, without a time to live.
+    c.write(0, "s", Command::SAdd(vec![b("b")]), 4);
+    assert_eq!(c.replicas[0].ks.expires(b"s"), None);
+    assert_eq!(c.reap(0, 50), 0);
+    assert_eq!(members(&c, 0, "s"), vec![b("b")]);
+}

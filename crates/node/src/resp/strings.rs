@@ -510,9 +510,14 @@ fn rewrite(
                     writes: Vec::new(),
                     outcome: old_len,
                 },
+                // The key keeps its time to live, as in Redis.
                 Some(new) => {
                     let len = new.len();
-                    Plan::one(key.clone(), Command::Set(new), len)
+                    let command = Command::SetTimed {
+                        value: new,
+                        at: None,
+                    };
+                    Plan::one(key.clone(), command, len)
                 }
             }))
         },
