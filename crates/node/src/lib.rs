@@ -13,6 +13,7 @@ mod admin;
 pub mod cluster;
 pub mod config;
 mod driver;
+mod expiry;
 pub mod frame;
 mod node;
 mod ops;
