@@ -89,7 +89,7 @@ fuzz_target!(|data: &[u8]| {
         Command::IncrBy(1),
     );
     drain(&mut r, 2);
-    r.handle_timeout(5_000);
+    r.handle_timeout(5_000, WALL0 + 5_000);
     drain(&mut r, 5_000);
     assert!(
         r.received().dominates(r.applied()),
