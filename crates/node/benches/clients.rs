@@ -4,7 +4,11 @@
 //! under fsync `periodic` and `always`, and against `redis-server --appendonly yes` with
 //! `--appendfsync everysec` and `always`.
 //!
-//! `cargo bench -p meridian-node --bench clients [-- --quick]`
+//! `cargo bench -p meridian-node --bench clients [-- --quick] [--tests a,b,...] [--nodes N]`
+//!
+//! `--tests` picks among `set`, `get`, `incr`, `sadd`, `hset` (the default), `lpush`, `rpop`
+//! and `setex` (a custom command: `SET key:__rand_int__ <100 bytes> EX 100`); `--nodes 1`
+//! benchmarks one node alone instead of n1 of a mesh-3.
 //!
 //! The three nodes run in this process on one tokio runtime (loopback QUIC with mutual TLS,
 //! redb stores in temp dirs, preset `lan`); redis-server and redis-benchmark are child
@@ -24,6 +28,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use common::thousands;
@@ -36,14 +41,82 @@ use support::{
 const CLIENTS: usize = 50;
 /// Pipeline depths (`-P`).
 const PIPELINES: [usize; 2] = [1, 16];
-/// redis-benchmark tests (`-t`), in the order they run on one server.
-const TESTS: [&str; 5] = ["set", "get", "incr", "sadd", "hset"];
+/// One redis-benchmark test: a `-t` name, or a command of its own.
+#[derive(Debug)]
+struct Test {
+    name: &'static str,
+    command: Option<&'static [&'static str]>,
+}
+
+impl Test {
+    const fn builtin(name: &'static str) -> Test {
+        Test {
+            name,
+            command: None,
+        }
+    }
+
+    /// The arguments that make redis-benchmark run it.
+    fn args(&self) -> Vec<&'static str> {
+        match self.command {
+            Some(words) => words.to_vec(),
+            None => vec!["-t", self.name],
+        }
+    }
+
+    /// The name of its row in redis-benchmark's CSV.
+    fn row(&self) -> String {
+        match self.command {
+            Some(words) => words.join(" "),
+            None => self.name.to_uppercase(),
+        }
+    }
+}
+
+/// A 100-byte value, as `-d 100` makes for the built-in tests.
+const VALUE: &str = "vvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvv";
+
+/// Every test this benchmark can run.
+const CATALOGUE: &[Test] = &[
+    Test::builtin("set"),
+    Test::builtin("get"),
+    Test::builtin("incr"),
+    Test::builtin("sadd"),
+    Test::builtin("hset"),
+    Test::builtin("lpush"),
+    Test::builtin("rpop"),
+    Test {
+        name: "setex",
+        command: Some(&["SET", "key:__rand_int__", VALUE, "EX", "100"]),
+    },
+];
+
+/// The tests run when `--tests` does not say, in the order they run on one server.
+const DEFAULT_TESTS: &str = "set,get,incr,sadd,hset";
+
+/// What this run benchmarks (`--tests`, `--nodes`), set once in `main`.
+static CHOICE: OnceLock<(Vec<&'static Test>, usize)> = OnceLock::new();
+
+/// The tests chosen, in the order they run on one server.
+fn tests() -> &'static [&'static Test] {
+    CHOICE.get().map_or(&[], |(t, _)| t.as_slice())
+}
+
+/// Nodes of the cluster; the benchmark talks to the first.
+fn nodes() -> usize {
+    CHOICE.get().map_or(3, |(_, n)| *n)
+}
+
+/// The value of `--flag value` on the command line.
+fn flag(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    let at = args.iter().position(|a| a == name)?;
+    args.get(at + 1).cloned()
+}
 /// `-d`: value size in bytes.
 const VALUE_LEN: usize = 100;
 /// `-r`: random keys (and set members, hash fields) over this many.
 const KEYSPACE: u64 = 100_000;
-/// Nodes of the mesh; the benchmark talks to the first.
-const NODES: usize = 3;
 /// Upper bound on any wait: links up, convergence, a server answering.
 const LIMIT: Duration = Duration::from_secs(120);
 /// Upper bound on N for one timed test.
@@ -96,6 +169,20 @@ impl Plan {
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let plan = Plan::new(quick);
+    let names = flag("--tests").unwrap_or_else(|| DEFAULT_TESTS.to_owned());
+    let mut chosen = Vec::new();
+    for name in names.split(',') {
+        match CATALOGUE.iter().find(|t| t.name == name) {
+            Some(t) => chosen.push(t),
+            None => {
+                let known: Vec<&str> = CATALOGUE.iter().map(|t| t.name).collect();
+                eprintln!("unknown test {name:?}: known are {}", known.join(", "));
+                std::process::exit(2);
+            }
+        }
+    }
+    let node_count = flag("--nodes").map_or(3, |n| n.parse().unwrap_or(3)).max(1);
+    CHOICE.get_or_init(|| (chosen, node_count));
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -123,11 +210,12 @@ fn main() {
     println!(
         "plan: redis-benchmark -c {CLIENTS} -t <test> -P <1|16> -d {VALUE_LEN} -r {KEYSPACE} --csv, \
          tests {} in that order on each fresh server; N per test = warm-up rate x {:.0} s \
-         (at least {CLIENTS} x 2 x pipeline, at most {}); Meridian: node n1 of a mesh-{NODES} cluster, preset lan; \
+         (at least {CLIENTS} x 2 x pipeline, at most {}); Meridian: node n1 of a mesh-{} cluster, preset lan; \
          127.0.0.1 only",
-        TESTS.join(","),
+        tests().iter().map(|t| t.name).collect::<Vec<_>>().join(","),
         plan.seconds,
-        thousands(MAX_REQUESTS)
+        thousands(MAX_REQUESTS),
+        nodes()
     );
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -164,7 +252,7 @@ struct Run {
     fsync: &'static str,
     pipeline: usize,
     tests: Vec<TestResult>,
-    /// What the server holds after the run: DBSIZE, SCARD myset, HLEN myhash.
+    /// What the server holds after the run: DBSIZE, SCARD myset, HLEN myhash, LLEN mylist.
     sizes: String,
     /// Meridian: the digest every node held after the last test, or why they did not agree.
     digest: Option<Result<String, String>>,
@@ -208,14 +296,14 @@ fn bench_tests(
 ) -> (Vec<TestResult>, CpuUse) {
     let mut results = Vec::new();
     let mut cpu = CpuUse::default();
-    for test in TESTS {
-        tracing::info!(port, test, pipeline, "bench: warm-up");
+    for &test in tests() {
+        tracing::info!(port, test = test.name, pipeline, "bench: warm-up");
         let requests = match calibrate(plan, port, test, pipeline) {
             Ok(n) => n,
             Err(e) => {
                 let drain = settle();
                 results.push(TestResult {
-                    test,
+                    test: test.name,
                     requests: 0,
                     outcome: Err(format!("warm-up: {e}")),
                     cpu: CpuUse::default(),
@@ -224,14 +312,14 @@ fn bench_tests(
                 continue;
             }
         };
-        tracing::info!(port, test, pipeline, requests, "bench: timed");
+        tracing::info!(port, test = test.name, pipeline, requests, "bench: timed");
         let before = CpuSample::now(server_pid);
         let outcome = redis_benchmark(port, test, requests, pipeline, plan.timeout());
         let used = CpuSample::now(server_pid).since(&before);
         cpu.add(&used);
         let drain = settle();
         results.push(TestResult {
-            test,
+            test: test.name,
             requests,
             outcome,
             cpu: used,
@@ -245,7 +333,7 @@ fn bench_tests(
 /// `Plan::calibrate_for` (at most `CALIBRATION_RUNS`); N for the timed run, from the last
 /// one's rate. Against Meridian, SADD and HSET slow down as their one key grows, so the
 /// timed run may last longer than planned.
-fn calibrate(plan: &Plan, port: u16, test: &str, pipeline: usize) -> Result<u64, String> {
+fn calibrate(plan: &Plan, port: u16, test: &Test, pipeline: usize) -> Result<u64, String> {
     let mut n = plan.first_warmup(pipeline);
     let mut figures = redis_benchmark(port, test, n, pipeline, plan.timeout())?;
     for _ in 1..CALIBRATION_RUNS {
@@ -283,7 +371,7 @@ fn report(run: &Run) {
         Some(Err(e)) => format!("; NOT CONVERGED: {e}"),
     };
     println!(
-        "ran {} fsync {} -P {}: {} ops/s; dbsize / myset / myhash {}{digest}; {:.1} s",
+        "ran {} fsync {} -P {}: {} ops/s; dbsize / myset / myhash / mylist {}{digest}; {:.1} s",
         run.system,
         run.fsync,
         run.pipeline,
@@ -293,9 +381,9 @@ fn report(run: &Run) {
     );
 }
 
-/// DBSIZE, SCARD myset and HLEN myhash at 127.0.0.1:`port`.
+/// DBSIZE, SCARD myset, HLEN myhash and LLEN mylist at 127.0.0.1:`port`.
 fn sizes(port: u16) -> String {
-    ["DBSIZE", "SCARD myset", "HLEN myhash"]
+    ["DBSIZE", "SCARD myset", "HLEN myhash", "LLEN mylist"]
         .iter()
         .map(|c| match command(port, c) {
             Ok(reply) => match reply.trim_start_matches(':').parse::<u64>() {
@@ -366,10 +454,10 @@ fn redis_run(plan: &Plan, fsync: &'static str, pipeline: usize) -> Run {
             (tests, cpu, sizes(server.port))
         }
         Err(e) => (
-            TESTS
+            tests()
                 .iter()
-                .map(|&test| TestResult {
-                    test,
+                .map(|test| TestResult {
+                    test: test.name,
                     requests: 0,
                     outcome: Err(e.clone()),
                     cpu: CpuUse::default(),
@@ -395,11 +483,11 @@ fn redis_run(plan: &Plan, fsync: &'static str, pipeline: usize) -> Run {
 
 // ----- Meridian -----
 
-/// Prepares and starts a mesh of `NODES` leaders on free loopback ports under `dir`, and
+/// Prepares and starts a mesh of [`nodes`] leaders on free loopback ports under `dir`, and
 /// waits until every link is up.
 async fn start_cluster(dir: &Path, fsync: &str) -> LocalCluster {
     let mut text = String::from("cluster = \"bench-clients\"\nshape = \"mesh\"\n");
-    for i in 1..=NODES {
+    for i in 1..=nodes() {
         let (quic, resp, admin) = free_addrs();
         text.push_str(&format!(
             "\n[[node]]\nname = \"n{i}\"\nid = {i}\nrole = \"leader\"\nquic = \"{quic}\"\nresp = \"{resp}\"\nadmin = \"{admin}\"\n"
@@ -550,7 +638,7 @@ fn wait_until(what: &str, mut condition: impl FnMut() -> bool) -> Result<(), Str
 /// Runs one redis-benchmark test and parses its CSV line; kills it after `timeout`.
 fn redis_benchmark(
     port: u16,
-    test: &str,
+    test: &Test,
     requests: u64,
     pipeline: usize,
     timeout: Duration,
@@ -559,9 +647,10 @@ fn redis_benchmark(
     let mut child = Command::new("redis-benchmark")
         .args(["-h", "127.0.0.1", "-p", &port.to_string()])
         .args(["-c", &CLIENTS.to_string(), "-n", &requests.to_string()])
-        .args(["-t", test, "-P", &pipeline.to_string()])
+        .args(["-P", &pipeline.to_string()])
         .args(["-d", &VALUE_LEN.to_string(), "-r", &KEYSPACE.to_string()])
         .arg("--csv")
+        .args(test.args())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -592,7 +681,7 @@ fn redis_benchmark(
     if !status.success() {
         return Err(format!("exit {status}: {}{}", stdout.trim(), stderr.trim()));
     }
-    parse_csv(&stdout, test)
+    parse_csv(&stdout, &test.row())
         .map(|(rps, p50_ms, p99_ms)| Figures {
             rps,
             p50_ms,
@@ -602,8 +691,9 @@ fn redis_benchmark(
         .ok_or_else(|| format!("unexpected output: {}{}", stdout.trim(), stderr.trim()))
 }
 
-/// From `"test","rps",...,"p50_latency_ms",...` and `"SET","123.45",...`: rps, p50, p99.
-fn parse_csv(text: &str, test: &str) -> Option<(f64, f64, f64)> {
+/// From `"test","rps",...,"p50_latency_ms",...` and `"SET","123.45",...`: rps, p50, p99 of
+/// the row named `row`.
+fn parse_csv(text: &str, row: &str) -> Option<(f64, f64, f64)> {
     let cells = |line: &str| -> Vec<String> {
         line.split(',')
             .map(|c| c.trim().trim_matches('"').to_owned())
@@ -612,8 +702,9 @@ fn parse_csv(text: &str, test: &str) -> Option<(f64, f64, f64)> {
     let mut lines = text.lines().filter(|l| l.starts_with('"'));
     let header = cells(lines.next()?);
     let column = |name: &str| header.iter().position(|h| h == name);
-    let want = test.to_uppercase();
-    let row = lines.map(cells).find(|r| r.first() == Some(&want))?;
+    let row = lines
+        .map(cells)
+        .find(|r| r.first().is_some_and(|c| c == row))?;
     let field = |name: &str| row.get(column(name)?)?.parse().ok();
     Some((
         field("rps")?,
@@ -703,7 +794,7 @@ fn print_throughput(runs: &[Run]) {
     // Per policy pair: rows where Meridian / redis-server >= 1, and rows compared.
     let mut met = [(0usize, 0usize); POLICIES.len()];
     for pipeline in PIPELINES {
-        for test in TESTS {
+        for test in tests().iter().map(|t| t.name) {
             let mut row = vec![test.to_uppercase(), pipeline.to_string()];
             let mut latency = Vec::new();
             for (i, (ours, theirs)) in POLICIES.iter().enumerate() {
@@ -735,7 +826,7 @@ fn print_throughput(runs: &[Run]) {
     let verdict = |(ok, of): (usize, usize)| {
         format!(
             "{} ({ok} of {of} rows)",
-            if ok == of && of == TESTS.len() * PIPELINES.len() {
+            if ok == of && of == tests().len() * PIPELINES.len() {
                 "met"
             } else {
                 "NOT met"
@@ -744,10 +835,11 @@ fn print_throughput(runs: &[Run]) {
     };
     let all_met = met
         .iter()
-        .all(|&(ok, of)| ok == of && of == TESTS.len() * PIPELINES.len());
+        .all(|&(ok, of)| ok == of && of == tests().len() * PIPELINES.len());
     print_table(
         &format!(
-            "7a. Throughput: redis-benchmark -c {CLIENTS} -d {VALUE_LEN} -r {KEYSPACE} against node n1 of a mesh-{NODES} cluster and against redis-server"
+            "7a. Throughput: redis-benchmark -c {CLIENTS} -d {VALUE_LEN} -r {KEYSPACE} against node n1 of a mesh-{} cluster and against redis-server",
+            nodes()
         ),
         &[
             "test",
@@ -765,14 +857,18 @@ fn print_throughput(runs: &[Run]) {
         ],
         &rows,
         &[
-            "ratio = Meridian / redis-server, same test, same pipeline depth, paired fsync policy".to_owned(),
+            "ratio = Meridian / redis-server, same test, same pipeline depth, paired fsync policy"
+                .to_owned(),
             format!(
                 "goal: ratio >= 1.00 on every row: {}; periodic vs everysec: {}; always vs always: {}",
                 if all_met { "met" } else { "NOT met" },
                 verdict(met[0]),
                 verdict(met[1])
             ),
-            "Meridian periodic = fsync every 100 ms; a Meridian write is replicated to 2 peers (same process, same 2 cores), redis-server has no replica".to_owned(),
+            format!(
+                "Meridian periodic = fsync every 100 ms; a Meridian write is replicated to {} peers (same process, same cores), redis-server has no replica",
+                nodes() - 1
+            ),
             "p50: redis-benchmark's median latency per request (ms)".to_owned(),
         ],
     );
@@ -841,7 +937,7 @@ fn print_details(runs: &[Run]) {
             "server CPU cores",
             "rest of machine",
             "server CPU us/request set/get/incr/sadd/hset",
-            "dbsize / myset / myhash",
+            "dbsize / myset / myhash / mylist",
             "failures",
             "run wall s",
         ],
@@ -853,7 +949,7 @@ fn print_details(runs: &[Run]) {
             ),
             "server CPU us/request: the server's CPU time over one timed test / its N (Meridian: all three nodes, so every write is paid three times; the work left when the test ends, see 7c, is not counted)".to_owned(),
             "p99 3000.3 ms is redis-benchmark's histogram ceiling: latencies of 3 s or more are counted as 3 s".to_owned(),
-            "dbsize / myset / myhash: DBSIZE, SCARD myset, HLEN myhash at the end (redis-benchmark's SADD and HSET all go to these two keys; -r spreads members and fields over 100,000)".to_owned(),
+            "dbsize / myset / myhash / mylist: DBSIZE, SCARD myset, HLEN myhash, LLEN mylist at the end (redis-benchmark's SADD, HSET, LPUSH and RPOP all go to these keys; -r spreads members and fields over 100,000)".to_owned(),
             "run wall s: warm-ups, timed tests and (Meridian) cluster start, convergence waits and shutdown".to_owned(),
         ],
     );
