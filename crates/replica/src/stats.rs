@@ -17,6 +17,8 @@ pub struct Stats {
     pub ops_sent: u64,
     /// Gossip messages sent.
     pub gossip_sent: u64,
+    /// Gossip rounds run (each truncates the log, compacts and gossips).
+    pub gossip_rounds: u64,
     /// Times a neighbour's stall made us resend from the log.
     pub repairs: u64,
     /// Ops that arrived ahead of a gap when the out-of-order buffer was full (fetched again later).

@@ -510,7 +510,6 @@ impl Replica {
     pub fn handle_timeout(&mut self, now: Millis, wall: u64) {
         self.observe_wall(now, wall);
         self.try_apply(now);
-        self.reap_due(now, wall);
         self.learn_own_history(0);
         if self.next_checkpoint.is_some_and(|t| t <= now) {
             self.checkpoint();
@@ -529,11 +528,13 @@ impl Replica {
         }
         if self.next_gossip.is_some_and(|t| t <= now) {
             self.next_gossip = Some(now + self.config.gossip_interval_ms);
+            self.stats.gossip_rounds += 1;
             self.update_own_row();
             self.truncate_log();
             self.compact();
             self.gossip_and_repair(now);
         }
+        self.reap_due(now, wall);
         self.arm_checkpoint(now);
     }
 

@@ -86,8 +86,6 @@ struct Node {
     /// Crash faults in force (overlapping crashes nest).
     down: u32,
     timer: Option<Millis>,
-    /// When this life's replica first asked for a timer.
-    timer_since: Option<Millis>,
     /// A crash fault is due: it strikes at this step of the next persistence.
     crash_armed: Option<CrashPoint>,
     /// When the node's store failed, if it did: nothing may be acknowledged after.
@@ -227,7 +225,6 @@ impl World {
                     incarnation: 0,
                     down: 0,
                     timer: None,
-                    timer_since: None,
                     crash_armed: None,
                     store_failed_at: None,
                     disk_fault: None,
@@ -423,20 +420,16 @@ impl World {
     fn timer(&mut self, node: ActorId) {
         let now = self.now;
         let wall = self.wall(node);
-        let gossip_interval = self.config.gossip_interval_ms;
         let mut ticked = false;
         if let Some(n) = self.nodes.get_mut(&node) {
             n.timer = None;
             if let Some(r) = n.replica.as_mut()
                 && r.poll_timeout().is_some_and(|t| t <= now)
             {
+                let rounds = r.stats().gossip_rounds;
                 r.handle_timeout(now, wall);
-                // Within a timeout, only a gossip round (which truncates the log) moves the
-                // gossip timer, to exactly one interval on. A sooner timer hides some rounds
-                // from this test. A timer first armed at this very ms looks the same without a
-                // round, hence the second condition.
-                ticked = r.poll_timeout() == Some(now + gossip_interval)
-                    && n.timer_since.is_some_and(|t| t < now);
+                // A gossip round truncates the log.
+                ticked = r.stats().gossip_rounds > rounds;
             }
         }
         if ticked {
@@ -634,6 +627,10 @@ impl World {
             let Some(n) = self.nodes.get_mut(&node) else {
                 return;
             };
+            // A reap is the node's own op, issued by its replica, not by a client.
+            if op.origin == node && matches!(op.payload, meridian_crdt::Payload::Reap { .. }) {
+                n.issued.insert(op.seq);
+            }
             if op.origin == node {
                 if !n.issued.contains(&op.seq) {
                     self.counters.own_ops_recovered += 1;
@@ -695,7 +692,6 @@ impl World {
             return;
         };
         let due = due.max(self.now);
-        n.timer_since.get_or_insert(self.now);
         if n.timer.is_some_and(|t| t <= due) {
             return;
         }

@@ -254,7 +254,6 @@ impl World {
         self.counters.acked_lost_at_crash += acked_unsynced as u64;
         n.incarnation += 1;
         n.timer = None;
-        n.timer_since = None;
         n.disk.crash();
         n.store_failed_at = None;
         n.unsynced.clear();
