@@ -75,7 +75,11 @@ impl Deadlines {
     fn insert(&mut self, d: Deadline) {
         match self.entries.binary_search_by_key(&d.tag.dot, |e| e.tag.dot) {
             Ok(i) => self.entries[i] = d,
-            Err(i) => self.entries.insert(i, d),
+            Err(i) => {
+                // Most keys hold one deadline: room for exactly one, not a Vec's default four.
+                self.entries.reserve_exact(1);
+                self.entries.insert(i, d);
+            }
         }
     }
 
@@ -111,6 +115,7 @@ pub(crate) fn set(
     remove_covered(slot, deps);
     let mut ctx = deps.clone();
     ctx.set(tag.dot.actor, ctx.get(tag.dot.actor).max(tag.dot.seq));
+    ctx.shrink_to_fit();
     let floor = floor.map(|f| f.meet(&ctx)).filter(|f| *f != ctx);
     slot.get_or_insert_with(Box::default).insert(Deadline {
         tag,

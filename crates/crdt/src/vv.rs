@@ -119,6 +119,11 @@ impl VersionVector {
         }
     }
 
+    /// Frees the room the vector does not use (for one kept long, as a deadline's context).
+    pub fn shrink_to_fit(&mut self) {
+        self.0.shrink_to_fit();
+    }
+
     /// Whether the operation `dot` is among those this vector summarises.
     pub fn covers(&self, dot: Dot) -> bool {
         dot.seq <= self.get(dot.actor)
