@@ -10,7 +10,7 @@
 //! and `setex` (a custom command: `SET key:__rand_int__ <100 bytes> EX 100`); `--nodes 1`
 //! benchmarks one node alone instead of n1 of a mesh-3.
 //!
-//! The three nodes run in this process on one tokio runtime (loopback QUIC with mutual TLS,
+//! The nodes run in this process on one tokio runtime (loopback QUIC with mutual TLS,
 //! redb stores in temp dirs, preset `lan`); redis-server and redis-benchmark are child
 //! processes on free 127.0.0.1 ports. Every (system, fsync policy, pipeline) gets a fresh
 //! cluster or server. Each test is first warmed up (warm-up runs, each longer than the last,
@@ -105,6 +105,11 @@ fn tests() -> &'static [&'static Test] {
 /// Nodes of the cluster; the benchmark talks to the first.
 fn nodes() -> usize {
     CHOICE.get().map_or(3, |(_, n)| *n)
+}
+
+/// The chosen tests' names, as `a/b/c`.
+fn test_names() -> String {
+    tests().iter().map(|t| t.name).collect::<Vec<_>>().join("/")
 }
 
 /// The value of `--flag value` on the command line.
@@ -367,7 +372,7 @@ fn report(run: &Run) {
         .collect();
     let digest = match &run.digest {
         None => String::new(),
-        Some(Ok(digest)) => format!("; 3 nodes equal, digest {digest}"),
+        Some(Ok(digest)) => format!("; {} nodes equal, digest {digest}", nodes()),
         Some(Err(e)) => format!("; NOT CONVERGED: {e}"),
     };
     println!(
@@ -924,19 +929,23 @@ fn print_details(runs: &[Run]) {
             format!("{:.1}", run.wall.as_secs_f64()),
         ]);
     }
+    let names = test_names();
+    let n_header = format!("N {names}");
+    let p99_header = format!("p99 ms {names}");
+    let cpu_header = format!("server CPU us/request {names}");
     print_table(
         "7b. Per run: requests, latency, CPU, what the server holds",
         &[
             "system",
             "fsync",
             "-P",
-            "N set/get/incr/sadd/hset",
+            &n_header,
             "N total",
             "timed s",
-            "p99 ms set/get/incr/sadd/hset",
+            &p99_header,
             "server CPU cores",
             "rest of machine",
-            "server CPU us/request set/get/incr/sadd/hset",
+            &cpu_header,
             "dbsize / myset / myhash / mylist",
             "failures",
             "run wall s",
@@ -944,10 +953,11 @@ fn print_details(runs: &[Run]) {
         &rows,
         &[
             format!(
-                "server CPU: average cores busy over the timed tests (/proc), redis-server or this whole process (all three nodes: n1 serving RESP, n2 and n3 applying); rest: every other process (redis-benchmark, other users) of the machine's {} cores",
+                "server CPU: average cores busy over the timed tests (/proc), redis-server or this whole process (all {} nodes: n1 serving RESP, the others applying); rest: every other process (redis-benchmark, other users) of the machine's {} cores",
+                nodes(),
                 std::thread::available_parallelism().map_or(0, |n| n.get())
             ),
-            "server CPU us/request: the server's CPU time over one timed test / its N (Meridian: all three nodes, so every write is paid three times; the work left when the test ends, see 7c, is not counted)".to_owned(),
+            format!("server CPU us/request: the server's CPU time over one timed test / its N (Meridian: all {} nodes, so every write is paid {} times; the work left when the test ends, see 7c, is not counted)", nodes(), nodes()),
             "p99 3000.3 ms is redis-benchmark's histogram ceiling: latencies of 3 s or more are counted as 3 s".to_owned(),
             "dbsize / myset / myhash / mylist: DBSIZE, SCARD myset, HLEN myhash, LLEN mylist at the end (redis-benchmark's SADD, HSET, LPUSH and RPOP all go to these keys; -r spreads members and fields over 100,000)".to_owned(),
             "run wall s: warm-ups, timed tests and (Meridian) cluster start, convergence waits and shutdown".to_owned(),
@@ -979,14 +989,21 @@ fn print_details(runs: &[Run]) {
             ]
         })
         .collect();
+    let names = test_names();
+    let title = format!(
+        "7c. Meridian: convergence of the {} nodes after each test, and shutdown",
+        nodes()
+    );
+    let converged_header = format!("converged after s: {names}");
+    let equal_header = format!("all {} nodes equal at the end, digest", nodes());
     print_table(
-        "7c. Meridian: convergence of the 3 nodes after each test, and shutdown",
+        &title,
         &[
             "fsync",
             "-P",
-            "converged after s: set/get/incr/sadd/hset",
-            "all 3 nodes equal at the end, digest",
-            "shutdown s n1/n2/n3",
+            &converged_header,
+            &equal_header,
+            "shutdown s per node",
         ],
         &rows,
         &[
