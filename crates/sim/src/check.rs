@@ -31,6 +31,21 @@ pub(crate) fn stability(world: &mut World) {
     }
 }
 
+/// A key that `node` reads as `got` where the model says `expected`.
+fn model_violation(
+    key: &[u8],
+    node: meridian_crdt::ActorId,
+    expected: String,
+    got: &Option<meridian_crdt::Value>,
+) -> Violation {
+    Violation::Model {
+        key: String::from_utf8_lossy(key).into_owned(),
+        node,
+        expected,
+        got: format!("{got:?}"),
+    }
+}
+
 pub(crate) fn check(
     config: &SimConfig,
     world: World,
@@ -123,12 +138,7 @@ pub(crate) fn check(
                 let expected = model::expiring(ops, r.keyspace().clock());
                 let got = r.keyspace().get(key);
                 if got != expected {
-                    violations.push(Violation::Model {
-                        key: String::from_utf8_lossy(key).into_owned(),
-                        node: *id,
-                        expected: format!("{expected:?}"),
-                        got: format!("{got:?}"),
-                    });
+                    violations.push(model_violation(key, *id, format!("{expected:?}"), &got));
                 }
             }
         }
@@ -137,12 +147,7 @@ pub(crate) fn check(
                 for (id, r) in &replicas {
                     let got = r.keyspace().get(key);
                     if let Some(expected) = model::sequence_mismatch(writes, &got) {
-                        violations.push(Violation::Model {
-                            key: String::from_utf8_lossy(key).into_owned(),
-                            node: *id,
-                            expected,
-                            got: format!("{got:?}"),
-                        });
+                        violations.push(model_violation(key, *id, expected, &got));
                     }
                 }
                 continue;
@@ -153,12 +158,7 @@ pub(crate) fn check(
             for (id, r) in &replicas {
                 let got = r.keyspace().get(key);
                 if got != expected {
-                    violations.push(Violation::Model {
-                        key: String::from_utf8_lossy(key).into_owned(),
-                        node: *id,
-                        expected: format!("{expected:?}"),
-                        got: format!("{got:?}"),
-                    });
+                    violations.push(model_violation(key, *id, format!("{expected:?}"), &got));
                 }
             }
         }

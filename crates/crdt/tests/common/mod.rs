@@ -56,20 +56,9 @@ impl Cluster {
 
     /// Actor `i` issues `cmd` on `key` at wall time `time`; returns the op if prepare accepted.
     pub fn issue(&mut self, i: usize, key: &[u8], cmd: Command, time: u64) -> Option<Op> {
-        let r = &mut self.replicas[i];
+        let r = &self.replicas[i];
         let payload = r.ks.prepare(key, cmd, &r.applied).ok()?;
-        let seq = r.applied.get(actor(i)) + 1;
-        let op = Op {
-            dot: Dot::new(actor(i), seq),
-            hlc: hlc(time, 0),
-            deps: r.applied.clone(),
-            key: Bytes::copy_from_slice(key),
-            payload,
-        };
-        r.ks.apply(&op.key, op.meta(), &op.payload);
-        r.applied.set(actor(i), seq);
-        self.history[i].push(op.clone());
-        Some(op)
+        Some(self.issue_payload(i, key, payload, time))
     }
 
     /// Actor `i` issues an op with `payload` as it is (a reap, a forged payload).
