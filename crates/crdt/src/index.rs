@@ -1,6 +1,6 @@
 //! What the keyspace keeps beside each key's state so that an op costs in proportion to what
-//! it changes, not to the size of the key: the state digest, the newest stamps of the set and
-//! hash slots (the visible-type rule needs them).
+//! it changes, not to the size of the key: the state digest, the newest stamps of the set,
+//! hash and sorted set slots (the visible-type rule needs them).
 //!
 //! A key's state is split into parts (`codec::encode_part`): its scalar, its MV register,
 //! each set member with its tags, each hash field. The state digest is the XOR of
@@ -40,6 +40,8 @@ pub(crate) enum Part<'a> {
     TextMeta,
     /// The deadlines.
     Ttl,
+    /// One sorted set member and its score entries.
+    ZMember(&'a Bytes),
 }
 
 /// A part looked up in its state: the slot, or the member or field with its entry.
@@ -52,6 +54,7 @@ pub(crate) enum PartOf<'a> {
     ListMeta(&'a Tag),
     TextMeta(&'a Tag),
     Ttl(&'a Deadlines),
+    ZMember(&'a Bytes, &'a crate::zset::Member),
 }
 
 impl<'a> Part<'a> {
@@ -68,6 +71,11 @@ impl<'a> Part<'a> {
             Part::ListMeta => state.list.as_ref().map(|l| PartOf::ListMeta(&l.newest)),
             Part::TextMeta => state.text.as_ref().map(|t| PartOf::TextMeta(&t.newest)),
             Part::Ttl => state.ttl.as_deref().map(PartOf::Ttl),
+            Part::ZMember(m) => state
+                .zset
+                .as_ref()
+                .and_then(|z| z.members.get(m))
+                .map(|e| PartOf::ZMember(m, e)),
         }
     }
 }
@@ -98,6 +106,8 @@ pub(crate) struct KeyIndex {
     set_stamps: Stamps,
     /// `field_newest` of every visible hash field.
     field_stamps: Stamps,
+    /// The newest `(stamp, dot)` of every sorted set member.
+    zset_stamps: Stamps,
     /// Bytes of all parts together: within a few bytes per slot of the key's encoded size,
     /// so `encode_key` can allocate once.
     parts_len: usize,
@@ -134,6 +144,11 @@ impl KeyIndex {
                 ix.toggle_run(SeqRun::Text(run), &mut buf);
             }
         }
+        if let Some(z) = &state.zset {
+            for (m, e) in &z.members {
+                ix.toggle_part(Some(PartOf::ZMember(m, e)), Toggle::In, &mut buf);
+            }
+        }
         ix.toggle_part(Part::Ttl.of(state), Toggle::In, &mut buf);
         ix
     }
@@ -161,6 +176,11 @@ impl KeyIndex {
     /// The newest `(stamp, dot)` of any visible hash field.
     pub(crate) fn hash_newest(&self) -> Option<(Stamp, Dot)> {
         self.field_stamps.last_key_value().map(|(s, _)| *s)
+    }
+
+    /// The newest `(stamp, dot)` of any sorted set member.
+    pub(crate) fn zset_newest(&self) -> Option<(Stamp, Dot)> {
+        self.zset_stamps.last_key_value().map(|(s, _)| *s)
     }
 
     /// The capacity to encode the key's state in one allocation: the parts' bytes, plus the
@@ -210,6 +230,11 @@ impl KeyIndex {
             Some(PartOf::Field(_, sc)) => {
                 if let Some(s) = sc.field_newest() {
                     count(&mut self.field_stamps, s);
+                }
+            }
+            Some(PartOf::ZMember(_, e)) => {
+                if let Some(s) = e.newest() {
+                    count(&mut self.zset_stamps, s);
                 }
             }
             Some(
@@ -267,6 +292,15 @@ impl<'a> Touched<'a> {
             // Elements changed are shown to the index one run at a time as the op applies.
             Payload::List(_) => vec![Part::ListMeta],
             Payload::Text(_) => vec![Part::TextMeta],
+            Payload::ZAdd(writes) => unique(writes.iter().map(|w| &w.member))
+                .into_iter()
+                .map(Part::ZMember)
+                .collect(),
+            Payload::ZIncrBy { member, .. } => vec![Part::ZMember(member)],
+            Payload::ZRem(members) => unique(members.iter())
+                .into_iter()
+                .map(Part::ZMember)
+                .collect(),
         })
     }
 }

@@ -11,6 +11,7 @@ use crate::payload::Payload;
 use crate::scalar::Scalar;
 use crate::seq::{Delta, Items, Text};
 use crate::seqslot::{self, SeqRun, SeqSlot};
+use crate::zset::ZSet;
 use crate::{Conflict, ConflictKind, Dot, KeyType, OpMeta, Stamp, Value, VersionVector};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -23,8 +24,19 @@ pub(crate) struct KeyState {
     /// Boxed: most keys hold no sequence, and an empty box is one word.
     pub(crate) list: Option<Box<SeqSlot<Items>>>,
     pub(crate) text: Option<Box<SeqSlot<Text>>>,
+    /// Boxed for the same reason; never `Some` of an empty sorted set.
+    pub(crate) zset: Option<Box<ZSet>>,
     /// The deadlines (`expiry`); they make nothing visible on their own.
     pub(crate) ttl: TtlSlot,
+}
+
+/// A counter of a key: its own, a hash field's, or a sorted set member's score (whose add
+/// entries compact like increments, `zset`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Counted {
+    Key,
+    Field(Bytes),
+    Member(Bytes),
 }
 
 /// What applying an op did to a key: conflicts found, and for a list or text what a reader
@@ -45,6 +57,7 @@ fn rank(t: KeyType) -> u8 {
         KeyType::Hash => 4,
         KeyType::List => 5,
         KeyType::Text => 6,
+        KeyType::ZSet => 7,
     }
 }
 
@@ -58,6 +71,7 @@ impl KeyState {
             || !self.hash.is_empty()
             || self.list.is_some()
             || self.text.is_some()
+            || self.zset.is_some()
             || self.ttl.is_some()
     }
 
@@ -92,6 +106,9 @@ impl KeyState {
         }
         if let Some(t) = self.text.as_ref().filter(|t| !t.seq.is_empty()) {
             out.push((KeyType::Text, (t.newest.stamp(), t.newest.dot)));
+        }
+        if let Some(s) = ix.zset_newest() {
+            out.push((KeyType::ZSet, s));
         }
         out
     }
@@ -131,6 +148,14 @@ impl KeyState {
             ),
             KeyType::List => Value::List(self.list.as_ref()?.seq.items().cloned().collect()),
             KeyType::Text => Value::Text(self.text.as_ref()?.seq.text()),
+            KeyType::ZSet => {
+                let z = crate::ZSetView::new(self.zset.as_deref());
+                Value::ZSet(
+                    z.by_rank(0, z.len(), false)
+                        .map(|(m, s)| (m.clone(), s.to_bits()))
+                        .collect(),
+                )
+            }
         })
     }
 
@@ -160,6 +185,10 @@ impl KeyState {
         }
         self.hash.retain(|_, s| s.is_retained());
         expiry::remove_covered(&mut self.ttl, deps);
+        if let Some(z) = self.zset.as_mut() {
+            z.clear(deps);
+        }
+        self.drop_empty_zset();
         let mut deltas = seqslot::clear(&mut self.list, deps, epoch);
         deltas.extend(seqslot::clear(&mut self.text, deps, epoch));
         deltas
@@ -283,6 +312,25 @@ impl KeyState {
                 return change;
             }
             Payload::Reap { ctx } => deltas = self.clear_all(ctx, epoch),
+            Payload::ZAdd(writes) => {
+                let z = self.zset.get_or_insert_default();
+                for w in writes {
+                    z.set(tag, deps, &w.member, w.score.get());
+                }
+                self.drop_empty_zset();
+            }
+            Payload::ZIncrBy { member, by } => {
+                self.zset.get_or_insert_default().add(tag, member, by.get());
+                self.drop_empty_zset();
+            }
+            Payload::ZRem(members) => {
+                if let Some(z) = self.zset.as_mut() {
+                    for m in members {
+                        z.remove(deps, m);
+                    }
+                }
+                self.drop_empty_zset();
+            }
         }
         KeyChange { conflicts, deltas }
     }
@@ -318,23 +366,52 @@ impl KeyState {
         let _ = seqslot::join(&mut self.list, other.list.as_deref(), ctx, other_ctx);
         let _ = seqslot::join(&mut self.text, other.text.as_deref(), ctx, other_ctx);
         expiry::join(&mut self.ttl, ctx, other.ttl.as_deref(), other_ctx);
+        if let Some(theirs) = other.zset.as_deref() {
+            self.zset
+                .get_or_insert_default()
+                .join(ctx, theirs, other_ctx);
+        } else if let Some(z) = self.zset.as_mut() {
+            z.join(ctx, &ZSet::default(), other_ctx);
+        }
+        self.drop_empty_zset();
     }
 
-    /// The dot at the end of every counter entry of the key, with the hash field whose
-    /// counter holds it (`None`: the key's own counter).
-    pub(crate) fn counter_tips(&self) -> impl Iterator<Item = (Dot, Option<&Bytes>)> + '_ {
-        self.scalar.counter.tips().map(|d| (d, None)).chain(
-            self.hash
-                .iter()
-                .flat_map(|(f, s)| s.counter.tips().map(move |d| (d, Some(f)))),
-        )
+    /// Keeps the invariant that a present sorted set slot has members.
+    fn drop_empty_zset(&mut self) {
+        if self.zset.as_ref().is_some_and(|z| z.is_empty()) {
+            self.zset = None;
+        }
     }
 
-    /// The most entries any one counter of the key holds.
+    /// The dot at the end of every counter entry of the key, with the counter holding it; for
+    /// a sorted set member with several score entries, the dot of its newest.
+    pub(crate) fn counter_tips(&self) -> Vec<(Dot, Counted)> {
+        let mut tips: Vec<(Dot, Counted)> = self
+            .scalar
+            .counter
+            .tips()
+            .map(|d| (d, Counted::Key))
+            .collect();
+        for (f, s) in &self.hash {
+            tips.extend(s.counter.tips().map(|d| (d, Counted::Field(f.clone()))));
+        }
+        if let Some(z) = &self.zset {
+            for (m, e) in z.members.iter().filter(|(_, e)| e.entries.len() > 1) {
+                if let Some((_, dot)) = e.newest() {
+                    tips.push((dot, Counted::Member(m.clone())));
+                }
+            }
+        }
+        tips
+    }
+
+    /// The most entries any one counter of the key holds (a sorted set member's score
+    /// entries count as a counter's).
     pub(crate) fn max_counter_entries(&self) -> usize {
         self.hash
             .values()
             .map(|f| f.counter.entry_count())
+            .chain(self.zset.as_ref().map(|z| z.max_entries()))
             .fold(self.scalar.counter.entry_count(), usize::max)
     }
 

@@ -9,14 +9,15 @@ use crate::codec::{StateDecodeError, decode_state};
 use crate::digest::{Digest, key_hash};
 use crate::expiry;
 use crate::index::{KeyIndex, Part, Touched};
-use crate::key::{KeyChange, KeyState};
-use crate::payload::{Command, FieldWrite, Payload};
+use crate::key::{Counted, KeyChange, KeyState};
+use crate::payload::{Command, FieldWrite, Payload, ScoreWrite};
 use crate::scalar::{Scalar, parse_int};
 use crate::seq::{Delete, Delta, Items, SeqContent, SeqError, Sequence, Text};
 use crate::seqslot::{SeqEdit, SeqRun, Splice};
 use crate::table::KeyTable;
+use crate::zset::Folded;
 use crate::{
-    ActorId, Applied, Dot, Hlc, KeyType, OpMeta, PrepareError, Stamp, StringRef, Value,
+    ActorId, Applied, Dot, Hlc, KeyType, OpMeta, PrepareError, Score, Stamp, StringRef, Value,
     VersionVector,
 };
 
@@ -55,33 +56,51 @@ impl Slot {
         self.visible.is_some()
     }
 
-    /// Compacts one counter (the key's own, or hash field `field`'s) at `stable`, updating the
-    /// index for that part alone; how many entries were merged away.
-    fn compact(&mut self, key: &[u8], field: Option<&Bytes>, stable: &VersionVector) -> usize {
-        let counter = match field {
-            None => &self.state.scalar.counter,
-            Some(f) => match self.state.hash.get(f) {
-                Some(s) => &s.counter,
-                None => return 0,
+    /// Compacts one counter (the key's own, a hash field's, or a sorted set member's score) at
+    /// `stable`, updating the index for that part alone; how many entries were merged away, and
+    /// for a score, the entry to wait for before it can fold further (`ZSet::compact_member`).
+    fn compact(&mut self, key: &[u8], what: &Counted, stable: &VersionVector) -> Folded {
+        let counter = match what {
+            Counted::Key => Some(&self.state.scalar.counter),
+            Counted::Field(f) => match self.state.hash.get(f) {
+                Some(s) => Some(&s.counter),
+                None => return Folded::default(),
             },
+            Counted::Member(_) => None,
         };
-        if !counter.mergeable(stable) {
-            return 0;
+        if counter.is_some_and(|c| !c.mergeable(stable)) {
+            return Folded::default();
         }
-        let part = field.map_or(Part::Scalar, Part::Field);
+        let part = match what {
+            Counted::Key => Part::Scalar,
+            Counted::Field(f) => Part::Field(f),
+            Counted::Member(m) => Part::ZMember(m),
+        };
         let mut buf = Vec::new();
         self.index.remove(&self.state, part, &mut buf);
-        let merged = match field {
-            None => self.state.scalar.counter.compact(stable),
-            Some(f) => self
+        let folded = match what {
+            Counted::Key => Folded {
+                merged: self.state.scalar.counter.compact(stable),
+                waiting: None,
+            },
+            Counted::Field(f) => Folded {
+                merged: self
+                    .state
+                    .hash
+                    .get_mut(f)
+                    .map_or(0, |s| s.counter.compact(stable)),
+                waiting: None,
+            },
+            Counted::Member(m) => self
                 .state
-                .hash
-                .get_mut(f)
-                .map_or(0, |s| s.counter.compact(stable)),
+                .zset
+                .as_mut()
+                .map(|z| z.compact_member(m, stable))
+                .unwrap_or_default(),
         };
         self.index.add(&self.state, part, &mut buf);
         self.refresh(key);
-        merged
+        folded
     }
 
     /// Drops the list's and the text's collectable tombstones (`Sequence::collect`), taking
@@ -177,7 +196,7 @@ pub struct Keyspace {
     digest: Digest,
     live: usize,
     /// Every counter entry that may still take part in a compaction, by the dot at its end:
-    /// the key and the hash field (`None`: the key's own counter) holding it. An entry comes
+    /// the key and the counter holding it (one dot may name several: a ZADD of many members). An entry comes
     /// in when an increment is applied or a state is installed (merged, loaded) and leaves at
     /// the first compaction whose stable vector covers it, which compacts its counter then.
     /// So a compaction costs the increments it finds stable, not the keys with counters (a
@@ -185,7 +204,7 @@ pub struct Keyspace {
     /// a node's CPU under `redis-benchmark -t incr`, and never ended for a counter that two
     /// regions incremented). Entries of keys changed since are harmless: their compaction
     /// merges nothing.
-    increments: BTreeMap<ActorId, BTreeMap<u64, (Bytes, Option<Bytes>)>>,
+    increments: BTreeMap<ActorId, BTreeSet<(u64, Bytes, Counted)>>,
     /// The collection epoch that deletes applied now belong to (`Keyspace::next_epoch`).
     epoch: u64,
     /// Keys that may hold collectable tombstones, by the epoch of a delete that made one (or
@@ -492,6 +511,31 @@ impl Keyspace {
                 let seq = state.text.as_ref().map(|t| &t.seq);
                 Payload::Text(prepare_edit(seq, splice)?)
             }
+            Command::ZAdd(members) => {
+                self.expect_type(key, &[KeyType::ZSet])?;
+                let last: BTreeMap<Bytes, Score> = members.into_iter().collect();
+                if last.values().any(|s| s.get().is_nan()) {
+                    return Err(PrepareError::NotANumber);
+                }
+                Payload::ZAdd(
+                    last.into_iter()
+                        .map(|(member, score)| ScoreWrite { member, score })
+                        .collect(),
+                )
+            }
+            Command::ZIncrBy { member, by } => {
+                self.expect_type(key, &[KeyType::ZSet])?;
+                let now = self.zset(key).ok().and_then(|z| z.score(&member));
+                let after = now.map_or(by.get(), |s| s + by.get());
+                if after.is_nan() {
+                    return Err(PrepareError::NotANumber);
+                }
+                Payload::ZIncrBy { member, by }
+            }
+            Command::ZRem(members) => {
+                self.expect_type(key, &[KeyType::ZSet])?;
+                Payload::ZRem(sorted_unique(members))
+            }
         })
     }
 
@@ -529,8 +573,35 @@ impl Keyspace {
             other => other,
         };
         match write {
-            Payload::IncrBy { .. } => self.note_increment(meta.dot, key, None),
-            Payload::HIncrBy { field, .. } => self.note_increment(meta.dot, key, Some(field)),
+            Payload::IncrBy { .. } => self.note_increment(meta.dot, key, Counted::Key),
+            Payload::HIncrBy { field, .. } => {
+                self.note_increment(meta.dot, key, Counted::Field(field.clone()));
+            }
+            Payload::ZIncrBy { member, .. } => {
+                self.note_increment(meta.dot, key, Counted::Member(member.clone()));
+            }
+            // Concurrent ZADDs leave a member several entries, which fold like increments:
+            // every member with more than one is waiting for a compaction, whatever made it so.
+            Payload::ZAdd(writes) => {
+                let crowded: Vec<Bytes> = self
+                    .state(key)
+                    .and_then(|s| s.zset.as_ref())
+                    .map(|z| {
+                        writes
+                            .iter()
+                            .filter(|w| {
+                                z.members
+                                    .get(&w.member)
+                                    .is_some_and(|m| m.entries.len() > 1)
+                            })
+                            .map(|w| w.member.clone())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                for m in crowded {
+                    self.note_increment(meta.dot, key, Counted::Member(m));
+                }
+            }
             _ => {}
         }
         Applied { conflicts, deltas }
@@ -546,8 +617,8 @@ impl Keyspace {
     }
 
     fn insert(&mut self, key: Bytes, mut slot: Slot) {
-        for (dot, field) in slot.state.counter_tips() {
-            self.note_increment(dot, &key, field);
+        for (dot, what) in slot.state.counter_tips() {
+            self.note_increment(dot, &key, what);
         }
         // Its tombstones' deletes are among what this replica has applied once it is
         // installed, in no epoch known more closely.
@@ -564,11 +635,11 @@ impl Keyspace {
     }
 
     /// Records the counter entry ending at `dot` for the compaction that finds it stable.
-    fn note_increment(&mut self, dot: Dot, key: &Bytes, field: Option<&Bytes>) {
+    fn note_increment(&mut self, dot: Dot, key: &Bytes, what: Counted) {
         self.increments
             .entry(dot.actor)
             .or_default()
-            .insert(dot.seq, (key.clone(), field.cloned()));
+            .insert((dot.seq, key.clone(), what));
     }
 
     /// State-based join: afterwards `self` holds the state of a replica that applied the union
@@ -616,20 +687,24 @@ impl Keyspace {
         stable: &VersionVector,
         mut changed: impl FnMut(&Bytes),
     ) -> usize {
-        let mut due: Vec<(Bytes, Option<Bytes>)> = Vec::new();
+        let mut due: Vec<(Bytes, Counted)> = Vec::new();
         for (actor, waiting) in &mut self.increments {
             let upto = stable.get(*actor);
             if upto == 0 {
                 continue;
             }
-            let later = waiting.split_off(&upto.saturating_add(1));
-            due.extend(std::mem::replace(waiting, later).into_values());
+            let later = waiting.split_off(&(upto.saturating_add(1), Bytes::new(), Counted::Key));
+            due.extend(
+                std::mem::replace(waiting, later)
+                    .into_iter()
+                    .map(|(_, k, what)| (k, what)),
+            );
         }
         self.increments.retain(|_, waiting| !waiting.is_empty());
         due.sort_unstable();
         due.dedup();
         let mut away = 0;
-        for (key, field) in due {
+        for (key, what) in due {
             let Some(slot) = self.keys.get_mut(&key) else {
                 continue;
             };
@@ -641,20 +716,25 @@ impl Keyspace {
                     .fold(stable.clone(), |b, e| b.meet(e.floor()))
             });
             let before = slot.hash;
-            let n = slot.compact(&key, field.as_ref(), bound.as_ref().unwrap_or(stable));
+            let folded = slot.compact(&key, &what, bound.as_ref().unwrap_or(stable));
+            let n = folded.merged;
+            // A score waits for its first entry the bound did not cover.
+            let mut waiting: Vec<Dot> = folded.waiting.into_iter().collect();
             if let Some(bound) = &bound {
-                let counter = match &field {
-                    None => Some(&slot.state.scalar.counter),
-                    Some(f) => slot.state.hash.get(f).map(|s| &s.counter),
+                let counter = match &what {
+                    Counted::Key => Some(&slot.state.scalar.counter),
+                    Counted::Field(f) => slot.state.hash.get(f).map(|s| &s.counter),
+                    Counted::Member(_) => None,
                 };
-                let waiting: Vec<Dot> = counter
-                    .into_iter()
-                    .flat_map(|c| c.tips())
-                    .filter(|d| !bound.covers(*d) && stable.covers(*d))
-                    .collect();
-                for dot in waiting {
-                    self.note_increment(dot, &key, field.as_ref());
-                }
+                waiting.extend(
+                    counter
+                        .into_iter()
+                        .flat_map(|c| c.tips())
+                        .filter(|d| !bound.covers(*d) && stable.covers(*d)),
+                );
+            }
+            for dot in waiting {
+                self.note_increment(dot, &key, what.clone());
             }
             let Some(slot) = self.keys.get_mut(&key) else {
                 continue;
@@ -736,7 +816,7 @@ impl Keyspace {
     /// Counter entries waiting for a compaction whose stable vector covers them: one per
     /// increment applied since (and one per entry of each state merged or loaded since).
     pub fn pending_compaction(&self) -> usize {
-        self.increments.values().map(BTreeMap::len).sum()
+        self.increments.values().map(BTreeSet::len).sum()
     }
 
     /// The most entries any one counter of the key holds (the key's counter, or a hash

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::seq::{Items, Text};
 use crate::seqslot::{SeqEdit, Splice};
-use crate::{Dot, VersionVector};
+use crate::{Dot, Score, VersionVector};
 
 /// What a client asks for; `Keyspace::prepare` turns it into a `Payload` from current state.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,6 +54,26 @@ pub enum Command {
     },
     /// EXPIRE and its kin (`Some(at)`), PERSIST (`None`).
     Expire(Option<u64>),
+    /// ZADD: set each member's score (a repeated member: the last score wins).
+    ZAdd(Vec<(Bytes, Score)>),
+    /// ZINCRBY.
+    ZIncrBy {
+        /// The member.
+        member: Bytes,
+        /// The increment.
+        by: Score,
+    },
+    /// ZREM.
+    ZRem(Vec<Bytes>),
+}
+
+/// One member written by ZADD.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScoreWrite {
+    /// The member.
+    pub member: Bytes,
+    /// Its new score.
+    pub score: Score,
 }
 
 /// One field written by HSET.
@@ -146,4 +166,16 @@ pub enum Payload {
         /// The expired deadline's context.
         ctx: VersionVector,
     },
+    /// ZADD: each member's observed score entries are replaced by one holding its score.
+    ZAdd(Vec<ScoreWrite>),
+    /// ZINCRBY: adds an increment to the member's score (and the member, if absent); it
+    /// removes nothing, so concurrent increments all count.
+    ZIncrBy {
+        /// The member.
+        member: Bytes,
+        /// The increment.
+        by: Score,
+    },
+    /// ZREM: each member's observed score entries are removed.
+    ZRem(Vec<Bytes>),
 }

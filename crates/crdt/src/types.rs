@@ -23,6 +23,8 @@ pub enum KeyType {
     List,
     /// Collaborative text (TEXT.INSERT).
     Text,
+    /// Sorted set (ZADD).
+    ZSet,
 }
 
 impl KeyType {
@@ -35,6 +37,7 @@ impl KeyType {
             KeyType::Hash => "hash",
             KeyType::List => "list",
             KeyType::Text => "text",
+            KeyType::ZSet => "zset",
         }
     }
 }
@@ -71,6 +74,8 @@ pub enum Value {
     List(Vec<Bytes>),
     /// Text.
     Text(String),
+    /// Sorted set members with their scores' `f64` bits, in score order.
+    ZSet(Vec<(Bytes, u64)>),
 }
 
 /// Why a local write was refused. The state is unchanged after any of them.
@@ -94,6 +99,9 @@ pub enum PrepareError {
     /// An insert of more elements than one op may carry.
     #[error("ERR insert of {0} elements is over the limit")]
     TooLong(usize),
+    /// A ZINCRBY whose result would not be a number (`+inf` plus `-inf`).
+    #[error("ERR resulting score is not a number (NaN)")]
+    NotANumber,
 }
 
 /// The kinds of conflict an op can reveal when applied.

@@ -121,6 +121,16 @@ impl Keyspace {
         }
     }
 
+    /// The sorted set at `key` (empty if the key is absent), or the key's visible type if it
+    /// holds something else.
+    pub fn zset(&self, key: &[u8]) -> Result<crate::ZSetView<'_>, KeyType> {
+        match self.slot_state(key) {
+            None => Ok(crate::ZSetView::new(None)),
+            Some((state, KeyType::ZSet)) => Ok(crate::ZSetView::new(state.zset.as_deref())),
+            Some((_, found)) => Err(found),
+        }
+    }
+
     /// The hash at `key` (empty if the key is absent), or the key's visible type if it holds
     /// something else.
     pub fn hash(&self, key: &[u8]) -> Result<HashView<'_>, KeyType> {

@@ -3,10 +3,10 @@
 //!
 //! ```text
 //! state   = version:u8 (= 3)  flags:u8  more:u8
-//!           [reg] [counter] [bases] [mv] [set] [hash] [list] [text] [ttl]
+//!           [reg] [counter] [bases] [mv] [set] [hash] [list] [text] [zset] [ttl]
 //! flags   : bit 0 reg, 1 counter, 2 bases (the key's scalar: LWW register and counter),
-//!           3 mv, 4 set, 5 hash, 6 list, 7 text; more: bit 0 ttl. A bracketed part is
-//!           present exactly when its bit is set, and a present collection is never empty.
+//!           3 mv, 4 set, 5 hash, 6 list, 7 text; more: bit 0 ttl, 1 zset. A bracketed part
+//!           is present exactly when its bit is set, and a present collection is never empty.
 //! reg, mv = count  (dot hlc bytes)*          dot store with byte-string values
 //! bases   = count  (dot hlc zigzag-varint)*  dot store with i64 values
 //! counter = count  (actor from to-from newest-from hlc zigzag-sum)*
@@ -16,6 +16,9 @@
 //! set     = count  (member:bytes  tags:(count (dot hlc)*))*
 //! hash    = count  (field:bytes  flags:u8 (bits 0-2 only, non-zero)  [reg] [counter] [bases])*
 //! list, text: see `seq`
+//! zset    = count  (member:bytes  entries:(count (dot hlc kind:u8 score:f64-le)*))*
+//!           kind 0 set (ZADD), 1 add (ZINCRBY), 2 sum (folded by compaction); score never
+//!           NaN, 8 bytes little-endian (`zset`)
 //! ttl     = count  (dot hlc at:varint ctx:vv (0 | 1 floor:vv))*
 //!           deadlines (`expiry`): `ctx` covers the entry's own dot; a floor is present
 //!           exactly when it differs from `ctx`, and lies below it
@@ -45,6 +48,7 @@ use crate::expiry::{Deadline, Deadlines};
 use crate::index::PartOf;
 use crate::key::KeyState;
 use crate::scalar::Scalar;
+use crate::zset::{Entry, Kind, Member, ZSet};
 use crate::{ActorId, Dot, Hlc, VersionVector};
 pub(crate) use seq::for_each_elem;
 
@@ -62,6 +66,7 @@ const LIST: u8 = 1 << 6;
 const TEXT: u8 = 1 << 7;
 /// Bits of the second flags byte.
 const TTL: u8 = 1 << 0;
+const ZSET: u8 = 1 << 1;
 
 /// Smallest encodings, to bound a claimed count by the input left.
 const MIN_DOT_HLC: usize = 2 + 3;
@@ -69,6 +74,8 @@ const MIN_ENTRY: usize = 4 + 3 + 1;
 const MIN_MEMBER: usize = 1 + 1 + MIN_DOT_HLC;
 const MIN_FIELD: usize = 1 + 1 + 1 + MIN_DOT_HLC;
 const MIN_DEADLINE: usize = MIN_DOT_HLC + 1 + 1 + 2 + 1;
+const MIN_SCORE_ENTRY: usize = MIN_DOT_HLC + 1 + 8;
+const MIN_ZMEMBER: usize = 1 + 1 + MIN_SCORE_ENTRY;
 
 /// Why bytes are not an encoded key state. Decoding never panics and never allocates more
 /// than the input's size.
@@ -204,6 +211,21 @@ impl Enc {
         }
     }
 
+    fn zmember(&mut self, name: &[u8], m: &Member) {
+        self.bytes(name);
+        self.len(m.entries.len());
+        for e in &m.entries {
+            self.dot(e.tag.dot);
+            self.hlc(e.tag.hlc);
+            self.buf.push(match e.kind {
+                Kind::Set => 0,
+                Kind::Add => 1,
+                Kind::Sum => 2,
+            });
+            self.buf.extend_from_slice(&e.bits.to_le_bytes());
+        }
+    }
+
     fn vv(&mut self, v: &VersionVector) {
         self.len(v.len());
         for (a, seq) in v.iter() {
@@ -274,7 +296,14 @@ pub(crate) fn encode_state_into(s: &KeyState, buf: Vec<u8>) -> Vec<u8> {
         flags |= TEXT;
     }
     e.buf.push(flags);
-    e.buf.push(if s.ttl.is_some() { TTL } else { 0 });
+    let mut more = 0;
+    if s.ttl.is_some() {
+        more |= TTL;
+    }
+    if s.zset.is_some() {
+        more |= ZSET;
+    }
+    e.buf.push(more);
     encode_scalar_body(&mut e, &s.scalar);
     if !s.mv.is_empty() {
         e.dot_store(&s.mv, |e, v| e.bytes(v));
@@ -300,6 +329,12 @@ pub(crate) fn encode_state_into(s: &KeyState, buf: Vec<u8>) -> Vec<u8> {
     if let Some(t) = &s.text {
         seq::encode_slot(&mut e, t);
     }
+    if let Some(z) = &s.zset {
+        e.len(z.members.len());
+        for (name, m) in &z.members {
+            e.zmember(name, m);
+        }
+    }
     if let Some(d) = &s.ttl {
         e.deadlines(d);
     }
@@ -312,6 +347,7 @@ const PART_MV: u8 = 2;
 const PART_MEMBER: u8 = 3;
 const PART_FIELD: u8 = 4;
 const PART_TTL: u8 = 9;
+const PART_ZMEMBER: u8 = 10;
 
 /// Writes the canonical bytes of one part of a key's state into `buf` (replacing what it held), in the
 /// same grammar as `encode_state` with a part tag first:
@@ -323,6 +359,7 @@ const PART_TTL: u8 = 9;
 /// field  = 4 field:bytes flags:u8 [reg] [counter] [bases]
 /// meta   = 7 (list) | 8 (text)  newest:(dot hlc)
 /// ttl    = 9 count (dot hlc at:varint ctx:vv (0 | 1 floor:vv))*
+/// zmember = 10 member:bytes entries:(count (dot hlc kind:u8 score:f64-le)*)
 /// ```
 ///
 /// A list's or text's elements are parts of their own (`seq::for_each_elem`).
@@ -387,7 +424,12 @@ pub(crate) fn encode_part(part: Option<PartOf<'_>>, buf: &mut Vec<u8>) -> bool {
             e.deadlines(d);
             true
         }
-        Some(PartOf::Member(..)) | None => false,
+        Some(PartOf::ZMember(name, m)) if !m.entries.is_empty() => {
+            e.buf.push(PART_ZMEMBER);
+            e.zmember(name, m);
+            true
+        }
+        Some(PartOf::Member(..) | PartOf::ZMember(..)) | None => false,
     };
     *buf = e.buf;
     present
@@ -579,6 +621,43 @@ impl<'a> Dec<'a> {
         Ok(Deadlines { entries })
     }
 
+    fn zmember_entries(&mut self) -> Result<Member> {
+        let n = self.count("a member's score entries", MIN_SCORE_ENTRY)?;
+        let mut entries: Vec<Entry> = Vec::with_capacity(n);
+        for _ in 0..n {
+            let dot = self.dot()?;
+            if entries.last().is_some_and(|p| p.tag.dot >= dot) {
+                return Err(StateDecodeError::NotCanonical("score entries out of order"));
+            }
+            let hlc = self.hlc()?;
+            let kind = match self.u8("a score entry's kind")? {
+                0 => Kind::Set,
+                1 => Kind::Add,
+                2 => Kind::Sum,
+                found => {
+                    return Err(StateDecodeError::BadTag {
+                        what: "score entry kind",
+                        found,
+                    });
+                }
+            };
+            let mut raw = [0u8; 8];
+            for b in &mut raw {
+                *b = self.u8("a score")?;
+            }
+            let bits = u64::from_le_bytes(raw);
+            if f64::from_bits(bits).is_nan() {
+                return Err(StateDecodeError::NotCanonical("a score is NaN"));
+            }
+            entries.push(Entry {
+                tag: crate::Tag { dot, hlc },
+                kind,
+                bits,
+            });
+        }
+        Ok(Member { entries })
+    }
+
     /// A version vector: actors increasing, seqs non-zero (possibly empty).
     fn vv(&mut self, what: &'static str) -> Result<VersionVector> {
         let n = self.varint(what)?;
@@ -684,7 +763,7 @@ pub(crate) fn decode_state(b: &[u8]) -> Result<KeyState> {
     }
     let flags = d.u8("the slot flags")?;
     let more = d.u8("the second slot flags")?;
-    if more & !TTL != 0 {
+    if more & !(TTL | ZSET) != 0 {
         return Err(StateDecodeError::BadTag {
             what: "second slot flags",
             found: more,
@@ -735,6 +814,20 @@ pub(crate) fn decode_state(b: &[u8]) -> Result<KeyState> {
     }
     if flags & TEXT != 0 {
         s.text = Some(Box::new(seq::decode_slot(&mut d)?));
+    }
+    if more & ZSET != 0 {
+        let n = d.count("sorted set members", MIN_ZMEMBER)?;
+        let mut prev = None;
+        let mut members = BTreeMap::new();
+        for _ in 0..n {
+            let m = d.sorted_key(
+                "a sorted set member",
+                &mut prev,
+                "sorted set members out of order",
+            )?;
+            members.insert(m, d.zmember_entries()?);
+        }
+        s.zset = Some(Box::new(ZSet::from_members(members)));
     }
     if more & TTL != 0 {
         s.ttl = Some(Box::new(d.deadlines()?));

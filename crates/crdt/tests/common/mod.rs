@@ -6,7 +6,8 @@
 use bytes::Bytes;
 use meridian_crdt::seq::{Items, Text};
 use meridian_crdt::{
-    ActorId, Applied, Command, Dot, Hlc, Keyspace, OpMeta, Payload, Splice, VersionVector, hlc,
+    ActorId, Applied, Command, Dot, Hlc, Keyspace, OpMeta, Payload, Score, Splice, VersionVector,
+    hlc,
 };
 use proptest::prelude::*;
 
@@ -222,6 +223,50 @@ pub fn command() -> impl Strategy<Value = Command> + Clone {
         list_command(),
         text_command(),
         expiry_command(),
+        zset_command(),
+    ]
+}
+
+/// Scores whose sums round differently in different orders, and the infinities (whose sum a
+/// fold skips).
+fn score_strategy() -> impl Strategy<Value = Score> + Clone {
+    proptest::sample::select(
+        &[
+            0.1,
+            0.2,
+            0.3,
+            1e16,
+            -1e16,
+            1.5,
+            -0.0,
+            2.0,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ][..],
+    )
+    .prop_map(Score::new)
+}
+
+/// Sorted set writes: mostly increments, whose floats must sum alike everywhere.
+pub fn zset_command() -> impl Strategy<Value = Command> + Clone {
+    let member = bytes_from(&["a", "b", "c"]);
+    prop_oneof![
+        2 => proptest::collection::vec((member.clone(), score_strategy()), 1..3)
+            .prop_map(Command::ZAdd),
+        4 => (member.clone(), score_strategy())
+            .prop_map(|(member, by)| Command::ZIncrBy { member, by }),
+        1 => proptest::collection::vec(member, 1..3).prop_map(Command::ZRem),
+    ]
+}
+
+/// Sorted set writes with the deletes and deadlines that clear them.
+pub fn zset_history_command() -> impl Strategy<Value = Command> + Clone {
+    let value = bytes_from(&["1", "x"]);
+    prop_oneof![
+        8 => zset_command(),
+        1 => Just(Command::Del),
+        1 => value.prop_map(Command::Set),
+        1 => expiry_command(),
     ]
 }
 
@@ -309,7 +354,8 @@ pub fn any_steps() -> impl Strategy<Value = Vec<Step>> {
     prop_oneof![
         steps(command()),
         steps(counter_command()),
-        steps(sequence_command())
+        steps(sequence_command()),
+        steps(zset_history_command())
     ]
 }
 
