@@ -167,6 +167,18 @@ impl Ord for Rank {
 
 type Key = (Rank, Bytes);
 
+/// The least double above `v` (finite, not NaN, `-0` taken as `0`): `f64::next_up`, which
+/// the workspace's minimum Rust version lacks.
+fn next_up(v: f64) -> f64 {
+    if v == 0.0 {
+        f64::from_bits(1)
+    } else if v > 0.0 {
+        f64::from_bits(v.to_bits() + 1)
+    } else {
+        f64::from_bits(v.to_bits() - 1)
+    }
+}
+
 /// Past this many members the order moves from a sorted vector into the B-tree, and back
 /// below half of it.
 const SMALL: usize = 128;
@@ -532,19 +544,14 @@ impl<'a> ZSetView<'a> {
         Some(if rev { z.order.len() - 1 - r } else { r })
     }
 
-    /// The members at ranks `from..to` (from the highest score if `rev`), with their scores.
-    pub fn by_rank(
+    /// The members at positions `from..to` in score order, with their scores, walked from
+    /// the end down if `rev`.
+    pub fn slice(
         &self,
         from: usize,
         to: usize,
         rev: bool,
     ) -> impl Iterator<Item = (&'a Bytes, f64)> + 'a {
-        let n = self.len();
-        let (from, to) = if rev {
-            (n.saturating_sub(to), n.saturating_sub(from))
-        } else {
-            (from, to)
-        };
         let view = *self;
         self.z
             .into_iter()
@@ -560,6 +567,22 @@ impl<'a> ZSetView<'a> {
             })
     }
 
+    /// The members at ranks `from..to` (ranks from the highest score if `rev`), with their
+    /// scores, in rank order.
+    pub fn by_rank(
+        &self,
+        from: usize,
+        to: usize,
+        rev: bool,
+    ) -> impl Iterator<Item = (&'a Bytes, f64)> + 'a {
+        let n = self.len();
+        if rev {
+            self.slice(n.saturating_sub(to), n.saturating_sub(from), true)
+        } else {
+            self.slice(from, to, false)
+        }
+    }
+
     /// The ranks `from..to` of the members whose scores lie between `min` and `max`.
     pub fn score_ranks(&self, min: ScoreBound, max: ScoreBound) -> (usize, usize) {
         let Some(z) = self.z else { return (0, 0) };
@@ -570,7 +593,7 @@ impl<'a> ZSetView<'a> {
                 if v == f64::INFINITY {
                     z.order.len()
                 } else {
-                    z.order.rank(&(Rank::new(v.next_up()), Bytes::new()))
+                    z.order.rank(&(Rank::new(next_up(v)), Bytes::new()))
                 }
             } else {
                 z.order.rank(&(Rank::new(v), Bytes::new()))

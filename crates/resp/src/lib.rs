@@ -44,4 +44,4 @@ mod reply;
 mod table;
 
 pub use decode::{Decoder, Limits, ProtocolError, Request};
-pub use reply::{Protocol, Reply};
+pub use reply::{Protocol, Reply, format_double};

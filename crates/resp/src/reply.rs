@@ -62,7 +62,8 @@ pub enum Reply {
     Map(Vec<(Reply, Reply)>),
     /// Unordered distinct replies.
     Set(Vec<Reply>),
-    /// A floating-point number, in Redis's notation (`1.5`, `inf`, `-0`, `1e+300`).
+    /// A floating-point number, in redis-server 7.0's notation (`1.5`, `inf`, `-0`,
+    /// `1.0000000000000001e+300`).
     Double(f64),
     /// True or false.
     Boolean(bool),
@@ -206,73 +207,37 @@ fn bulk(out: &mut BytesMut, bytes: &[u8]) {
     out.put_slice(b"\r\n");
 }
 
-/// A double as Redis 7.2's `d2string` writes it: `nan`, `inf`, `-inf`, `0`, `-0`; an
-/// integer in the range Redis converts to `long long` (±2^62) as an integer; anything else
-/// as `fpconv_dtoa` lays out its shortest round-trip digits (plain up to 10^21 or so,
-/// decimals down to 10^-6, else `d.ddde±x`). The digits come from Rust's shortest
-/// round-trip formatting; Redis's Grisu2 finds the same digits except in rare cases where it
-/// gives one more.
-fn format_double(d: f64) -> String {
+/// A double as redis-server 7.0 replies with one (`addReplyDouble`): `inf`, `-inf`, `nan`,
+/// else C's `%.17g`: 17 significant digits, trailing zeros dropped, in exponent form
+/// (`1.0000000000000001e+300`) when the exponent is below -4 or at least 17. (Redis 7.2 writes
+/// the shortest round-trip digits instead; the reference this node is tested against is 7.0.)
+pub fn format_double(d: f64) -> String {
     if d.is_nan() {
         return "nan".to_owned();
     }
     if d.is_infinite() {
         return if d < 0.0 { "-inf" } else { "inf" }.to_owned();
     }
-    if d == 0.0 {
-        return if d.is_sign_negative() { "-0" } else { "0" }.to_owned();
-    }
-    // Redis's double2ll: within ±(LLONG_MAX / 2) a double that equals its truncation is
-    // written as that integer.
-    let bound = (i64::MAX / 2) as f64;
-    if (-bound..=bound).contains(&d) {
-        let truncated = d as i64;
-        if truncated as f64 == d {
-            return truncated.to_string();
-        }
-    }
-    // `{:e}` gives the shortest round-trip digits: "1.2345e-7".
-    let scientific = format!("{:e}", d.abs());
+    // `{:.16e}` rounds to 17 significant digits, as `%.17g` does: "1.1000000000000001e0".
+    let scientific = format!("{d:.16e}");
     let (mantissa, exponent) = scientific
         .split_once('e')
         .unwrap_or((scientific.as_str(), "0"));
     let exponent: i32 = exponent.parse().unwrap_or(0);
-    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
-    let ndigits = i32::try_from(digits.len()).unwrap_or(i32::MAX);
-    // The value is digits * 10^k.
-    let k = exponent - (ndigits - 1);
-    let exp = exponent.unsigned_abs();
-    let mut out = String::with_capacity(24);
-    if d < 0.0 {
-        out.push('-');
-    }
-    if k >= 0 && exp < ndigits.unsigned_abs() + 7 {
-        out.push_str(&digits);
-        out.extend(std::iter::repeat_n('0', k.unsigned_abs() as usize));
-    } else if k < 0 && (k > -7 || exp < 4) {
-        let offset = ndigits + k;
-        if offset <= 0 {
-            out.push_str("0.");
-            out.extend(std::iter::repeat_n('0', offset.unsigned_abs() as usize));
-            out.push_str(&digits);
+    let trim = |s: &str| -> String {
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_owned()
         } else {
-            let (whole, fraction) = digits.split_at(offset.unsigned_abs() as usize);
-            out.push_str(whole);
-            out.push('.');
-            out.push_str(fraction);
+            s.to_owned()
         }
+    };
+    if !(-4..17).contains(&exponent) {
+        let sign = if exponent < 0 { '-' } else { '+' };
+        format!("{}e{sign}{:02}", trim(mantissa), exponent.unsigned_abs())
     } else {
-        let (first, rest) = digits.split_at(1);
-        out.push_str(first);
-        if !rest.is_empty() {
-            out.push('.');
-            out.push_str(rest);
-        }
-        out.push('e');
-        out.push(if exponent < 0 { '-' } else { '+' });
-        out.push_str(&exp.to_string());
+        let decimals = usize::try_from(16 - exponent).unwrap_or(0);
+        trim(&format!("{d:.decimals$}"))
     }
-    out
 }
 
 #[cfg(test)]
@@ -281,26 +246,30 @@ mod tests {
 
     #[test]
     fn doubles_are_written_as_redis_writes_them() {
+        // Each as redis-server 7.0 (and C's printf("%.17g")) writes it.
         for (d, text) in [
             (1.5, "1.5"),
             (-1.5, "-1.5"),
-            (0.1, "0.1"),
+            (0.1, "0.10000000000000001"),
             (3.0, "3"),
             (-0.0, "-0"),
             (0.0, "0"),
             (f64::INFINITY, "inf"),
             (f64::NEG_INFINITY, "-inf"),
             (f64::NAN, "nan"),
-            (1e18, "1000000000000000000"),
+            (1e18, "1e+18"),
+            (1e16, "10000000000000000"),
+            (1e17, "1e+17"),
             (1e20, "1e+20"),
-            (1.5e300, "1.5e+300"),
-            (1e-7, "1e-7"),
-            (1.25e-5, "1.25e-5"),
-            (0.000123, "0.000123"),
+            (1.5e300, "1.5000000000000001e+300"),
+            (1e-7, "9.9999999999999995e-08"),
+            (1.25e-5, "1.2500000000000001e-05"),
+            (0.000123, "0.00012300000000000001"),
             (12345678.5, "12345678.5"),
-            (1.2345678901234569e23, "123456789012345690000000"),
-            (2.71, "2.71"),
-            (2.5e-310, "2.5e-310"),
+            (1.1, "1.1000000000000001"),
+            (0.30000000000000004, "0.30000000000000004"),
+            (123456789012345678.0, "1.2345678901234568e+17"),
+            (5e-324, "4.9406564584124654e-324"),
         ] {
             assert_eq!(format_double(d), text, "{d:e}");
         }

@@ -111,6 +111,28 @@ fn the_table_lists_exactly_the_commands_meridian_serves() {
         "hstrlen",
         "hrandfield",
         "hscan",
+        "zadd",
+        "zincrby",
+        "zrem",
+        "zscore",
+        "zmscore",
+        "zcard",
+        "zcount",
+        "zlexcount",
+        "zrank",
+        "zrevrank",
+        "zrange",
+        "zrangebyscore",
+        "zrevrangebyscore",
+        "zrevrange",
+        "zrangebylex",
+        "zrevrangebylex",
+        "zpopmin",
+        "zpopmax",
+        "zrandmember",
+        "zscan",
+        "zunionstore",
+        "zinterstore",
         "mvset",
         "mvget",
         "waittoken",
@@ -244,6 +266,30 @@ fn arities_and_key_positions_are_redis_ones() {
         ("hsetnx", 4, 1, 1, 1),
         ("hmset", -4, 1, 1, 1),
         ("hstrlen", 3, 1, 1, 1),
+        // ZUNIONSTORE/ZINTERSTORE destination numkeys key ...: Redis's first key is the
+        // destination, the sources found by numkeys (movablekeys).
+        ("zadd", -4, 1, 1, 1),
+        ("zincrby", 4, 1, 1, 1),
+        ("zrem", -3, 1, 1, 1),
+        ("zscore", 3, 1, 1, 1),
+        ("zmscore", -3, 1, 1, 1),
+        ("zcard", 2, 1, 1, 1),
+        ("zcount", 4, 1, 1, 1),
+        ("zlexcount", 4, 1, 1, 1),
+        ("zrank", 3, 1, 1, 1),
+        ("zrevrank", 3, 1, 1, 1),
+        ("zrange", -4, 1, 1, 1),
+        ("zrangebyscore", -4, 1, 1, 1),
+        ("zrevrangebyscore", -4, 1, 1, 1),
+        ("zrevrange", -4, 1, 1, 1),
+        ("zrangebylex", -4, 1, 1, 1),
+        ("zrevrangebylex", -4, 1, 1, 1),
+        ("zpopmin", -2, 1, 1, 1),
+        ("zpopmax", -2, 1, 1, 1),
+        ("zrandmember", -2, 1, 1, 1),
+        ("zscan", -3, 1, 1, 1),
+        ("zunionstore", -4, 1, 1, 1),
+        ("zinterstore", -4, 1, 1, 1),
         ("config", -2, 0, 0, 0),
         ("config|get", -3, 0, 0, 0),
         ("config|set", -4, 0, 0, 0),
@@ -346,6 +392,7 @@ fn every_spec_is_well_formed() {
         "string",
         "set",
         "hash",
+        "sorted-set",
         "list",
         "text",
     ]
@@ -807,5 +854,20 @@ fn redis_cli_reads_the_docs_into_the_hints_meridian_means() {
     expect("hrandfield", "key [count [WITHVALUES]]");
     expect("sscan", "key cursor [MATCH pattern] [COUNT count]");
     expect("flushall", "[ASYNC|SYNC]");
-    assert_eq!(hints.len(), 45 + 5 + 3 + 20 + 7 + 19 + 4 + 3 + 2 + 3 + 12);
+    expect(
+        "zadd",
+        "key [NX|XX] [GT|LT] [CH] [INCR] score member [score member ...]",
+    );
+    expect(
+        "zrange",
+        "key start stop [BYSCORE|BYLEX] [REV] [LIMIT offset count] [WITHSCORES]",
+    );
+    expect(
+        "zunionstore",
+        "destination numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE SUM|MIN|MAX]",
+    );
+    assert_eq!(
+        hints.len(),
+        45 + 5 + 3 + 20 + 7 + 19 + 4 + 3 + 2 + 3 + 12 + 22
+    );
 }

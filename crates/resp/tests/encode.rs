@@ -183,7 +183,11 @@ fn doubles_are_comma_lines_in_resp3_and_bulk_strings_in_resp2() {
         b",-inf\r\n",
     );
     encodes(Reply::Double(f64::NAN), b"$3\r\nnan\r\n", b",nan\r\n");
-    encodes(Reply::Double(1e300), b"$6\r\n1e+300\r\n", b",1e+300\r\n");
+    encodes(
+        Reply::Double(1e300),
+        b"$23\r\n1.0000000000000001e+300\r\n",
+        b",1.0000000000000001e+300\r\n",
+    );
 }
 
 #[test]

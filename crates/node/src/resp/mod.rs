@@ -19,12 +19,15 @@ mod lists;
 mod registers;
 mod replication;
 mod scan;
+mod score;
 mod server;
 mod sets;
 mod strings;
 mod table;
 mod text;
 mod token;
+mod zranges;
+mod zsets;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

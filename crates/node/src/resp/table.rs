@@ -18,6 +18,7 @@ use super::Server;
 use super::exec::{Answer, Session};
 use super::{
     connection, expiry, hashes, keys, lists, registers, replication, server, sets, strings, text,
+    zranges, zsets,
 };
 
 /// A command that may write, wait or change the connection; its arity was checked.
@@ -150,6 +151,28 @@ const ENTRIES: &[(&str, Run)] = &[
     ("hstrlen", Point(hashes::hstrlen)),
     ("hrandfield", Call(hashes::hrandfield)),
     ("hscan", Call(hashes::hscan)),
+    ("zadd", Call(zsets::zadd)),
+    ("zincrby", Call(zsets::zincrby)),
+    ("zrem", Call(zsets::zrem)),
+    ("zscore", Point(zsets::zscore)),
+    ("zmscore", Point(zsets::zmscore)),
+    ("zcard", Point(zsets::zcard)),
+    ("zcount", Point(zsets::zcount)),
+    ("zlexcount", Point(zsets::zlexcount)),
+    ("zrank", Point(zsets::zrank)),
+    ("zrevrank", Point(zsets::zrevrank)),
+    ("zrange", Call(zranges::zrange)),
+    ("zrangebyscore", Call(zranges::zrangebyscore)),
+    ("zrevrangebyscore", Call(zranges::zrevrangebyscore)),
+    ("zrevrange", Call(zranges::zrevrange)),
+    ("zrangebylex", Call(zranges::zrangebylex)),
+    ("zrevrangebylex", Call(zranges::zrevrangebylex)),
+    ("zpopmin", Call(zsets::zpopmin)),
+    ("zpopmax", Call(zsets::zpopmax)),
+    ("zrandmember", Call(zranges::zrandmember)),
+    ("zscan", Call(zranges::zscan)),
+    ("zunionstore", Call(zsets::zunionstore)),
+    ("zinterstore", Call(zsets::zinterstore)),
     // registers.rs
     ("mvset", Call(registers::mvset)),
     ("mvget", Call(registers::mvget)),

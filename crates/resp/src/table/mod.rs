@@ -11,6 +11,7 @@ mod hashes;
 mod sequences;
 mod sets;
 mod strings;
+mod zsets;
 
 use crate::command::{Arg, ArgKind, CommandSpec};
 
@@ -227,15 +228,15 @@ const COMMAND_SUBCOMMANDS: &[CommandSpec] = &[
     ),
 ];
 
-/// Every command, grouped as in Redis's docs: connection, server, keyspace, strings, sets,
-/// hashes, then Meridian's own.
-/// Every command, in groups, in the order `COMMAND` lists them.
+/// Every command, in groups, in the order `COMMAND` lists them: connection, server, keyspace,
+/// expiry, strings, sets, hashes, sorted sets, then Meridian's own and the sequences.
 pub(crate) const GROUPS: &[&[CommandSpec]] = &[
     GENERAL,
     expiry::COMMANDS,
     strings::COMMANDS,
     sets::COMMANDS,
     hashes::COMMANDS,
+    zsets::COMMANDS,
     OWN,
     sequences::COMMANDS,
 ];

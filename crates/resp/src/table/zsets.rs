@@ -1,0 +1,320 @@
+//! Sorted sets, with Redis 7's metadata.
+
+use super::{KEY, MEMBER, MEMBERS, ONE_KEY, SCAN_ARGS, cmd};
+use crate::command::{Arg, ArgKind, CommandSpec};
+
+const SCORE: Arg = Arg::new("score", ArgKind::Double);
+const MIN: Arg = Arg::string("min");
+const MAX: Arg = Arg::string("max");
+const WITHSCORES: Arg = Arg::pure_token("withscores", "WITHSCORES").optional();
+const LIMIT: Arg = Arg::block("limit", &[Arg::integer("offset"), Arg::integer("count")])
+    .token("LIMIT")
+    .optional();
+const COUNT: Arg = Arg::integer("count").optional();
+const NUMKEYS: Arg = Arg::integer("numkeys");
+/// ZUNIONSTORE's and ZINTERSTORE's sources and options.
+const COMBINE: &[Arg] = &[
+    Arg::key("destination"),
+    NUMKEYS,
+    Arg::key("key").multiple(),
+    Arg::new("weight", ArgKind::Double)
+        .token("WEIGHTS")
+        .optional()
+        .multiple(),
+    Arg::one_of(
+        "aggregate",
+        &[
+            Arg::pure_token("sum", "SUM"),
+            Arg::pure_token("min", "MIN"),
+            Arg::pure_token("max", "MAX"),
+        ],
+    )
+    .token("AGGREGATE")
+    .optional(),
+];
+const STORE_KEYS: [i32; 3] = [1, 1, 1];
+
+pub(super) const COMMANDS: &[CommandSpec] = &[
+    cmd(
+        "zadd",
+        -4,
+        &["write", "denyoom", "fast"],
+        ONE_KEY,
+        &["write", "sortedset", "fast"],
+        "sorted-set",
+        "1.2.0",
+        "Adds members to a sorted set, or updates their scores; an increment (INCR) counts beside those made concurrently elsewhere.",
+        &[
+            KEY,
+            Arg::one_of(
+                "condition",
+                &[Arg::pure_token("nx", "NX"), Arg::pure_token("xx", "XX")],
+            )
+            .optional(),
+            Arg::one_of(
+                "comparison",
+                &[Arg::pure_token("gt", "GT"), Arg::pure_token("lt", "LT")],
+            )
+            .optional(),
+            Arg::pure_token("change", "CH").optional(),
+            Arg::pure_token("increment", "INCR").optional(),
+            Arg::block("data", &[SCORE, MEMBER]).multiple(),
+        ],
+    ),
+    cmd(
+        "zincrby",
+        4,
+        &["write", "denyoom", "fast"],
+        ONE_KEY,
+        &["write", "sortedset", "fast"],
+        "sorted-set",
+        "1.2.0",
+        "Increments the score of a member; concurrent increments at other regions all count.",
+        &[KEY, Arg::new("increment", ArgKind::Double), MEMBER],
+    ),
+    cmd(
+        "zrem",
+        -3,
+        &["write", "fast"],
+        ONE_KEY,
+        &["write", "sortedset", "fast"],
+        "sorted-set",
+        "1.2.0",
+        "Removes members from a sorted set, as this node has seen them: a concurrent add or increment elsewhere survives.",
+        &[KEY, MEMBERS],
+    ),
+    cmd(
+        "zscore",
+        3,
+        &["readonly", "fast"],
+        ONE_KEY,
+        &["read", "sortedset", "fast"],
+        "sorted-set",
+        "1.2.0",
+        "Returns the score of a member in a sorted set.",
+        &[KEY, MEMBER],
+    ),
+    cmd(
+        "zmscore",
+        -3,
+        &["readonly", "fast"],
+        ONE_KEY,
+        &["read", "sortedset", "fast"],
+        "sorted-set",
+        "6.2.0",
+        "Returns the scores of members in a sorted set.",
+        &[KEY, MEMBERS],
+    ),
+    cmd(
+        "zcard",
+        2,
+        &["readonly", "fast"],
+        ONE_KEY,
+        &["read", "sortedset", "fast"],
+        "sorted-set",
+        "1.2.0",
+        "Returns the number of members in a sorted set.",
+        &[KEY],
+    ),
+    cmd(
+        "zcount",
+        4,
+        &["readonly", "fast"],
+        ONE_KEY,
+        &["read", "sortedset", "fast"],
+        "sorted-set",
+        "2.0.0",
+        "Counts the members of a sorted set with scores within a range.",
+        &[KEY, MIN, MAX],
+    ),
+    cmd(
+        "zlexcount",
+        4,
+        &["readonly", "fast"],
+        ONE_KEY,
+        &["read", "sortedset", "fast"],
+        "sorted-set",
+        "2.8.9",
+        "Counts the members of a sorted set within a range of names.",
+        &[KEY, MIN, MAX],
+    ),
+    cmd(
+        "zrank",
+        3,
+        &["readonly", "fast"],
+        ONE_KEY,
+        &["read", "sortedset", "fast"],
+        "sorted-set",
+        "2.0.0",
+        "Returns the rank of a member, from the lowest score.",
+        &[KEY, MEMBER],
+    ),
+    cmd(
+        "zrevrank",
+        3,
+        &["readonly", "fast"],
+        ONE_KEY,
+        &["read", "sortedset", "fast"],
+        "sorted-set",
+        "2.0.0",
+        "Returns the rank of a member, from the highest score.",
+        &[KEY, MEMBER],
+    ),
+    cmd(
+        "zrange",
+        -4,
+        &["readonly"],
+        ONE_KEY,
+        &["read", "sortedset", "slow"],
+        "sorted-set",
+        "1.2.0",
+        "Returns members of a sorted set by rank, score or name.",
+        &[
+            KEY,
+            Arg::string("start"),
+            Arg::string("stop"),
+            Arg::one_of(
+                "sortby",
+                &[
+                    Arg::pure_token("byscore", "BYSCORE"),
+                    Arg::pure_token("bylex", "BYLEX"),
+                ],
+            )
+            .optional(),
+            Arg::pure_token("rev", "REV").optional(),
+            LIMIT,
+            WITHSCORES,
+        ],
+    ),
+    cmd(
+        "zrangebyscore",
+        -4,
+        &["readonly"],
+        ONE_KEY,
+        &["read", "sortedset", "slow"],
+        "sorted-set",
+        "1.0.5",
+        "Returns members of a sorted set within a range of scores.",
+        &[KEY, MIN, MAX, WITHSCORES, LIMIT],
+    ),
+    cmd(
+        "zrevrangebyscore",
+        -4,
+        &["readonly"],
+        ONE_KEY,
+        &["read", "sortedset", "slow"],
+        "sorted-set",
+        "2.2.0",
+        "Returns members of a sorted set within a range of scores, from the highest.",
+        &[KEY, MAX, MIN, WITHSCORES, LIMIT],
+    ),
+    cmd(
+        "zrevrange",
+        -4,
+        &["readonly"],
+        ONE_KEY,
+        &["read", "sortedset", "slow"],
+        "sorted-set",
+        "1.2.0",
+        "Returns members of a sorted set by rank, from the highest score.",
+        &[KEY, Arg::integer("start"), Arg::integer("stop"), WITHSCORES],
+    ),
+    cmd(
+        "zrangebylex",
+        -4,
+        &["readonly"],
+        ONE_KEY,
+        &["read", "sortedset", "slow"],
+        "sorted-set",
+        "2.8.9",
+        "Returns members of a sorted set within a range of names.",
+        &[KEY, MIN, MAX, LIMIT],
+    ),
+    cmd(
+        "zrevrangebylex",
+        -4,
+        &["readonly"],
+        ONE_KEY,
+        &["read", "sortedset", "slow"],
+        "sorted-set",
+        "2.8.9",
+        "Returns members of a sorted set within a range of names, from the highest.",
+        &[KEY, MAX, MIN, LIMIT],
+    ),
+    cmd(
+        "zpopmin",
+        -2,
+        &["write", "fast"],
+        ONE_KEY,
+        &["write", "sortedset", "fast"],
+        "sorted-set",
+        "5.0.0",
+        "Removes and returns the members with the lowest scores; two regions popping at once may each return the same member.",
+        &[KEY, COUNT],
+    ),
+    cmd(
+        "zpopmax",
+        -2,
+        &["write", "fast"],
+        ONE_KEY,
+        &["write", "sortedset", "fast"],
+        "sorted-set",
+        "5.0.0",
+        "Removes and returns the members with the highest scores; two regions popping at once may each return the same member.",
+        &[KEY, COUNT],
+    ),
+    cmd(
+        "zrandmember",
+        -2,
+        &["readonly"],
+        ONE_KEY,
+        &["read", "sortedset", "slow"],
+        "sorted-set",
+        "6.2.0",
+        "Returns random members of a sorted set.",
+        &[
+            KEY,
+            Arg::block(
+                "options",
+                &[
+                    Arg::integer("count"),
+                    Arg::pure_token("withscores", "WITHSCORES").optional(),
+                ],
+            )
+            .optional(),
+        ],
+    ),
+    cmd(
+        "zscan",
+        -3,
+        &["readonly"],
+        ONE_KEY,
+        &["read", "sortedset", "slow"],
+        "sorted-set",
+        "2.8.0",
+        "Iterates over the members of a sorted set and their scores.",
+        SCAN_ARGS,
+    ),
+    cmd(
+        "zunionstore",
+        -4,
+        &["write", "denyoom", "movablekeys"],
+        STORE_KEYS,
+        &["write", "sortedset", "slow"],
+        "sorted-set",
+        "2.0.0",
+        "Stores the union of sorted sets in a key, replacing what this node saw there.",
+        COMBINE,
+    ),
+    cmd(
+        "zinterstore",
+        -4,
+        &["write", "denyoom", "movablekeys"],
+        STORE_KEYS,
+        &["write", "sortedset", "slow"],
+        "sorted-set",
+        "2.0.0",
+        "Stores the intersection of sorted sets in a key, replacing what this node saw there.",
+        COMBINE,
+    ),
+];
