@@ -111,7 +111,11 @@ class Failed:
 
 
 def outcome(client, args):
+    # redis-py reads ZADD's reply as an integer unless told it is a score (INCR).
+    options = {}
+    if args and str(args[0]).upper() == "ZADD" and any(str(a).upper() == "INCR" for a in args[2:]):
+        options["as_score"] = True
     try:
-        return client.execute_command(*args)
+        return client.execute_command(*args, **options)
     except redis.ResponseError as e:
         return Failed(str(e))

@@ -268,8 +268,8 @@ fn pop(server: &Server, session: &mut Session, args: &[Bytes], max: bool) -> Ans
     let count = match args.get(2).map(|c| int_arg(c)) {
         None => None,
         Some(Ok(n)) if n >= 0 => Some(usize::try_from(n).unwrap_or(usize::MAX)),
-        Some(Ok(_)) => return Answer::Now(errors::must_be_positive()),
-        Some(Err(reply)) => return Answer::Now(reply),
+        // As Redis: a count that is not a non-negative integer, whatever it is.
+        Some(_) => return Answer::Now(errors::must_be_positive()),
     };
     let key = args[1].clone();
     let protocol = session.protocol;
@@ -356,42 +356,26 @@ fn store(server: &Server, session: &mut Session, args: &[Bytes], how: Combine) -
         return Answer::Now(errors::syntax());
     }
     let sources = args[3..3 + numkeys].to_vec();
-    let mut weights = vec![1.0; numkeys];
-    let mut aggregate = Aggregate::Sum;
-    let mut rest = &args[3 + numkeys..];
-    while let Some(option) = rest.first() {
-        let option = option.to_ascii_lowercase();
-        if option == b"weights" && rest.len() > numkeys {
-            for (w, arg) in weights.iter_mut().zip(&rest[1..=numkeys]) {
-                match score_arg(arg) {
-                    Some(v) => *w = v,
-                    None => return Answer::Now(Reply::error("ERR weight value is not a float")),
-                }
-            }
-            rest = &rest[numkeys + 1..];
-        } else if option == b"aggregate" && rest.len() > 1 {
-            aggregate = match rest[1].to_ascii_lowercase().as_slice() {
-                b"sum" => Aggregate::Sum,
-                b"min" => Aggregate::Min,
-                b"max" => Aggregate::Max,
-                _ => return Answer::Now(errors::syntax()),
-            };
-            rest = &rest[2..];
-        } else {
-            return Answer::Now(errors::syntax());
-        }
-    }
+    let options = args[3 + numkeys..].to_vec();
     let destination = args[1].clone();
     write_or_refuse(
         server,
         session,
         move |r| {
-            let mut result: Option<BTreeMap<Bytes, f64>> = None;
-            for (key, weight) in sources.iter().zip(&weights) {
-                let members = match members_of(r, key) {
-                    Ok(m) => m,
+            // As Redis: the sources' types are checked before the options are read.
+            let mut sets = Vec::with_capacity(sources.len());
+            for key in &sources {
+                match members_of(r, key) {
+                    Ok(m) => sets.push(m),
                     Err(reply) => return Ok(Err(reply)),
-                };
+                }
+            }
+            let (weights, aggregate) = match combine_options(&options, sources.len()) {
+                Ok(o) => o,
+                Err(reply) => return Ok(Err(reply)),
+            };
+            let mut result: Option<BTreeMap<Bytes, f64>> = None;
+            for (members, weight) in sets.into_iter().zip(&weights) {
                 let weighted = members.into_iter().map(|(m, s)| {
                     let v = s * weight;
                     (m, if v.is_nan() { 0.0 } else { v })
@@ -431,6 +415,33 @@ fn store(server: &Server, session: &mut Session, args: &[Bytes], how: Combine) -
         },
         |n, _| count(n),
     )
+}
+
+/// WEIGHTS and AGGREGATE for `numkeys` sources.
+fn combine_options(options: &[Bytes], numkeys: usize) -> Result<(Vec<f64>, Aggregate), Reply> {
+    let mut weights = vec![1.0; numkeys];
+    let mut aggregate = Aggregate::Sum;
+    let mut rest = options;
+    while let Some(option) = rest.first() {
+        let option = option.to_ascii_lowercase();
+        if option == b"weights" && rest.len() > numkeys {
+            for (w, arg) in weights.iter_mut().zip(&rest[1..=numkeys]) {
+                *w = score_arg(arg).ok_or_else(|| Reply::error("ERR weight value is not a float"))?;
+            }
+            rest = &rest[numkeys + 1..];
+        } else if option == b"aggregate" && rest.len() > 1 {
+            aggregate = match rest[1].to_ascii_lowercase().as_slice() {
+                b"sum" => Aggregate::Sum,
+                b"min" => Aggregate::Min,
+                b"max" => Aggregate::Max,
+                _ => return Err(errors::syntax()),
+            };
+            rest = &rest[2..];
+        } else {
+            return Err(errors::syntax());
+        }
+    }
+    Ok((weights, aggregate))
 }
 
 /// The members of a sorted set with their scores, or of a set each scored 1, as the sources
