@@ -50,6 +50,7 @@ pub fn expected(key: &[u8], writes: &[Write<'_>]) -> Option<Option<Value>> {
         Family::Set => set(writes),
         Family::Hash => hash(writes),
         Family::Mv => mv(writes),
+        Family::ZSet => zset(writes),
         Family::List | Family::Text | Family::Expiring | Family::Clash => return None,
     };
     Some(value)
@@ -315,6 +316,72 @@ fn mv(writes: &[Write<'_>]) -> Option<Value> {
         })
         .collect();
     (!siblings.is_empty()).then_some(Value::Mv(siblings))
+}
+
+/// A sorted set: a member is present while a ZADD or ZINCRBY of it survives (no ZADD, ZREM or
+/// DEL observed it); its score is the surviving ZADD with the highest stamp (or the first
+/// increment), plus the surviving increments in stamp order, an increment that would make it
+/// NaN skipped; members in score order, then by name.
+fn zset(writes: &[Write<'_>]) -> Option<Value> {
+    let names: BTreeSet<Bytes> = writes
+        .iter()
+        .flat_map(|w| match w.command {
+            Command::ZAdd(pairs) => pairs.iter().map(|(m, _)| m.clone()).collect(),
+            Command::ZIncrBy { member, .. } => vec![member.clone()],
+            _ => Vec::new(),
+        })
+        .collect();
+    let mut members: Vec<(Bytes, f64)> = Vec::new();
+    for m in names {
+        let set_of = |c: &Command| match c {
+            Command::ZAdd(pairs) => pairs
+                .iter()
+                .rev()
+                .find(|(n, _)| *n == m)
+                .map(|(_, s)| s.get()),
+            _ => None,
+        };
+        let add_of = |c: &Command| match c {
+            Command::ZIncrBy { member, by } if *member == m => Some(by.get()),
+            _ => None,
+        };
+        let removes = |c: &Command| {
+            matches!(c, Command::Del)
+                || set_of(c).is_some()
+                || matches!(c, Command::ZRem(ms) if ms.contains(&m))
+        };
+        let live = survivors(
+            writes,
+            |c| set_of(c).is_some() || add_of(c).is_some(),
+            removes,
+        );
+        if live.is_empty() {
+            continue;
+        }
+        let base = live
+            .iter()
+            .filter_map(|w| set_of(w.command).map(|s| (w.stamp(), s)))
+            .max_by_key(|(stamp, _)| *stamp)
+            .map(|(_, s)| s);
+        let mut adds: Vec<(Stamp, f64)> = live
+            .iter()
+            .filter_map(|w| add_of(w.command).map(|b| (w.stamp(), b)))
+            .collect();
+        adds.sort_by_key(|(stamp, _)| *stamp);
+        let mut adds = adds.into_iter().map(|(_, b)| b);
+        let Some(start) = base.or_else(|| adds.next()) else {
+            continue;
+        };
+        let score = adds.fold(start, |acc, b| {
+            let s = acc + b;
+            if s.is_nan() { acc } else { s }
+        });
+        members.push((m, score));
+    }
+    let order = |s: f64| if s == 0.0 { 0.0 } else { s };
+    members.sort_by(|(m, s), (n, t)| order(*s).total_cmp(&order(*t)).then_with(|| m.cmp(n)));
+    (!members.is_empty())
+        .then(|| Value::ZSet(members.into_iter().map(|(m, s)| (m, s.to_bits())).collect()))
 }
 
 /// What an expiring register (family `e`) must read at a node whose clock is `clock`, from

@@ -1,7 +1,8 @@
 //! The client workload: writes of every key type at every leader, drawn from the seed.
 //!
 //! Key families keep one type per key (`r` registers, `c` counters, `s` sets, `h` hashes,
-//! `m` MV registers, `l` lists, `t` texts, `e` registers with deadlines) so that the model in
+//! `m` MV registers, `l` lists, `t` texts, `e` registers with deadlines, `z` sorted sets) so
+//! that the model in
 //! [`crate::model`] can predict their values; the key `x` is written with several types on
 //! purpose, to exercise type clashes, and is checked by convergence only.
 //!
@@ -10,7 +11,7 @@
 
 use bytes::Bytes;
 use meridian_crdt::seq::{Items, Text};
-use meridian_crdt::{Command, Keyspace, Splice};
+use meridian_crdt::{Command, Keyspace, Score, Splice};
 use rand::Rng;
 
 /// Keys per family.
@@ -36,6 +37,8 @@ pub enum Family {
     /// Registers written with deadlines (SET EX, EXPIRE, PERSIST, SET KEEPTTL), a second or
     /// two ahead of the writer's clock.
     Expiring,
+    /// Sorted sets: ZADD, ZINCRBY (with fractions, whose sums round), ZREM, DEL.
+    ZSet,
     /// Written with several types: convergence only.
     Clash,
 }
@@ -52,6 +55,7 @@ impl Family {
             Some(b'l') => Family::List,
             Some(b't') => Family::Text,
             Some(b'e') => Family::Expiring,
+            Some(b'z') => Family::ZSet,
             _ => Family::Clash,
         }
     }
@@ -120,7 +124,10 @@ pub fn next_write(rng: &mut impl Rng, n: u64, keyspace: Option<&Keyspace>) -> (B
                 _ => (key('s'), Command::SAdd(members)),
             }
         }
-        44..=59 => {
+        // One sorted set key, two members: enough increments meet on one member for the
+        // order of their sum to matter.
+        54..=59 => (Bytes::from_static(b"z0"), zset_write(rng)),
+        44..=53 => {
             let field = Bytes::from(format!("f{}", rng.random_range(0..4u32)));
             match rng.random_range(0..12u32) {
                 0 => (key('h'), Command::Del),
@@ -173,6 +180,22 @@ pub fn next_write(rng: &mut impl Rng, n: u64, keyspace: Option<&Keyspace>) -> (B
                 _ => (x, Command::Del),
             }
         }
+    }
+}
+
+/// Increments whose sums round differently in different orders, and scores to set.
+const SCORES: [f64; 6] = [0.1, 0.2, 0.7, -0.3, 1.5, 1e16];
+
+/// A sorted set write: mostly increments, so that concurrent ones must all count and sum to the
+/// same bits everywhere.
+fn zset_write(rng: &mut impl Rng) -> Command {
+    let member = Bytes::from(format!("z{}", rng.random_range(0..2u32)));
+    let score = Score::new(SCORES[rng.random_range(0..SCORES.len())]);
+    match rng.random_range(0..12u32) {
+        0 => Command::Del,
+        1 | 2 => Command::ZRem(vec![member]),
+        3..=5 => Command::ZAdd(vec![(member, score)]),
+        _ => Command::ZIncrBy { member, by: score },
     }
 }
 

@@ -59,6 +59,12 @@ pub(super) fn scored_reply(items: Vec<(Bytes, f64)>, protocol: Protocol) -> Repl
     })
 }
 
+/// A score as a write stores it: `-0` as `0`, as redis-server 7.0 stores a small sorted set's
+/// whole-number scores (as integers), so that it reads back as `0`.
+fn stored(score: f64) -> f64 {
+    if score == 0.0 { 0.0 } else { score }
+}
+
 /// ZADD's options.
 #[derive(Default)]
 struct ZAddOptions {
@@ -101,11 +107,6 @@ pub(super) fn zadd(server: &Arc<Server>, session: &mut Session, args: &[Bytes]) 
     if pairs.is_empty() || pairs.len() % 2 != 0 {
         return Answer::Now(errors::syntax());
     }
-    if o.incr && pairs.len() > 2 {
-        return Answer::Now(Reply::error(
-            "ERR INCR option supports a single increment-element pair",
-        ));
-    }
     if o.nx && o.xx {
         return Answer::Now(Reply::error(
             "ERR XX and NX options at the same time are not compatible",
@@ -116,10 +117,15 @@ pub(super) fn zadd(server: &Arc<Server>, session: &mut Session, args: &[Bytes]) 
             "ERR GT, LT, and/or NX options at the same time are not compatible",
         ));
     }
+    if o.incr && pairs.len() > 2 {
+        return Answer::Now(Reply::error(
+            "ERR INCR option supports a single increment-element pair",
+        ));
+    }
     let mut items = Vec::with_capacity(pairs.len() / 2);
     for pair in pairs.chunks_exact(2) {
         match score_arg(&pair[0]) {
-            Some(s) => items.push((pair[1].clone(), s)),
+            Some(s) => items.push((pair[1].clone(), stored(s))),
             None => return Answer::Now(not_a_float()),
         }
     }
@@ -176,9 +182,10 @@ pub(super) fn zadd(server: &Arc<Server>, session: &mut Session, args: &[Bytes]) 
             };
             let writes: Vec<(Bytes, Score)> = now
                 .into_iter()
+                // An equal score (`-0` equals `0`) changes nothing, as in Redis.
                 .filter_map(|(m, s)| {
                     let s = s?;
-                    (z.score(&m).map(f64::to_bits) != Some(s.to_bits())).then_some((m, s))
+                    (z.score(&m) != Some(s)).then_some((m, s))
                 })
                 .map(|(m, s)| (m, Score::new(s)))
                 .collect();
@@ -220,7 +227,7 @@ pub(super) fn zincrby(server: &Arc<Server>, session: &mut Session, args: &[Bytes
             let new = current.map_or(by, |c| c + by);
             let command = Command::ZIncrBy {
                 member: member.clone(),
-                by: Score::new(by),
+                by: Score::new(stored(by)),
             };
             Ok(Plan::one(key.clone(), command, new))
         },
@@ -426,7 +433,8 @@ fn combine_options(options: &[Bytes], numkeys: usize) -> Result<(Vec<f64>, Aggre
         let option = option.to_ascii_lowercase();
         if option == b"weights" && rest.len() > numkeys {
             for (w, arg) in weights.iter_mut().zip(&rest[1..=numkeys]) {
-                *w = score_arg(arg).ok_or_else(|| Reply::error("ERR weight value is not a float"))?;
+                *w = score_arg(arg)
+                    .ok_or_else(|| Reply::error("ERR weight value is not a float"))?;
             }
             rest = &rest[numkeys + 1..];
         } else if option == b"aggregate" && rest.len() > 1 {
