@@ -11,12 +11,11 @@
 //! Without redis-server installed, its column says so.
 
 use std::hint::black_box;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Instant;
 
 use bytes::Bytes;
+use meridian_bench::{RedisServer, status_kib};
 use meridian_crdt::{ActorId, Dot, Keyspace, OpMeta, Payload, VersionVector, hlc};
 
 const KEYS: u64 = 200_000;
@@ -67,16 +66,6 @@ fn build(n: u64, ttl: bool) -> (Keyspace, f64) {
     (ks, ns)
 }
 
-/// A field of `/proc/self/status`, in KiB.
-fn status_kib(field: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
 /// In a child process: RSS growth (KiB) and ns per apply of building `n` keys.
 fn measure(n: u64, ttl: bool) -> Option<(u64, f64)> {
     let out = Command::new(std::env::current_exe().ok()?)
@@ -86,103 +75,6 @@ fn measure(n: u64, ttl: bool) -> Option<(u64, f64)> {
     let text = String::from_utf8_lossy(&out.stdout);
     let mut parts = text.split_whitespace();
     Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
-}
-
-// ----- redis-server -----
-
-struct RedisServer {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.child.kill().ok();
-        self.child.wait().ok();
-    }
-}
-
-impl RedisServer {
-    fn start() -> Option<RedisServer> {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .ok()?
-            .local_addr()
-            .ok()?
-            .port();
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .ok()?;
-        let server = RedisServer { child, port };
-        let started = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if started.elapsed() > Duration::from_secs(10) {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Some(server)
-    }
-
-    /// Sends `commands` pipelined, reading one reply line each.
-    fn pipeline(&self, commands: impl Iterator<Item = Vec<String>>) -> Option<()> {
-        let stream = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
-        let mut writer = stream.try_clone().ok()?;
-        let reader = std::thread::spawn(move || {
-            let mut lines = BufReader::new(stream).lines();
-            let mut n = 0u64;
-            while let Some(Ok(line)) = lines.next() {
-                if line == "DONE" {
-                    return Some(n);
-                }
-                n += 1;
-            }
-            None
-        });
-        let mut buf = Vec::new();
-        for args in commands.chain(std::iter::once(vec!["ECHO".into(), "DONE".into()])) {
-            buf.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
-            for a in &args {
-                buf.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
-            }
-            if buf.len() > 1 << 16 {
-                writer.write_all(&buf).ok()?;
-                buf.clear();
-            }
-        }
-        writer.write_all(&buf).ok()?;
-        let _ = reader.join().ok()?;
-        Some(())
-    }
-
-    fn used_memory(&self) -> Option<u64> {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
-        stream
-            .write_all(b"*2\r\n$4\r\nINFO\r\n$6\r\nmemory\r\n")
-            .ok()?;
-        stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-        let mut text = String::new();
-        let mut buf = [0u8; 8192];
-        while !text.contains("used_memory_peak:") {
-            let n = stream.read(&mut buf).ok()?;
-            if n == 0 {
-                break;
-            }
-            text.push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
-        text.lines()
-            .find_map(|l| l.strip_prefix("used_memory:"))
-            .and_then(|v| v.trim().parse().ok())
-    }
 }
 
 /// redis-server's `used_memory` growth (bytes) for `n` keys, plain and with `EX 100`.

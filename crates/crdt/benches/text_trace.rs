@@ -11,6 +11,7 @@
 
 use std::time::{Duration, Instant};
 
+use meridian_bench::status_kib;
 use meridian_crdt::seq::{Sequence, Text};
 use meridian_crdt::{ActorId, Dot};
 
@@ -38,16 +39,6 @@ fn best_time(replay: Replay, patches: &[Patch], end: &str) -> (Duration, Option<
         encoded = size;
     }
     (best, encoded)
-}
-
-/// A field of `/proc/self/status`, in KiB.
-fn status_kib(field: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
 }
 
 /// In a child process: the peak RSS growth of one replay by `name`, in KiB. The child reads

@@ -6,7 +6,8 @@
 //!
 //! `cargo bench -p meridian-node --bench clients [-- --quick] [--tests a,b,...] [--nodes N]`
 //!
-//! `--tests` picks among `set`, `get`, `incr`, `sadd`, `hset` (the default), `lpush`, `rpop`
+//! `--tests` picks among `set`, `get`, `incr`, `sadd`, `hset` (the default), `lpush`, `rpop`,
+//! `zadd`
 //! and `setex` (a custom command: `SET key:__rand_int__ <100 bytes> EX 100`); `--nodes 1`
 //! benchmarks one node alone instead of n1 of a mesh-3.
 //!
@@ -85,6 +86,7 @@ const CATALOGUE: &[Test] = &[
     Test::builtin("hset"),
     Test::builtin("lpush"),
     Test::builtin("rpop"),
+    Test::builtin("zadd"),
     Test {
         name: "setex",
         command: Some(&["SET", "key:__rand_int__", VALUE, "EX", "100"]),
