@@ -6,10 +6,10 @@
 mod common;
 
 use bytes::Bytes;
-use common::{Cluster, Replica, any_steps, merged, run};
+use common::{Cluster, Replica, any_steps, forged_score, merged, run};
 use meridian_crdt::{
-    ActorId, Command, Dot, FieldWrite, Keyspace, OpMeta, Payload, STATE_FORMAT_VERSION,
-    StateDecodeError, Value, VersionVector, hlc,
+    ActorId, Command, Dot, FieldWrite, Keyspace, OpMeta, Payload, STATE_FORMAT_VERSION, Score,
+    ScoreWrite, StateDecodeError, Value, VersionVector, hlc,
 };
 use proptest::prelude::*;
 
@@ -175,7 +175,24 @@ fn forged_payload() -> impl Strategy<Value = Payload> {
         (small_bytes(), by, proptest::option::of(dot()))
             .prop_map(|(field, by, from)| Payload::HIncrBy { field, by, from }),
         Just(Payload::Del),
+        proptest::collection::vec((small_bytes(), forged_score()), 0..3).prop_map(|w| {
+            Payload::ZAdd(
+                w.into_iter()
+                    .map(|(member, score)| ScoreWrite { member, score })
+                    .collect(),
+            )
+        }),
+        (small_bytes(), forged_score()).prop_map(|(member, by)| Payload::ZIncrBy { member, by }),
+        proptest::collection::vec(small_bytes(), 0..3).prop_map(Payload::ZRem),
     ]
+}
+
+/// Whether every sorted set of `ks` reads only numbers.
+fn scores_are_numbers(ks: &Keyspace) -> bool {
+    ks.retained_keys().all(|k| {
+        ks.zset(k)
+            .map_or(true, |z| z.iter_after(None).all(|(_, s)| !s.is_nan()))
+    })
 }
 
 proptest! {
@@ -200,6 +217,7 @@ proptest! {
                 ks.compact(deps);
             }
         }
+        prop_assert!(scores_are_numbers(&ks));
         check_round_trip(&Replica { ks, applied: VersionVector::new() })?;
     }
 
@@ -296,6 +314,154 @@ fn layout_is_compact_and_pinned() {
         c.replicas[0].ks.encode_key(b"n").unwrap(),
         [3, 0b0000_0010, 0, 1, 1, 1, 2, 2, 0, 7, 0, 0]
     );
+}
+
+#[test]
+fn zset_layout_is_compact_and_pinned() {
+    let f = |v: f64| v.to_le_bytes();
+    let mut c = Cluster::new(1);
+    c.write(
+        0,
+        "k0",
+        Command::ZAdd(vec![(Bytes::from_static(b"m"), Score::new(1.5))]),
+        5,
+    );
+    // version, flags (none), second flags (zset), 1 member "m", 1 entry: dot 1:1, hlc (0, 5, 0),
+    // kind 0 (set), score 1.5 as little-endian f64 bits.
+    let mut want = vec![3, 0, 0b10, 1, 1, b'm', 1, 1, 1, 0, 5, 0, 0];
+    want.extend(f(1.5));
+    assert_eq!(c.replicas[0].ks.encode_key(b"k0").unwrap(), want);
+    c.write(
+        0,
+        "k0",
+        Command::ZIncrBy {
+            member: Bytes::from_static(b"m"),
+            by: Score::new(-0.25),
+        },
+        6,
+    );
+    // A second entry: dot 1:2, hlc (0, 6, 0), kind 1 (add).
+    let mut want = vec![3, 0, 0b10, 1, 1, b'm', 2, 1, 1, 0, 5, 0, 0];
+    want.extend(f(1.5));
+    want.extend([1, 2, 0, 6, 0, 1]);
+    want.extend(f(-0.25));
+    assert_eq!(c.replicas[0].ks.encode_key(b"k0").unwrap(), want);
+    // Compacted: one entry of kind 2 (sum), tagged with the newer of the two.
+    assert_eq!(c.compact(0), 1);
+    let mut want = vec![3, 0, 0b10, 1, 1, b'm', 1, 1, 2, 0, 6, 0, 2];
+    want.extend(f(1.25));
+    assert_eq!(c.replicas[0].ks.encode_key(b"k0").unwrap(), want);
+    check_round_trip(&c.replicas[0]).unwrap();
+    // Beside a deadline, the sorted set comes first.
+    c.write(0, "k0", Command::Expire(Some(9)), 7);
+    let bytes = c.replicas[0].ks.encode_key(b"k0").unwrap();
+    assert_eq!(bytes[..3], [3, 0, 0b11]);
+    assert_eq!(bytes[3..want.len()], want[3..]);
+    check_round_trip(&c.replicas[0]).unwrap();
+}
+
+/// The encoding of `k` holding a sorted set with one entry (`m`, 1.5) at dot 1:1: the
+/// offsets below name its bytes.
+fn simple_zset() -> Vec<u8> {
+    let mut b = vec![3, 0, 0b10, 1, 1, b'm', 1, 1, 1, 0, 5, 0, 0];
+    b.extend(1.5f64.to_le_bytes());
+    Keyspace::new()
+        .load_key(Bytes::from_static(b"k"), &b)
+        .unwrap();
+    b
+}
+
+#[test]
+fn zset_decode_errors_name_what_is_wrong() {
+    // Every NaN is refused, whatever its sign and payload: a score is never NaN.
+    for nan in [
+        f64::NAN.to_bits(),
+        (-f64::NAN).to_bits(),
+        0x7ff0_0000_0000_0001,
+    ] {
+        let mut b = simple_zset();
+        b[13..].copy_from_slice(&nan.to_le_bytes());
+        assert_eq!(load(&b), StateDecodeError::NotCanonical("a score is NaN"));
+    }
+    // A kind beyond sum.
+    let mut b = simple_zset();
+    b[12] = 3;
+    assert_eq!(
+        load(&b),
+        StateDecodeError::BadTag {
+            what: "score entry kind",
+            found: 3
+        }
+    );
+    // A bit of the second flags byte that names no slot.
+    let mut b = simple_zset();
+    b[2] = 0b110;
+    assert!(matches!(
+        load(&b),
+        StateDecodeError::BadTag { found: 0b110, .. }
+    ));
+    // Cut anywhere.
+    let b = simple_zset();
+    for cut in 3..b.len() {
+        assert!(
+            matches!(
+                load(&b[..cut]),
+                StateDecodeError::Truncated(_)
+                    | StateDecodeError::TooManyEntries { .. }
+                    | StateDecodeError::LengthBeyondLimit { .. }
+            ),
+            "cut at {cut}"
+        );
+    }
+    // Two entries of one member out of dot order: 1:2 before 1:1.
+    let entry = |seq: u8, kind: u8, v: f64| {
+        let mut e = vec![1, seq, 0, 5, 0, kind];
+        e.extend(v.to_le_bytes());
+        e
+    };
+    let mut b = vec![3, 0, 0b10, 1, 1, b'm', 2];
+    b.extend(entry(2, 1, 1.0));
+    b.extend(entry(1, 0, 2.0));
+    assert_eq!(
+        load(&b),
+        StateDecodeError::NotCanonical("score entries out of order")
+    );
+    // The same dot twice.
+    let mut b = vec![3, 0, 0b10, 1, 1, b'm', 2];
+    b.extend(entry(1, 1, 1.0));
+    b.extend(entry(1, 0, 2.0));
+    assert_eq!(
+        load(&b),
+        StateDecodeError::NotCanonical("score entries out of order")
+    );
+    // Members out of order, or repeated.
+    for second in [b'a', b'm'] {
+        let mut b = vec![3, 0, 0b10, 2, 1, b'm', 1];
+        b.extend(entry(1, 0, 1.0));
+        b.extend([1, second, 1]);
+        b.extend(entry(2, 0, 1.0));
+        assert_eq!(
+            load(&b),
+            StateDecodeError::NotCanonical("sorted set members out of order")
+        );
+    }
+    // A sorted set, or a member, marked present but empty (bytes after it, so that the
+    // member count passes its bound).
+    let mut empty_member = vec![3, 0, 0b10, 1, 1, b'm', 0];
+    empty_member.extend([0; 13]);
+    for b in [vec![3, 0, 0b10, 0], empty_member] {
+        assert!(matches!(
+            load(&b),
+            StateDecodeError::NotCanonical("empty collection marked present")
+        ));
+    }
+    // More members claimed than the bytes left could hold.
+    let mut b = simple_zset();
+    b[3] = 2;
+    assert!(matches!(
+        load(&b),
+        StateDecodeError::TooManyEntries { count: 2, .. }
+    ));
 }
 
 #[test]

@@ -9,9 +9,10 @@
 mod common;
 
 use bytes::Bytes;
-use common::{Replica, merged, run, steps};
+use common::{Replica, forged_score, merged, run, steps};
 use meridian_crdt::{
-    ActorId, Command, Dot, FieldWrite, Keyspace, OpMeta, Payload, VersionVector, hlc,
+    ActorId, Command, Dot, FieldWrite, Keyspace, OpMeta, Payload, Score, ScoreWrite, VersionVector,
+    hlc,
 };
 use proptest::prelude::*;
 
@@ -60,6 +61,19 @@ fn wide_command() -> impl Strategy<Value = Command> + Clone {
         1 => value.prop_map(Command::Set),
         1 => (-3i64..4).prop_map(Command::IncrBy),
         1 => Just(Command::Del),
+        4 => wide_zset_command(),
+    ]
+}
+
+/// Sorted set writes on many members, with scores whose sums round and infinities.
+fn wide_zset_command() -> impl Strategy<Value = Command> + Clone {
+    let member = (0u8..24).prop_map(|n| name("m", n));
+    let score = proptest::sample::select(&[0.5, -0.0, 0.1, 0.2, 1e16, f64::INFINITY][..])
+        .prop_map(Score::new);
+    prop_oneof![
+        3 => proptest::collection::vec((member.clone(), score.clone()), 1..6).prop_map(Command::ZAdd),
+        3 => (member.clone(), score).prop_map(|(member, by)| Command::ZIncrBy { member, by }),
+        2 => proptest::collection::vec(member, 1..4).prop_map(Command::ZRem),
     ]
 }
 
@@ -74,7 +88,7 @@ fn forged_payload() -> impl Strategy<Value = Payload> {
     let dot = (1u32..3, 1u64..6).prop_map(|(a, s)| Dot::new(ActorId(a), s));
     prop_oneof![
         proptest::collection::vec(member.clone(), 0..5).prop_map(Payload::SAdd),
-        proptest::collection::vec(member, 0..5).prop_map(Payload::SRem),
+        proptest::collection::vec(member.clone(), 0..5).prop_map(Payload::SRem),
         proptest::collection::vec((field.clone(), value.clone()), 0..4).prop_map(|w| {
             Payload::HSet(
                 w.into_iter()
@@ -91,6 +105,15 @@ fn forged_payload() -> impl Strategy<Value = Payload> {
             .prop_map(|value| Payload::MvSet { value, ctx: None }),
         value.prop_map(|value| Payload::Set { value }),
         Just(Payload::Del),
+        proptest::collection::vec((member.clone(), forged_score()), 0..5).prop_map(|w| {
+            Payload::ZAdd(
+                w.into_iter()
+                    .map(|(member, score)| ScoreWrite { member, score })
+                    .collect(),
+            )
+        }),
+        (member.clone(), forged_score()).prop_map(|(member, by)| Payload::ZIncrBy { member, by }),
+        proptest::collection::vec(member, 0..5).prop_map(Payload::ZRem),
     ]
 }
 
@@ -140,6 +163,8 @@ proptest! {
             let key = Bytes::from_static(k.as_bytes());
             ab.ks.apply(&key, meta, &Payload::SAdd(vec![name("m", 1), name("m", 30)]));
             ab.ks.apply(&key, meta, &Payload::HDel(vec![name("f", 1)]));
+            let by = Score::new(0.1);
+            ab.ks.apply(&key, meta, &Payload::ZIncrBy { member: name("m", 2), by });
         }
         check_incremental(&ab.ks)?;
     }
@@ -195,6 +220,36 @@ fn a_member_named_twice_in_one_op_is_counted_once() {
     ks.apply(&key, meta, &Payload::SAdd(vec![m.clone(), m]));
     assert_eq!(ks.digest(), ks.recompute_digest());
     assert_ne!(ks.digest(), meridian_crdt::Digest::ZERO);
+}
+
+#[test]
+fn a_member_named_twice_in_one_zadd_or_zrem_is_counted_once() {
+    // As for SADD: a peer's ZADD or ZREM that repeats a member must leave the digest right.
+    let mut ks = Keyspace::new();
+    let key = Bytes::from_static(b"z");
+    let deps = VersionVector::new();
+    let meta = OpMeta {
+        dot: Dot::new(ActorId(1), 1),
+        hlc: hlc(1, 0),
+        deps: &deps,
+    };
+    let write = |v: f64| ScoreWrite {
+        member: name("m", 1),
+        score: Score::new(v),
+    };
+    ks.apply(&key, meta, &Payload::ZAdd(vec![write(1.0), write(2.0)]));
+    assert_eq!(ks.digest(), ks.recompute_digest());
+    assert_ne!(ks.digest(), meridian_crdt::Digest::ZERO);
+    assert_eq!(ks.zset(&key).unwrap().score(b"m1"), Some(1.0));
+    let deps: VersionVector = [(ActorId(1), 1)].into_iter().collect();
+    let meta = OpMeta {
+        dot: Dot::new(ActorId(1), 2),
+        hlc: hlc(2, 0),
+        deps: &deps,
+    };
+    ks.apply(&key, meta, &Payload::ZRem(vec![name("m", 1), name("m", 1)]));
+    assert_eq!(ks.digest(), ks.recompute_digest());
+    assert_eq!(ks.digest(), meridian_crdt::Digest::ZERO);
 }
 
 #[test]

@@ -4,7 +4,9 @@
 #![allow(clippy::unwrap_used)]
 
 use bytes::Bytes;
-use meridian_crdt::{ActorId, Dot, Keyspace, OpMeta, Payload, VersionVector, hlc};
+use meridian_crdt::{
+    ActorId, Dot, Keyspace, OpMeta, Payload, Score, ScoreWrite, VersionVector, hlc,
+};
 use proptest::prelude::*;
 
 proptest! {
@@ -23,7 +25,7 @@ proptest! {
 
     #[test]
     fn mutated_encodings_never_panic(
-        seed in 0usize..4,
+        seed in 0usize..7,
         flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
     ) {
         let payloads = [
@@ -31,6 +33,9 @@ proptest! {
             Payload::MvSet { value: Bytes::from_static(b"v"), ctx: Some(VersionVector::new()) },
             Payload::IncrBy { by: 5, from: Some(Dot::new(ActorId(2), 3)) },
             Payload::SAdd(vec![Bytes::from_static(b"a"), Bytes::from_static(b"b")]),
+            zadd(&[("a", 1.5), ("b", -0.0)]),
+            Payload::ZIncrBy { member: Bytes::from_static(b"a"), by: Score::new(0.1) },
+            Payload::ZRem(vec![Bytes::from_static(b"a")]),
         ];
         let mut bytes = rmp_serde::to_vec(&payloads[seed]).unwrap();
         for (i, v) in flips {
@@ -39,6 +44,56 @@ proptest! {
         }
         let _ = rmp_serde::from_slice::<Payload>(&bytes);
     }
+
+    /// A score is eight bytes of a peer's choosing: whatever they say, applying the payload
+    /// must not panic and must not store a NaN (the key must still load from its encoding,
+    /// which refuses NaN).
+    #[test]
+    fn sorted_set_payloads_with_any_score_bits_apply_without_storing_nan(
+        seed in 0usize..3,
+        flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..6),
+    ) {
+        let payloads = [
+            zadd(&[("a", 1.5), ("b", f64::INFINITY)]),
+            Payload::ZIncrBy { member: Bytes::from_static(b"a"), by: Score::new(f64::NEG_INFINITY) },
+            Payload::ZRem(vec![Bytes::from_static(b"a")]),
+        ];
+        let mut bytes = rmp_serde::to_vec(&payloads[seed]).unwrap();
+        for (i, v) in flips {
+            let at = i.index(bytes.len());
+            bytes[at] = v;
+        }
+        if let Ok(p) = rmp_serde::from_slice::<Payload>(&bytes) {
+            let key = Bytes::from_static(b"k");
+            let mut ks = Keyspace::new();
+            let deps = VersionVector::new();
+            let meta = OpMeta { dot: Dot::new(ActorId(1), 1), hlc: hlc(1, 0), deps: &deps };
+            ks.apply(&key, meta, &zadd(&[("a", f64::INFINITY), ("b", 2.0)]));
+            let deps = VersionVector::new();
+            let meta = OpMeta { dot: Dot::new(ActorId(2), 1), hlc: hlc(2, 0), deps: &deps };
+            ks.apply(&key, meta, &p);
+            prop_assert_eq!(ks.digest(), ks.recompute_digest());
+            if let Ok(z) = ks.zset(&key) {
+                prop_assert!(z.iter_after(None).all(|(_, s)| !s.is_nan()));
+            }
+            if let Some(state) = ks.encode_key(&key) {
+                let mut fresh = Keyspace::new();
+                prop_assert!(fresh.load_key(key, &state).is_ok());
+            }
+        }
+    }
+}
+
+fn zadd(pairs: &[(&'static str, f64)]) -> Payload {
+    Payload::ZAdd(
+        pairs
+            .iter()
+            .map(|(m, s)| ScoreWrite {
+                member: Bytes::from_static(m.as_bytes()),
+                score: Score::new(*s),
+            })
+            .collect(),
+    )
 }
 
 #[test]
@@ -49,4 +104,26 @@ fn payloads_round_trip_through_rmp_serde() {
     };
     let bytes = rmp_serde::to_vec(&p).unwrap();
     assert_eq!(rmp_serde::from_slice::<Payload>(&bytes).unwrap(), p);
+}
+
+#[test]
+fn sorted_set_payloads_round_trip_with_their_score_bits() {
+    // -0 stays -0 and a NaN keeps its bits on the wire (it is refused where it would apply).
+    for p in [
+        zadd(&[("a", -0.0), ("b", f64::NEG_INFINITY), ("c", 0.1)]),
+        zadd(&[("n", f64::from_bits(0x7ff8_0000_0000_0001))]),
+        Payload::ZIncrBy {
+            member: Bytes::from_static(b"a"),
+            by: Score::new(-0.0),
+        },
+        Payload::ZRem(vec![Bytes::from_static(b"a"), Bytes::new()]),
+        Payload::Timed {
+            write: Box::new(zadd(&[("a", 1.0)])),
+            at: 9,
+            floor: None,
+        },
+    ] {
+        let bytes = rmp_serde::to_vec(&p).unwrap();
+        assert_eq!(rmp_serde::from_slice::<Payload>(&bytes).unwrap(), p);
+    }
 }

@@ -10,7 +10,9 @@ use std::fs;
 use std::path::PathBuf;
 
 use bytes::Bytes;
-use meridian_crdt::{ActorId, Command, Dot, Keyspace, OpMeta, VersionVector, hlc};
+use meridian_crdt::{
+    ActorId, Command, Dot, Keyspace, OpMeta, Score, StateDecodeError, VersionVector, hlc,
+};
 
 #[path = "../../../fuzz/bodies/key_state.rs"]
 mod body;
@@ -119,6 +121,30 @@ fn states_made_here_load() {
             Command::IncrBy(1),
             Command::Expire(None),
         ],
+        vec![
+            Command::ZAdd(vec![
+                (b("a"), Score::new(1.5)),
+                (b("b"), Score::new(-0.0)),
+                (b("c"), Score::new(f64::NEG_INFINITY)),
+            ]),
+            Command::ZIncrBy {
+                member: b("a"),
+                by: Score::new(0.1),
+            },
+            Command::ZIncrBy {
+                member: b("d"),
+                by: Score::new(f64::INFINITY),
+            },
+            Command::ZRem(vec![b("c")]),
+        ],
+        vec![
+            Command::ZAdd(vec![(b("a"), Score::new(1.0))]),
+            Command::Expire(Some(9)),
+            Command::ZIncrBy {
+                member: b("a"),
+                by: Score::new(2.0),
+            },
+        ],
     ] {
         let bytes = state_after(cmds);
         assert!(body::check(&bytes), "{bytes:?}");
@@ -153,5 +179,91 @@ fn compacted_counters_load_and_deleted_ones_leave_nothing() {
         deps: &applied,
     };
     ks.apply(&key, meta, &payload);
+    assert_eq!(ks.encode_key(b"k"), None);
+}
+
+/// The fixture `name` of `fuzz/fixtures/key_state/`.
+fn fixture(name: &str) -> Vec<u8> {
+    fixtures("key_state")
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, bytes)| bytes)
+        .expect("fixture")
+}
+
+#[test]
+fn zset_fixtures_read_as_written_and_bad_ones_fail_for_the_reason_named() {
+    // valid-zset: actor 1 ran ZADD a 1.5 b -0 c +inf, ZINCRBY a 0.1, ZREM c; the compacted one
+    // then compacted at everything it applied.
+    for name in ["valid-zset", "valid-zset-compacted"] {
+        let mut ks = Keyspace::new();
+        ks.load_key(Bytes::from_static(b"k"), &fixture(name))
+            .expect(name);
+        let z = ks.zset(b"k").expect("a sorted set");
+        let read: Vec<(Bytes, u64)> = z
+            .by_rank(0, z.len(), false)
+            .map(|(m, s)| (m.clone(), s.to_bits()))
+            .collect();
+        let want = [
+            (Bytes::from_static(b"b"), (-0.0f64).to_bits()),
+            (Bytes::from_static(b"a"), (1.5f64 + 0.1).to_bits()),
+        ];
+        assert_eq!(read, want, "{name}");
+    }
+    let load = |name: &str| {
+        Keyspace::new()
+            .load_key(Bytes::from_static(b"k"), &fixture(name))
+            .expect_err(name)
+    };
+    assert_eq!(
+        load("bad-zset-nan-score"),
+        StateDecodeError::NotCanonical("a score is NaN")
+    );
+    assert_eq!(
+        load("bad-zset-entries-out-of-order"),
+        StateDecodeError::NotCanonical("score entries out of order")
+    );
+    assert_eq!(
+        load("bad-zset-unknown-entry-kind"),
+        StateDecodeError::BadTag {
+            what: "score entry kind",
+            found: 3
+        }
+    );
+}
+
+#[test]
+fn compacted_scores_load_and_removed_members_leave_nothing() {
+    let key = Bytes::from_static(b"k");
+    let mut ks = Keyspace::new();
+    let mut applied = VersionVector::new();
+    let b = |s: &'static str| Bytes::from_static(s.as_bytes());
+    let cmds = [
+        Command::ZAdd(vec![(b("m"), Score::new(0.1))]),
+        Command::ZIncrBy {
+            member: b("m"),
+            by: Score::new(0.2),
+        },
+        Command::ZIncrBy {
+            member: b("m"),
+            by: Score::new(0.3),
+        },
+        Command::ZRem(vec![b("m")]),
+    ];
+    for (seq, cmd) in (1..).zip(cmds) {
+        if seq == 4 {
+            assert_eq!(ks.compact(&applied), 2);
+            let bytes = ks.encode_key(b"k").expect("k holds state");
+            assert!(body::check(&bytes), "{bytes:?}");
+        }
+        let payload = ks.prepare(&key, cmd, &applied).expect("prepare");
+        let meta = OpMeta {
+            dot: Dot::new(ActorId(1), seq),
+            hlc: hlc(seq, 0),
+            deps: &applied,
+        };
+        ks.apply(&key, meta, &payload);
+        applied.set(ActorId(1), seq);
+    }
     assert_eq!(ks.encode_key(b"k"), None);
 }

@@ -92,6 +92,34 @@ impl Cluster {
         due.len()
     }
 
+    /// Every replica applied the same ops and holds the same state, with a digest that
+    /// matches a recomputation.
+    pub fn assert_converged(&self) {
+        let first = &self.replicas[0];
+        for r in &self.replicas[1..] {
+            assert_eq!(r.applied, first.applied);
+            assert_eq!(r.ks.digest(), first.ks.digest());
+            assert_eq!(r.ks, first.ks);
+        }
+        for r in &self.replicas {
+            assert_eq!(r.ks.digest(), r.ks.recompute_digest());
+        }
+    }
+
+    /// A wall time for actor `i`'s next op that a hybrid logical clock would give it: `time`,
+    /// or just after the newest stamp it has applied (so that every op is stamped after the
+    /// ops it observed, as `meridian-replica`'s clock stamps them while no peer runs too far
+    /// ahead).
+    pub fn causal_time(&self, i: usize, time: u64) -> u64 {
+        let applied = &self.replicas[i].applied;
+        self.history
+            .iter()
+            .enumerate()
+            .flat_map(|(j, h)| &h[..applied.get(actor(j)) as usize])
+            .map(|op| op.hlc.time + 1)
+            .fold(time, u64::max)
+    }
+
     /// Actor `i` issues and expects success.
     pub fn write(&mut self, i: usize, key: &str, cmd: Command, time: u64) -> Op {
         self.issue(i, key.as_bytes(), cmd, time)
@@ -259,6 +287,27 @@ pub fn zset_command() -> impl Strategy<Value = Command> + Clone {
     ]
 }
 
+/// Scores as a faulty or hostile peer could send them: any bits, NaNs of every sign and
+/// payload among them (which must never be stored), and the values whose sums need care.
+pub fn forged_score() -> impl Strategy<Value = Score> + Clone {
+    prop_oneof![
+        3 => score_strategy(),
+        1 => proptest::sample::select(
+            vec![
+                f64::NAN.to_bits(),
+                (-f64::NAN).to_bits(),
+                0x7ff0_0000_0000_0001,
+                0xfff8_0000_0000_0001,
+                u64::MAX,
+                1,
+                (-0.0f64).to_bits(),
+            ]
+        )
+        .prop_map(|bits| Score::new(f64::from_bits(bits))),
+        1 => any::<u64>().prop_map(|bits| Score::new(f64::from_bits(bits))),
+    ]
+}
+
 /// Sorted set writes with the deletes and deadlines that clear them.
 pub fn zset_history_command() -> impl Strategy<Value = Command> + Clone {
     let value = bytes_from(&["1", "x"]);
@@ -417,6 +466,14 @@ pub fn run(n: usize, steps: &[Step]) -> (Cluster, Vec<Replica>) {
 
 /// `run`, with `Compact` steps carried out or skipped.
 pub fn run_with(n: usize, steps: &[Step], compact: bool) -> (Cluster, Vec<Replica>) {
+    run_stamped(n, steps, compact, false)
+}
+
+/// `run_with`; with `causal`, each op's time raised to `Cluster::causal_time`.
+fn run_stamped(n: usize, steps: &[Step], compact: bool, causal: bool) -> (Cluster, Vec<Replica>) {
+    let stamp = |c: &Cluster, i: usize, time: u64| {
+        if causal { c.causal_time(i, time) } else { time }
+    };
     let mut c = Cluster::new(n);
     let mut snaps = Vec::new();
     for s in steps {
@@ -427,7 +484,8 @@ pub fn run_with(n: usize, steps: &[Step], compact: bool) -> (Cluster, Vec<Replic
                 cmd,
                 time,
             } => {
-                c.issue(actor % n, KEYS[*key].as_bytes(), cmd.clone(), *time);
+                let time = stamp(&c, actor % n, *time);
+                c.issue(actor % n, KEYS[*key].as_bytes(), cmd.clone(), time);
             }
             Step::Deliver { to, from } => {
                 c.deliver(to % n, from % n);
@@ -440,7 +498,8 @@ pub fn run_with(n: usize, steps: &[Step], compact: bool) -> (Cluster, Vec<Replic
             }
             Step::Sync { choice } => c.deliver_all(&[*choice]),
             Step::Reap { actor, time } => {
-                c.reap(actor % n, *time);
+                let time = stamp(&c, actor % n, *time);
+                c.reap(actor % n, time);
             }
         }
     }
@@ -448,6 +507,12 @@ pub fn run_with(n: usize, steps: &[Step], compact: bool) -> (Cluster, Vec<Replic
         snaps.push(r.clone());
     }
     (c, snaps)
+}
+
+/// `run_with`, with every op stamped after the ops its actor had applied (`causal_time`), as
+/// a region's hybrid logical clock stamps them.
+pub fn run_causal(n: usize, steps: &[Step], compact: bool) -> (Cluster, Vec<Replica>) {
+    run_stamped(n, steps, compact, true)
 }
 
 /// `r` with every counter fully compacted at its own applied vector: the form that does not
