@@ -320,7 +320,9 @@ impl KeyState {
                 self.drop_empty_zset();
             }
             Payload::ZIncrBy { member, by } => {
-                self.zset.get_or_insert_default().add(tag, member, by.get());
+                self.zset
+                    .get_or_insert_default()
+                    .add(tag, deps, member, by.get());
                 self.drop_empty_zset();
             }
             Payload::ZRem(members) => {

@@ -4,19 +4,25 @@
 //! A member is present while it holds an entry. ZADD removes the member's entries its `deps`
 //! cover and adds a *set* entry; ZINCRBY adds an *add* entry and removes nothing, so
 //! concurrent increments all count; ZREM removes the entries its `deps` cover. The score is the
-//! newest set entry's value (by stamp), or 0 without one, plus every add entry in stamp order:
-//! a left fold in an order every region agrees on, so floats sum to the same bits everywhere.
-//! A single writer's increments come in stamp order, so one client sees exactly Redis's sums.
-//! An add that would make the score NaN (`+inf` met `-inf`) is skipped, so no score is NaN.
+//! newest set entry's value (by LWW stamp), or the first add without one, plus every other
+//! add entry in *causal order*: by depth (how many ops the writer had applied, the sum of its
+//! `deps`), then by dot. An op's depth exceeds that of every op it observed, so this order
+//! extends causality, and every region agrees on it; HLC stamps would not do, since a node
+//! that refuses a peer's clock as too far ahead writes after it with a lower stamp. The sum is
+//! a left fold in that order, so floats sum to the same bits everywhere, and a single writer's
+//! increments come in the order it made them: one client sees exactly Redis's sums. An add
+//! that would make the score NaN (`+inf` met `-inf`) is skipped, so no score is NaN.
 //!
 //! Add entries would grow with the number of increments, so `compact_member` folds the
-//! longest stamp-ordered prefix of a member's entries that a causally stable vector covers
-//! into one *sum* entry, tagged with the prefix's newest tag, when no set entry lies after
-//! the prefix. Every op still to come is causally after the prefix (its stamp is higher, its
-//! `deps` cover the prefix), and every entry after the prefix has a higher stamp too, so the
-//! fold is the same left fold done earlier: the score, and every later op's effect, are
-//! unchanged. A sum entry counts as a set entry; it differs only in a state join, where it
-//! wins over an entry of the same dot (the part of it that the other side still holds).
+//! longest prefix (in causal order) of a member's entries that a causally stable vector covers
+//! into one *sum* entry, named by the prefix's last dot and depth and keeping the stamp of its
+//! newest entry (so the key's visible type does not change), when no set entry lies after the
+//! prefix. Every op still to come observed the whole prefix (its `deps` cover the
+//! stable vector), so its depth is higher, and every entry after the prefix is later in the
+//! order too: the fold is the same left fold done earlier, and the score, and every later op's
+//! effect, are unchanged. A sum entry counts as a set entry; it differs only in a state join,
+//! where it wins over an entry of the same dot (the part of it that the other side still
+//! holds).
 //!
 //! Beside the members, `order` holds `(score, member)` for each, in Redis's order, with ranks:
 //! ranges by score, rank or name cost O(log n + m). Small sets keep it as a sorted vector (as
@@ -29,7 +35,7 @@ use std::ops::Bound;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::{Dot, Stamp, Tag, VersionVector};
+use crate::{ActorId, Dot, Stamp, Tag, VersionVector};
 
 /// A score as it travels in commands and ops: an `f64`, kept as its bits so that commands and
 /// payloads compare exactly. A NaN score is refused where it would apply.
@@ -73,6 +79,16 @@ pub(crate) struct Entry {
     pub(crate) kind: Kind,
     /// The value's `f64` bits (never NaN).
     pub(crate) bits: u64,
+    /// The writer's causal depth: the sum of its op's `deps` (`depth`).
+    pub(crate) depth: u64,
+    /// The actor of the entry's LWW stamp: the writer's (`tag.dot.actor`), but for a sum,
+    /// which keeps the stamp of the newest entry it folded (`tag.hlc` is that entry's too).
+    pub(crate) actor: ActorId,
+}
+
+/// An op's causal depth: how many ops its writer had applied.
+pub(crate) fn depth(deps: &VersionVector) -> u64 {
+    deps.iter().fold(0u64, |d, (_, seq)| d.saturating_add(seq))
 }
 
 impl Entry {
@@ -80,8 +96,18 @@ impl Entry {
         f64::from_bits(self.bits)
     }
 
-    fn order(&self) -> (Stamp, Dot) {
-        (self.tag.stamp(), self.tag.dot)
+    /// Causal order: by depth, then by dot.
+    fn order(&self) -> (u64, Dot) {
+        (self.depth, self.tag.dot)
+    }
+
+    /// LWW order, for choosing among set entries.
+    fn stamp(&self) -> (Stamp, Dot) {
+        let stamp = Stamp {
+            hlc: self.tag.hlc,
+            actor: self.actor,
+        };
+        (stamp, self.tag.dot)
     }
 }
 
@@ -105,7 +131,7 @@ fn fold(entries: &[Entry]) -> f64 {
     let base = entries
         .iter()
         .filter(|e| e.kind != Kind::Add)
-        .max_by_key(|e| e.order())
+        .max_by_key(|e| e.stamp())
         .map(Entry::value);
     let mut adds: Vec<&Entry> = entries.iter().filter(|e| e.kind == Kind::Add).collect();
     adds.sort_unstable_by_key(|e| e.order());
@@ -134,7 +160,7 @@ impl Member {
 
     /// The newest `(stamp, dot)` of the member's entries.
     pub(crate) fn newest(&self) -> Option<(Stamp, Dot)> {
-        self.entries.iter().map(Entry::order).max()
+        self.entries.iter().map(Entry::stamp).max()
     }
 }
 
@@ -292,8 +318,8 @@ impl Eq for ZSet {}
 pub(crate) struct Folded {
     /// Entries merged away.
     pub(crate) merged: usize,
-    /// The entry to wait for before the member can fold further: the first one in stamp order
-    /// that the bound did not cover.
+    /// The entry to wait for before the member can fold further: the first one in causal
+    /// order that the bound did not cover.
     pub(crate) waiting: Option<Dot>,
 }
 
@@ -345,26 +371,32 @@ impl ZSet {
         if score.is_nan() {
             return;
         }
+        let depth = depth(deps);
         self.update(name, |m| {
             m.remove_covered(deps);
             m.insert(Entry {
                 tag,
                 kind: Kind::Set,
                 bits: score.to_bits(),
+                depth,
+                actor: tag.dot.actor,
             });
         });
     }
 
     /// ZINCRBY: adds an add entry.
-    pub(crate) fn add(&mut self, tag: Tag, name: &Bytes, by: f64) {
+    pub(crate) fn add(&mut self, tag: Tag, deps: &VersionVector, name: &Bytes, by: f64) {
         if by.is_nan() {
             return;
         }
+        let depth = depth(deps);
         self.update(name, |m| {
             m.insert(Entry {
                 tag,
                 kind: Kind::Add,
                 bits: by.to_bits(),
+                depth,
+                actor: tag.dot.actor,
             });
         });
     }
@@ -440,7 +472,7 @@ impl ZSet {
         *self = ZSet::from_members(members);
     }
 
-    /// Folds the member's longest stamp-ordered prefix of entries that `bound` covers into
+    /// Folds the member's longest prefix (in causal order) of entries that `bound` covers into
     /// one sum entry, when no base lies after it (see the module doc). `bound` must be
     /// causally stable as for counter compaction.
     pub(crate) fn compact_member(&mut self, name: &Bytes, bound: &VersionVector) -> Folded {
@@ -461,18 +493,33 @@ impl ZSet {
         if p < 2 || base_after {
             return Folded { merged: 0, waiting };
         }
+        let end = p;
+        // The sum is named by the prefix's last entry (two sums of one dot folded the same
+        // entries) and keeps the stamp of its newest, which the visible-type rule reads: a
+        // compaction never changes a key's type.
+        let newest = sorted[..end]
+            .iter()
+            .max_by_key(|e| e.stamp())
+            .map_or((sorted[end - 1].tag.hlc, sorted[end - 1].actor), |e| {
+                (e.tag.hlc, e.actor)
+            });
         let sum = Entry {
-            tag: sorted[p - 1].tag,
+            tag: Tag {
+                dot: sorted[end - 1].tag.dot,
+                hlc: newest.0,
+            },
             kind: Kind::Sum,
-            bits: fold(&sorted[..p]).to_bits(),
+            bits: fold(&sorted[..end]).to_bits(),
+            depth: sorted[end - 1].depth,
+            actor: newest.1,
         };
-        let mut entries = sorted.split_off(p);
+        let mut entries = sorted.split_off(end);
         entries.push(sum);
         entries.sort_unstable_by_key(|e| e.tag.dot);
         member.entries = entries;
         // The score is unchanged (the same fold), so the order is too.
         Folded {
-            merged: p - 1,
+            merged: end - 1,
             waiting,
         }
     }

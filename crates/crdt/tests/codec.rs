@@ -327,8 +327,9 @@ fn zset_layout_is_compact_and_pinned() {
         5,
     );
     // version, flags (none), second flags (zset), 1 member "m", 1 entry: dot 1:1, hlc (0, 5, 0),
-    // kind 0 (set), score 1.5 as little-endian f64 bits.
-    let mut want = vec![3, 0, 0b10, 1, 1, b'm', 1, 1, 1, 0, 5, 0, 0];
+    // kind 0 (set), depth 0 (its writer had applied nothing), score 1.5 as little-endian f64
+    // bits.
+    let mut want = vec![3, 0, 0b10, 1, 1, b'm', 1, 1, 1, 0, 5, 0, 0, 0];
     want.extend(f(1.5));
     assert_eq!(c.replicas[0].ks.encode_key(b"k0").unwrap(), want);
     c.write(
@@ -340,15 +341,16 @@ fn zset_layout_is_compact_and_pinned() {
         },
         6,
     );
-    // A second entry: dot 1:2, hlc (0, 6, 0), kind 1 (add).
-    let mut want = vec![3, 0, 0b10, 1, 1, b'm', 2, 1, 1, 0, 5, 0, 0];
+    // A second entry: dot 1:2, hlc (0, 6, 0), kind 1 (add), depth 1.
+    let mut want = vec![3, 0, 0b10, 1, 1, b'm', 2, 1, 1, 0, 5, 0, 0, 0];
     want.extend(f(1.5));
-    want.extend([1, 2, 0, 6, 0, 1]);
+    want.extend([1, 2, 0, 6, 0, 1, 1]);
     want.extend(f(-0.25));
     assert_eq!(c.replicas[0].ks.encode_key(b"k0").unwrap(), want);
-    // Compacted: one entry of kind 2 (sum), tagged with the newer of the two.
+    // Compacted: one entry of kind 2 (sum): the later entry's dot, the newest's stamp (hlc
+    // (0, 6, 0), actor 1), the later depth.
     assert_eq!(c.compact(0), 1);
-    let mut want = vec![3, 0, 0b10, 1, 1, b'm', 1, 1, 2, 0, 6, 0, 2];
+    let mut want = vec![3, 0, 0b10, 1, 1, b'm', 1, 1, 2, 0, 6, 0, 2, 1, 1];
     want.extend(f(1.25));
     assert_eq!(c.replicas[0].ks.encode_key(b"k0").unwrap(), want);
     check_round_trip(&c.replicas[0]).unwrap();
@@ -363,7 +365,7 @@ fn zset_layout_is_compact_and_pinned() {
 /// The encoding of `k` holding a sorted set with one entry (`m`, 1.5) at dot 1:1: the
 /// offsets below name its bytes.
 fn simple_zset() -> Vec<u8> {
-    let mut b = vec![3, 0, 0b10, 1, 1, b'm', 1, 1, 1, 0, 5, 0, 0];
+    let mut b = vec![3, 0, 0b10, 1, 1, b'm', 1, 1, 1, 0, 5, 0, 0, 0];
     b.extend(1.5f64.to_le_bytes());
     Keyspace::new()
         .load_key(Bytes::from_static(b"k"), &b)
@@ -380,7 +382,7 @@ fn zset_decode_errors_name_what_is_wrong() {
         0x7ff0_0000_0000_0001,
     ] {
         let mut b = simple_zset();
-        b[13..].copy_from_slice(&nan.to_le_bytes());
+        b[14..].copy_from_slice(&nan.to_le_bytes());
         assert_eq!(load(&b), StateDecodeError::NotCanonical("a score is NaN"));
     }
     // A kind beyond sum.
@@ -415,7 +417,7 @@ fn zset_decode_errors_name_what_is_wrong() {
     }
     // Two entries of one member out of dot order: 1:2 before 1:1.
     let entry = |seq: u8, kind: u8, v: f64| {
-        let mut e = vec![1, seq, 0, 5, 0, kind];
+        let mut e = vec![1, seq, 0, 5, 0, kind, 0];
         e.extend(v.to_le_bytes());
         e
     };
@@ -448,7 +450,7 @@ fn zset_decode_errors_name_what_is_wrong() {
     // A sorted set, or a member, marked present but empty (bytes after it, so that the
     // member count passes its bound).
     let mut empty_member = vec![3, 0, 0b10, 1, 1, b'm', 0];
-    empty_member.extend([0; 13]);
+    empty_member.extend([0; 14]);
     for b in [vec![3, 0, 0b10, 0], empty_member] {
         assert!(matches!(
             load(&b),

@@ -66,10 +66,30 @@ pub(crate) fn start_planned<T>(
         let Plan { writes, outcome } = plan(&core.replica)?;
         let mut acks = Vec::with_capacity(writes.len());
         let mut last = None;
+        // Several writes (MSET, SMOVE, a STORE) are one unit: every region applies them
+        // together. A unit opened by a transaction (EXEC) is left for it to close.
+        let unit = writes.len() > 1 && !core.replica.unit_is_open();
+        if unit {
+            core.replica.open_unit();
+        }
+        let mut refused = None;
         for (key, command) in writes {
-            let dot = core.replica.write(now, wall, key, command)?;
-            acks.push(core.wait_ack(dot.seq));
-            last = Some(dot);
+            match core.replica.write(now, wall, key, command) {
+                Ok(dot) => {
+                    acks.push(core.wait_ack(dot.seq));
+                    last = Some(dot);
+                }
+                Err(e) => {
+                    refused = Some(e);
+                    break;
+                }
+            }
+        }
+        if unit {
+            core.replica.close_unit(now);
+        }
+        if let Some(e) = refused {
+            return Err(e);
         }
         let receipt = last.map(|dot| WriteReceipt {
             dot,

@@ -252,6 +252,7 @@ mod tests {
             deps: VersionVector::new(),
             key: Bytes::from_static(b"k"),
             payload: Payload::SAdd(Vec::new()),
+            continues: false,
         })
     }
 

@@ -33,6 +33,11 @@ pub struct Op {
     pub key: Bytes,
     /// What the write does to the key.
     pub payload: Payload,
+    /// The origin's next op belongs to the same unit (a transaction, a multi-key write):
+    /// every region applies a unit's ops together, once it holds all of them, so that no
+    /// read sees part of one. The last op of a unit, and every op outside one, says `false`.
+    #[serde(default)]
+    pub continues: bool,
 }
 
 /// Format version of [`Op::encode`].

@@ -87,6 +87,8 @@ fn ops_made_here_decode() {
         Payload::HDel(vec![b("f")]),
         Payload::Del,
     ] {
+        // Inside a unit and outside one.
+        let continues = matches!(payload, Payload::Del);
         let op = Op {
             origin: ActorId(1),
             seq: MAX_SEQ,
@@ -94,6 +96,7 @@ fn ops_made_here_decode() {
             deps: deps.clone(),
             key: Bytes::from(vec![0xff; 300]),
             payload,
+            continues,
         };
         let bytes = op.encode();
         assert!(body::check(&bytes), "{op:?}");

@@ -75,6 +75,11 @@ impl SimConfig {
             replica.snapshot_chunk_bytes = SNAPSHOT_CHUNK_BYTES;
             replica.checkpoint_interval_ms = 1_000;
         }
+        // Frames of two ops under every fault, so that a unit of writes (two or three ops)
+        // often arrives in pieces, and a receiver that applied a piece would be caught.
+        if faults == FaultMix::All {
+            replica.max_batch_ops = std::num::NonZeroUsize::MIN.saturating_add(1);
+        }
         SimConfig {
             topology,
             seed,

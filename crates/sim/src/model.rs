@@ -41,7 +41,7 @@ impl Write<'_> {
 /// or `None` when the key's family is not modelled.
 pub fn expected(key: &[u8], writes: &[Write<'_>]) -> Option<Option<Value>> {
     let value = match Family::of(key) {
-        Family::Register => register(writes),
+        Family::Register | Family::Unit => register(writes),
         Family::Counter => counter(writes, |c| match c {
             Command::IncrBy(by) => Some(*by),
             _ => None,
@@ -320,8 +320,9 @@ fn mv(writes: &[Write<'_>]) -> Option<Value> {
 
 /// A sorted set: a member is present while a ZADD or ZINCRBY of it survives (no ZADD, ZREM or
 /// DEL observed it); its score is the surviving ZADD with the highest stamp (or the first
-/// increment), plus the surviving increments in stamp order, an increment that would make it
-/// NaN skipped; members in score order, then by name.
+/// increment), plus the surviving increments in causal order (by the number of ops their
+/// writer had applied, then by dot), an increment that would make it NaN skipped; members in
+/// score order, then by name.
 fn zset(writes: &[Write<'_>]) -> Option<Value> {
     let names: BTreeSet<Bytes> = writes
         .iter()
@@ -363,11 +364,15 @@ fn zset(writes: &[Write<'_>]) -> Option<Value> {
             .filter_map(|w| set_of(w.command).map(|s| (w.stamp(), s)))
             .max_by_key(|(stamp, _)| *stamp)
             .map(|(_, s)| s);
-        let mut adds: Vec<(Stamp, f64)> = live
+        // Causal order: by how many ops the writer had applied, then by dot.
+        let mut adds: Vec<((u64, Dot), f64)> = live
             .iter()
-            .filter_map(|w| add_of(w.command).map(|b| (w.stamp(), b)))
+            .filter_map(|w| {
+                let depth = w.op.deps.iter().map(|(_, seq)| seq).sum::<u64>();
+                add_of(w.command).map(|b| ((depth, w.op.dot()), b))
+            })
             .collect();
-        adds.sort_by_key(|(stamp, _)| *stamp);
+        adds.sort_by_key(|(order, _)| *order);
         let mut adds = adds.into_iter().map(|(_, b)| b);
         let Some(start) = base.or_else(|| adds.next()) else {
             continue;

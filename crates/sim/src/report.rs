@@ -85,6 +85,8 @@ pub struct Counters {
     pub rejoins: u64,
     /// Writes accepted by a node after it rejoined on an empty store.
     pub writes_after_rejoin: u64,
+    /// Writes accepted as part of a unit of several (which every region applies together).
+    pub unit_writes: u64,
     /// Gossip rounds after which a node's log was checked against its retention.
     pub retention_checks: u64,
     /// Of those, rounds after which the node's log had been truncated past what every node
@@ -129,6 +131,16 @@ pub enum Violation {
         /// The op's origin.
         origin: ActorId,
         /// The op's seq.
+        seq: u64,
+    },
+    /// A unit's ops (a transaction, a multi-key write) were not applied together: a reader
+    /// could have seen some of them without the others.
+    UnitSplit {
+        /// Where.
+        node: ActorId,
+        /// The op applied apart from the rest of its unit.
+        origin: ActorId,
+        /// Its seq.
         seq: u64,
     },
     /// A replica closed a link for a protocol error: nobody in the simulator sends bad input.
@@ -268,6 +280,12 @@ pub enum Violation {
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Violation::UnitSplit { node, origin, seq } => {
+                write!(
+                    f,
+                    "node {node} applied {origin}:{seq} apart from the rest of its unit"
+                )
+            }
             Violation::CausalOrder { node, origin, seq } => {
                 write!(f, "node {node} applied {origin}:{seq} out of causal order")
             }
@@ -442,6 +460,7 @@ impl Report {
                     | Violation::Diverged { .. }
                     | Violation::Model { .. }
                     | Violation::CausalOrder { .. }
+                    | Violation::UnitSplit { .. }
             )
         })
     }

@@ -1,7 +1,7 @@
 //! The client workload: writes of every key type at every leader, drawn from the seed.
 //!
 //! Key families keep one type per key (`r` registers, `c` counters, `s` sets, `h` hashes,
-//! `m` MV registers, `l` lists, `t` texts, `e` registers with deadlines, `z` sorted sets) so
+//! `m` MV registers, `l` lists, `t` texts, `e` registers with deadlines, `z` sorted sets, `u` registers written in units) so
 //! that the model in
 //! [`crate::model`] can predict their values; the key `x` is written with several types on
 //! purpose, to exercise type clashes, and is checked by convergence only.
@@ -39,6 +39,9 @@ pub enum Family {
     Expiring,
     /// Sorted sets: ZADD, ZINCRBY (with fractions, whose sums round), ZREM, DEL.
     ZSet,
+    /// Registers written two or three at a time in one unit (as MSET or a transaction
+    /// writes them), which every region must apply together.
+    Unit,
     /// Written with several types: convergence only.
     Clash,
 }
@@ -56,9 +59,22 @@ impl Family {
             Some(b't') => Family::Text,
             Some(b'e') => Family::Expiring,
             Some(b'z') => Family::ZSet,
+            Some(b'u') => Family::Unit,
             _ => Family::Clash,
         }
     }
+}
+
+/// Write number `n` as a unit of two or three SETs of distinct `u` keys, as an MSET makes.
+pub fn unit_write(rng: &mut impl Rng, n: u64) -> Vec<(Bytes, Command)> {
+    let count = rng.random_range(2..=3u32);
+    let first = rng.random_range(0..KEYS);
+    (0..count)
+        .map(|i| {
+            let key = Bytes::from(format!("u{}", (first + i) % KEYS));
+            (key, Command::Set(Bytes::from(format!("v{n}.{i}"))))
+        })
+        .collect()
 }
 
 /// Write number `n` as a SET of a register, valid whatever the key holds.

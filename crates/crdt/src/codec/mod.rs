@@ -16,9 +16,12 @@
 //! set     = count  (member:bytes  tags:(count (dot hlc)*))*
 //! hash    = count  (field:bytes  flags:u8 (bits 0-2 only, non-zero)  [reg] [counter] [bases])*
 //! list, text: see `seq`
-//! zset    = count  (member:bytes  entries:(count (dot hlc kind:u8 score:f64-le)*))*
-//!           kind 0 set (ZADD), 1 add (ZINCRBY), 2 sum (folded by compaction); score never
-//!           NaN, 8 bytes little-endian (`zset`)
+//! zset    = count  (member:bytes  entries:(count entry)*)*
+//! entry   = dot hlc kind:u8 [actor:varint] depth:varint score:f64-le
+//!           kind 0 set (ZADD), 1 add (ZINCRBY), 2 sum (folded by compaction); a sum's `hlc`
+//!           and `actor` are the stamp of the newest entry it folded (for the others the actor
+//!           is the dot's, not written); depth the writer's causal depth; score never NaN,
+//!           8 bytes little-endian (`zset`)
 //! ttl     = count  (dot hlc at:varint ctx:vv (0 | 1 floor:vv))*
 //!           deadlines (`expiry`): `ctx` covers the entry's own dot; a floor is present
 //!           exactly when it differs from `ctx`, and lies below it
@@ -74,7 +77,7 @@ const MIN_ENTRY: usize = 4 + 3 + 1;
 const MIN_MEMBER: usize = 1 + 1 + MIN_DOT_HLC;
 const MIN_FIELD: usize = 1 + 1 + 1 + MIN_DOT_HLC;
 const MIN_DEADLINE: usize = MIN_DOT_HLC + 1 + 1 + 2 + 1;
-const MIN_SCORE_ENTRY: usize = MIN_DOT_HLC + 1 + 8;
+const MIN_SCORE_ENTRY: usize = MIN_DOT_HLC + 1 + 1 + 8;
 const MIN_ZMEMBER: usize = 1 + 1 + MIN_SCORE_ENTRY;
 
 /// Why bytes are not an encoded key state. Decoding never panics and never allocates more
@@ -222,6 +225,12 @@ impl Enc {
                 Kind::Add => 1,
                 Kind::Sum => 2,
             });
+            // A sum keeps the stamp of the newest entry it folded: its actor, when not the
+            // dot's.
+            if e.kind == Kind::Sum {
+                self.varint(u64::from(e.actor.0));
+            }
+            self.varint(e.depth);
             self.buf.extend_from_slice(&e.bits.to_le_bytes());
         }
     }
@@ -359,7 +368,7 @@ const PART_ZMEMBER: u8 = 10;
 /// field  = 4 field:bytes flags:u8 [reg] [counter] [bases]
 /// meta   = 7 (list) | 8 (text)  newest:(dot hlc)
 /// ttl    = 9 count (dot hlc at:varint ctx:vv (0 | 1 floor:vv))*
-/// zmember = 10 member:bytes entries:(count (dot hlc kind:u8 score:f64-le)*)
+/// zmember = 10 member:bytes entries:(count entry)*    (entry as in `encode_state`)
 /// ```
 ///
 /// A list's or text's elements are parts of their own (`seq::for_each_elem`).
@@ -641,6 +650,11 @@ impl<'a> Dec<'a> {
                     });
                 }
             };
+            let actor = match kind {
+                Kind::Sum => ActorId(self.u32("a sum's stamp actor")?),
+                Kind::Set | Kind::Add => dot.actor,
+            };
+            let depth = self.varint("a score entry's depth")?;
             let mut raw = [0u8; 8];
             for b in &mut raw {
                 *b = self.u8("a score")?;
@@ -653,6 +667,8 @@ impl<'a> Dec<'a> {
                 tag: crate::Tag { dot, hlc },
                 kind,
                 bits,
+                depth,
+                actor,
             });
         }
         Ok(Member { entries })

@@ -32,7 +32,8 @@ impl Replica {
 
     /// Reaps up to [`REAP_PER_STEP`] deadlines the clock has passed, if this node writes.
     pub(super) fn reap_due(&mut self, now: Millis, wall: u64) {
-        if self.write_refusal().is_some() {
+        // A reap is a write of its own, which would land inside an open unit.
+        if self.write_refusal().is_some() || self.unit_open {
             return;
         }
         for (key, ctx) in self.keyspace.due(REAP_PER_STEP) {

@@ -213,7 +213,8 @@ impl Replica {
         if link.state != LinkState::Up || link.settling.is_some() || link.held_snapshot.is_some() {
             return;
         }
-        if self.needs_snapshot(peer) {
+        // A snapshot is of the state at the applied vector, which an open unit cuts through.
+        if !self.unit_open && self.needs_snapshot(peer) {
             self.send_snapshot(peer);
         }
         let fed: Vec<(ActorId, u64)> = match self.links.get(&peer) {

@@ -117,6 +117,12 @@ pub struct Replica {
     store_failed: Option<String>,
     /// The newest HLC stamp among the ops applied here since start.
     newest_applied: Option<Hlc>,
+    /// Set while a unit of local writes is open (`open_unit`): its ops are marked to be
+    /// applied together everywhere, and until it closes nothing else happens to the state or
+    /// the log here (no op from a peer is applied, no batch is cut, no snapshot is built, no
+    /// deadline is reaped by the timer), so a unit is contiguous, causally uniform and
+    /// persisted in one batch.
+    unit_open: bool,
     /// While set, local writes wait: this node does not yet know how far its own history goes.
     history_gate: Option<HistoryGate>,
     /// The newest `(now, wall)` pair a driver passed in: maps a deadline in wall-clock time
@@ -221,6 +227,7 @@ impl Replica {
             truncate_pending: false,
             snapshots_in: BTreeMap::new(),
             next_snapshot_id: 1,
+            unit_open: false,
             history_gate: None,
             verify_history: false,
             wall_seen: (0, wall),
@@ -398,6 +405,7 @@ impl Replica {
             deps: self.applied.clone(),
             key,
             payload,
+            continues: self.unit_open,
         });
         self.next_seq += 1;
         let dot = op.dot();
@@ -409,6 +417,45 @@ impl Replica {
         self.staged.push(Staged { op, from: None });
         self.ensure_gossip_timer(now);
         dot
+    }
+
+    /// Opens a unit: the local writes until [`Replica::close_unit`] are applied together at
+    /// every region (no reader anywhere sees some of them without the others), as a
+    /// transaction or a multi-key write needs. Meanwhile this replica applies nothing from
+    /// its peers, cuts no batch and builds no snapshot; the driver closes the unit before it
+    /// waits for anything.
+    pub fn open_unit(&mut self) {
+        self.unit_open = true;
+    }
+
+    /// Whether a unit is open.
+    pub fn unit_is_open(&self) -> bool {
+        self.unit_open
+    }
+
+    /// Closes the unit [`Replica::open_unit`] opened: its last op is marked as the last, and
+    /// what waited for it (ops from peers, the batch) goes on.
+    pub fn close_unit(&mut self, now: Millis) {
+        if !std::mem::take(&mut self.unit_open) {
+            return;
+        }
+        // The unit's ops are all still staged (no batch was cut while it was open).
+        let last_dot = self.staged.last().map(|s| s.op.dot());
+        if let Some(last) = self.staged.last_mut()
+            && last.op.origin == self.me
+            && last.op.continues
+        {
+            let mut op = (*last.op).clone();
+            op.continues = false;
+            last.op = Arc::new(op);
+            if let Some(own) = self.own_unwritten.back_mut()
+                && Some(own.dot()) == last_dot
+            {
+                *own = Arc::clone(&last.op);
+            }
+        }
+        self.try_apply(now);
+        self.pump_all();
     }
 
     /// Why a local write would be refused now, whatever its key and command: the node is
@@ -572,7 +619,7 @@ impl Replica {
             && (self.checkpoint_now || self.config.checkpoint_interval_ms == 0);
         let pending = !self.staged.is_empty() || checkpoint || self.truncate_pending;
         let writer_free = self.persisting.len() < persist::BATCHES_WRITING;
-        if pending && writer_free && self.store_failed.is_none() {
+        if pending && writer_free && self.store_failed.is_none() && !self.unit_open {
             self.stage_batch(checkpoint);
         }
         self.outputs.pop_front()
@@ -763,6 +810,9 @@ impl Replica {
     /// delayed replica, has passed).
     fn try_apply(&mut self, now: Millis) {
         self.note_depth();
+        if self.unit_open {
+            return;
+        }
         loop {
             let mut progress = false;
             let origins: Vec<ActorId> = self
@@ -781,10 +831,20 @@ impl Replica {
                     let Some(op) = self.next_applicable(origin).cloned() else {
                         break;
                     };
+                    // A unit is applied whole, once every op of it is here.
+                    let Some(rest) = self.unit_rest(&op) else {
+                        break;
+                    };
                     if let Some(q) = self.durable_at.get_mut(&origin) {
                         q.pop_front();
                     }
                     self.apply(&op);
+                    for next in rest {
+                        if let Some(q) = self.durable_at.get_mut(&origin) {
+                            q.pop_front();
+                        }
+                        self.apply(&next);
+                    }
                     progress = true;
                 }
             }
@@ -803,6 +863,31 @@ impl Replica {
         self.log
             .get(origin, self.applied.get(origin) + 1)
             .filter(|op| self.applied.dominates(&op.deps))
+    }
+
+    /// The ops of `op`'s unit after it, if this replica holds all of them (none for an op
+    /// outside a unit): each follows the one before, with the same `deps` but for it, so once
+    /// `op` applies so does each of them in turn. `None` while some are still to come.
+    fn unit_rest(&self, op: &Op) -> Option<Vec<Arc<Op>>> {
+        let mut rest = Vec::new();
+        let mut last = op;
+        while last.continues {
+            let seq = last.seq + 1;
+            if seq > self.received.get(op.origin) {
+                return None;
+            }
+            let next = self.log.get(op.origin, seq)?;
+            // A unit is causally uniform at its origin; an op that is not (only a forged one)
+            // waits like any op whose dependencies are missing.
+            let mut deps = next.deps.clone();
+            deps.set(op.origin, op.seq - 1);
+            if deps != op.deps {
+                return None;
+            }
+            rest.push(Arc::clone(next));
+            last = next;
+        }
+        Some(rest)
     }
 
     fn note_depth(&mut self) {

@@ -495,11 +495,17 @@ impl World {
     fn client_write(&mut self, node: ActorId, always_valid: bool) {
         let n_write = self.writes_issued;
         self.writes_issued += 1;
-        let (key, command) = if always_valid {
-            workload::set_write(n_write)
+        let writes = if always_valid {
+            vec![workload::set_write(n_write)]
+        } else if self.rng.random_ratio(1, 16) {
+            workload::unit_write(&mut self.rng, n_write)
         } else {
             let replica = self.nodes.get(&node).and_then(|n| n.replica.as_ref());
-            workload::next_write(&mut self.rng, n_write, replica.map(|r| r.keyspace()))
+            vec![workload::next_write(
+                &mut self.rng,
+                n_write,
+                replica.map(|r| r.keyspace()),
+            )]
         };
         let now = self.now;
         let wall = self.wall(node);
@@ -510,24 +516,38 @@ impl World {
             self.counters.writes_to_down_nodes += 1;
             return;
         };
-        match replica.write(now, wall, key, command.clone()) {
-            Ok(dot) => {
-                self.counters.writes += 1;
-                if n.rejoined {
-                    self.counters.writes_after_rejoin += 1;
+        let unit = writes.len() > 1;
+        if unit {
+            replica.open_unit();
+        }
+        for (key, command) in writes {
+            match replica.write(now, wall, key, command.clone()) {
+                Ok(dot) => {
+                    self.counters.writes += 1;
+                    if unit {
+                        self.counters.unit_writes += 1;
+                    }
+                    if n.rejoined {
+                        self.counters.writes_after_rejoin += 1;
+                    }
+                    n.issued.insert(dot.seq);
+                    self.writes.insert(dot, ClientWrite { command });
                 }
-                n.issued.insert(dot.seq);
-                self.writes.insert(dot, ClientWrite { command });
+                Err(WriteError::StoreFailed(_)) => self.counters.writes_refused_store_failed += 1,
+                Err(WriteError::Recovering(_)) => self.counters.writes_refused_recovering += 1,
+                Err(_) => self.counters.writes_refused += 1,
             }
-            Err(WriteError::StoreFailed(_)) => self.counters.writes_refused_store_failed += 1,
-            Err(WriteError::Recovering(_)) => self.counters.writes_refused_recovering += 1,
-            Err(_) => self.counters.writes_refused += 1,
+        }
+        if unit {
+            replica.close_unit(now);
         }
         self.drain(node);
     }
 
     /// Executes every output of `node`, in order, and rearms its timer.
     fn drain(&mut self, node: ActorId) {
+        // The next op of a unit being applied from a peer: it must come next, in this drain.
+        let mut unit_next: Option<Dot> = None;
         loop {
             let Some(n) = self.nodes.get_mut(&node) else {
                 return;
@@ -569,6 +589,28 @@ impl World {
                 Output::Send { to, msg } => self.send(node, to, msg),
                 Output::Ack(dot) => self.acknowledged(node, dot),
                 Output::Applied { op, .. } => {
+                    // A peer's unit is applied in one step: its ops one after another, the
+                    // first after an op that ends a unit (or none).
+                    if op.origin != node {
+                        let dot = op.dot();
+                        let starts_inside = op.seq > 1
+                            && self
+                                .contents
+                                .get(&Dot::new(op.origin, op.seq - 1))
+                                .is_some_and(|prev| prev.continues);
+                        let split = match unit_next {
+                            Some(next) => next != dot,
+                            None => starts_inside,
+                        };
+                        if split {
+                            self.violations.push(Violation::UnitSplit {
+                                node,
+                                origin: op.origin,
+                                seq: op.seq,
+                            });
+                        }
+                        unit_next = op.continues.then(|| Dot::new(op.origin, op.seq + 1));
+                    }
                     let seen = &mut n.seen_applied;
                     if seen.get(op.origin) + 1 != op.seq || !seen.dominates(&op.deps) {
                         self.violations.push(Violation::CausalOrder {
@@ -594,6 +636,13 @@ impl World {
                     });
                 }
             }
+        }
+        if let Some(dot) = unit_next {
+            self.violations.push(Violation::UnitSplit {
+                node,
+                origin: dot.actor,
+                seq: dot.seq - 1,
+            });
         }
         // An armed crash strikes between an op's acceptance and its write.
         if self.nodes.get(&node).is_some_and(|n| {
