@@ -24,6 +24,7 @@ DIFFERENCES = {
     "WAIT": "counts regions, not replicas (docs/resp.md, WAIT)",
     "BLPOP, BRPOP, BLMOVE, BRPOPLPUSH": "block; covered in test_lists.py",
     "HKEYS, HVALS order": "fields by name; Redis's order is unspecified (docs/resp.md, Hashes)",
+    "MULTI, EXEC, DISCARD, WATCH, UNWATCH": "redis-py parses a queued command's QUEUED as that command's reply; covered in test_transactions.py",
     "ZSCAN": "members by name; Redis's order is unspecified (docs/resp.md, Sorted sets); covered in test_zsets.py",
     "ZRANGEBYLEX over unequal scores": "unspecified in Redis (its walk depends on the skip list's random levels): name ranges are drawn over a key whose scores are all 0",
 }

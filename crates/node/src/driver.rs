@@ -185,6 +185,10 @@ pub(crate) struct Shared {
     /// do not take turns (a mutex here put them to sleep on each other: a fifth of a node's
     /// CPU under `redis-benchmark -t get -P 16` went to futex wake-ups, BENCHMARKS.md 7i).
     core: RwLock<Core>,
+    /// Held shared by every client command and embedded call while it reads or plans, and
+    /// exclusively by a transaction (EXEC) for its whole run, so that no client of this node
+    /// sees, or writes into, part of one. Taken before `core`, never while holding it.
+    pub(crate) gate: RwLock<()>,
     /// The replica's next timer may have moved.
     pub(crate) timer: Notify,
     /// The replica took an input: vectors and the matrix clock may have moved.
@@ -229,6 +233,7 @@ impl Shared {
         };
         let shared = Arc::new(Shared {
             core: RwLock::new(core),
+            gate: RwLock::new(()),
             timer: Notify::new(),
             progress: Notify::new(),
             epoch: Instant::now(),
@@ -259,6 +264,16 @@ impl Shared {
     /// regardless.
     pub(crate) fn lock(&self) -> RwLockWriteGuard<'_, Core> {
         self.core.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Holds the transaction gate shared (`gate`): a client command or an embedded call.
+    pub(crate) fn gate(&self) -> RwLockReadGuard<'_, ()> {
+        self.gate.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Holds the transaction gate alone: a transaction runs.
+    pub(crate) fn gate_alone(&self) -> RwLockWriteGuard<'_, ()> {
+        self.gate.write().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Locks the core to read it, beside other readers.

@@ -70,18 +70,22 @@ impl Node {
         key: Bytes,
         command: impl FnOnce(u64) -> Command,
     ) -> Result<Option<WriteReceipt>, NodeError> {
-        let (_, receipt, pending) = ops::start_planned(&self.shared, |r| {
-            let ks = r.keyspace();
-            let writes = if ks.contains(&key) {
-                vec![(key.clone(), command(ks.clock()))]
-            } else {
-                Vec::new()
-            };
-            Ok(Plan {
-                writes,
-                outcome: (),
+        let planned = {
+            let _gate = self.shared.gate();
+            ops::start_planned(&self.shared, |r| {
+                let ks = r.keyspace();
+                let writes = if ks.contains(&key) {
+                    vec![(key.clone(), command(ks.clock()))]
+                } else {
+                    Vec::new()
+                };
+                Ok(Plan {
+                    writes,
+                    outcome: (),
+                })
             })
-        })?;
+        };
+        let (_, receipt, pending) = planned?;
         pending.durable().await?;
         Ok(receipt)
     }

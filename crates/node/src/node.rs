@@ -286,6 +286,7 @@ impl Node {
     }
 
     pub(crate) fn read<T>(&self, f: impl FnOnce(&Replica) -> T) -> T {
+        let _gate = self.shared.gate();
         f(&self.shared.read().replica)
     }
 

@@ -105,7 +105,11 @@ pub(crate) async fn write(
     key: Bytes,
     command: Command,
 ) -> Result<WriteReceipt, NodeError> {
-    let (_, receipt, pending) = start_planned(shared, |_| Ok(Plan::one(key, command, ())))?;
+    let planned = {
+        let _gate = shared.gate();
+        start_planned(shared, |_| Ok(Plan::one(key, command, ())))
+    };
+    let (_, receipt, pending) = planned?;
     pending.durable().await?;
     receipt.ok_or(NodeError::ShutDown)
 }

@@ -66,8 +66,11 @@ impl Node {
     ) -> Result<PendingWrite, NodeError> {
         let command = splice(pos, len, text);
         let key = key.into();
-        let ((), receipt, pending) =
-            ops::start_planned(&self.shared, |_| Ok(Plan::one(key, command, ())))?;
+        let planned = {
+            let _gate = self.shared.gate();
+            ops::start_planned(&self.shared, |_| Ok(Plan::one(key, command, ())))
+        };
+        let ((), receipt, pending) = planned?;
         let receipt = receipt.ok_or(NodeError::ShutDown)?;
         Ok(PendingWrite { receipt, pending })
     }

@@ -133,6 +133,11 @@ fn the_table_lists_exactly_the_commands_meridian_serves() {
         "zscan",
         "zunionstore",
         "zinterstore",
+        "multi",
+        "exec",
+        "discard",
+        "watch",
+        "unwatch",
         "mvset",
         "mvget",
         "waittoken",
@@ -290,6 +295,11 @@ fn arities_and_key_positions_are_redis_ones() {
         ("zscan", -3, 1, 1, 1),
         ("zunionstore", -4, 1, 1, 1),
         ("zinterstore", -4, 1, 1, 1),
+        ("multi", 1, 0, 0, 0),
+        ("exec", 1, 0, 0, 0),
+        ("discard", 1, 0, 0, 0),
+        ("watch", -2, 1, -1, 1),
+        ("unwatch", 1, 0, 0, 0),
         ("config", -2, 0, 0, 0),
         ("config|get", -3, 0, 0, 0),
         ("config|set", -4, 0, 0, 0),
@@ -364,6 +374,7 @@ fn every_spec_is_well_formed() {
         "blocking",
         "loading",
         "stale",
+        "skip_slowlog",
         "fast",
         "no_auth",
         "allow_busy",
@@ -384,6 +395,7 @@ fn every_spec_is_well_formed() {
         "blocking",
         "dangerous",
         "connection",
+        "transaction",
     ];
     let groups: BTreeSet<&str> = [
         "connection",
@@ -393,6 +405,7 @@ fn every_spec_is_well_formed() {
         "set",
         "hash",
         "sorted-set",
+        "transactions",
         "list",
         "text",
     ]
@@ -868,6 +881,6 @@ fn redis_cli_reads_the_docs_into_the_hints_meridian_means() {
     );
     assert_eq!(
         hints.len(),
-        45 + 5 + 3 + 20 + 7 + 19 + 4 + 3 + 2 + 3 + 12 + 22
+        45 + 5 + 3 + 20 + 7 + 19 + 4 + 3 + 2 + 3 + 12 + 22 + 5
     );
 }

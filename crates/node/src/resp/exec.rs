@@ -16,6 +16,7 @@ use meridian_resp::{Protocol, Reply, Request, command, errors};
 
 use super::Server;
 use super::table::{self, Entry, Run};
+use super::transaction;
 use crate::node::{NodeError, WriteReceipt};
 use crate::ops::{self, Plan};
 
@@ -67,6 +68,10 @@ pub(crate) struct Session {
     pub(crate) last_write: Option<WriteReceipt>,
     /// Set by QUIT: the connection closes once the reply is written.
     pub(crate) quit: bool,
+    /// The open transaction, between MULTI and EXEC or DISCARD.
+    pub(crate) transaction: Option<super::transaction::Transaction>,
+    /// The keys WATCH noted, until EXEC, DISCARD or UNWATCH.
+    pub(crate) watched: super::transaction::Watched,
 }
 
 impl Session {
@@ -82,6 +87,8 @@ impl Session {
             authenticated: server.shared.config.clients.requirepass.is_none(),
             last_write: None,
             quit: false,
+            transaction: None,
+            watched: Vec::new(),
         }
     }
 }
@@ -111,6 +118,7 @@ pub(crate) fn is_barrier(request: &Request) -> bool {
 pub(crate) fn point_read(session: &Session, request: &Request) -> Option<&'static Entry> {
     let entry = table::lookup(request.args.first()?)?;
     (session.authenticated
+        && session.transaction.is_none()
         && matches!(entry.run, Run::Point(_))
         && entry.spec.arity_fits(request.args.len()))
     .then_some(entry)
@@ -123,18 +131,35 @@ pub(crate) fn execute(server: &Arc<Server>, session: &mut Session, request: Requ
         return Reply::error("ERR empty command").into();
     };
     let Some(entry) = table::lookup(name) else {
+        transaction::refuse(session);
         return command::unknown_command(&args).into();
     };
     server.commands_processed.fetch_add(1, Ordering::Relaxed);
     if !session.authenticated && !entry.runs_unauthenticated() {
+        transaction::refuse(session);
         return errors::noauth().into();
     }
     if let Err(reply) = command::check_arity(entry.spec, args.len()) {
+        transaction::refuse(session);
         return reply.into();
     }
+    let args = match transaction::queue(session, entry.spec.name, entry.run, args) {
+        Ok(queued) => return queued.into(),
+        Err(args) => args,
+    };
     let answer = match entry.run {
-        Run::Point(read) => Answer::Now(read(&server.shared.read().replica, &args)),
-        Run::Call(handler) | Run::Barrier(handler) => handler(server, session, &args),
+        Run::Point(read) => {
+            let _gate = server.shared.gate();
+            Answer::Now(read(&server.shared.read().replica, &args))
+        }
+        // EXEC takes the gate alone itself.
+        Run::Call(handler) if entry.spec.name == "exec" => handler(server, session, &args),
+        Run::Call(handler) => {
+            let _gate = server.shared.gate();
+            handler(server, session, &args)
+        }
+        // A command that waits takes the gate only while it plans (`lists::attempt`).
+        Run::Barrier(handler) => handler(server, session, &args),
     };
     Outcome {
         answer,

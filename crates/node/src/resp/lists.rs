@@ -509,7 +509,12 @@ fn attempt<T: Send + 'static>(
     plan: impl FnOnce(&Replica) -> Result<Plan<Option<T>>, WriteError>,
     reply: impl FnOnce(T) -> Reply + Send + 'static,
 ) -> Attempt {
-    match ops::start_planned(&server.shared, plan) {
+    // A blocking command runs outside the transaction gate (it waits), so it takes it here.
+    let planned = {
+        let _gate = server.shared.gate();
+        ops::start_planned(&server.shared, plan)
+    };
+    match planned {
         Err(e) => Err(Reply::error(e.to_string())),
         Ok((None, _, _)) => Ok(None),
         Ok((Some(outcome), _, pending)) => Ok(Some(Answer::Later(Box::pin(async move {

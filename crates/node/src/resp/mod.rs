@@ -26,6 +26,7 @@ mod strings;
 mod table;
 mod text;
 mod token;
+mod transaction;
 mod zranges;
 mod zsets;
 

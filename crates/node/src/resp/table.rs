@@ -18,7 +18,7 @@ use super::Server;
 use super::exec::{Answer, Session};
 use super::{
     connection, expiry, hashes, keys, lists, registers, replication, server, sets, strings, text,
-    zranges, zsets,
+    transaction, zranges, zsets,
 };
 
 /// A command that may write, wait or change the connection; its arity was checked.
@@ -173,6 +173,11 @@ const ENTRIES: &[(&str, Run)] = &[
     ("zscan", Call(zranges::zscan)),
     ("zunionstore", Call(zsets::zunionstore)),
     ("zinterstore", Call(zsets::zinterstore)),
+    ("multi", Call(transaction::multi)),
+    ("exec", Call(transaction::exec)),
+    ("discard", Call(transaction::discard)),
+    ("watch", Call(transaction::watch)),
+    ("unwatch", Call(transaction::unwatch)),
     // registers.rs
     ("mvset", Call(registers::mvset)),
     ("mvget", Call(registers::mvget)),

@@ -11,6 +11,7 @@ mod hashes;
 mod sequences;
 mod sets;
 mod strings;
+mod transactions;
 mod zsets;
 
 use crate::command::{Arg, ArgKind, CommandSpec};
@@ -229,7 +230,8 @@ const COMMAND_SUBCOMMANDS: &[CommandSpec] = &[
 ];
 
 /// Every command, in groups, in the order `COMMAND` lists them: connection, server, keyspace,
-/// expiry, strings, sets, hashes, sorted sets, then Meridian's own and the sequences.
+/// expiry, strings, sets, hashes, sorted sets, transactions, then Meridian's own and the
+/// sequences.
 pub(crate) const GROUPS: &[&[CommandSpec]] = &[
     GENERAL,
     expiry::COMMANDS,
@@ -237,6 +239,7 @@ pub(crate) const GROUPS: &[&[CommandSpec]] = &[
     sets::COMMANDS,
     hashes::COMMANDS,
     zsets::COMMANDS,
+    transactions::COMMANDS,
     OWN,
     sequences::COMMANDS,
 ];
