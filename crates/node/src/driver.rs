@@ -158,6 +158,47 @@ pub(crate) struct Core {
     acks: HashMap<u64, oneshot::Sender<Result<(), WriteError>>>,
     pub(crate) feed: broadcast::Sender<Arc<Change>>,
     pub(crate) next_generation: u64,
+    /// The keys client connections WATCH: what a transaction's EXEC checks.
+    pub(crate) watches: Watches,
+}
+
+/// The keys some connection WATCHes, each with how many watch it and how many times an op
+/// (local, or another region's applied here) or a state merge changed it since it was first
+/// watched. A connection notes a key's count when it watches it; EXEC runs only if every
+/// count is unchanged.
+#[derive(Debug, Default)]
+pub(crate) struct Watches {
+    keys: HashMap<Bytes, (usize, u64)>,
+}
+
+impl Watches {
+    /// Watches `key` once more; its change count now.
+    pub(crate) fn watch(&mut self, key: &Bytes) -> u64 {
+        let entry = self.keys.entry(key.clone()).or_insert((0, 0));
+        entry.0 += 1;
+        entry.1
+    }
+
+    /// Stops one watch of `key`.
+    pub(crate) fn unwatch(&mut self, key: &[u8]) {
+        if let Some(entry) = self.keys.get_mut(key) {
+            entry.0 -= 1;
+            if entry.0 == 0 {
+                self.keys.remove(key);
+            }
+        }
+    }
+
+    /// `key`'s change count, if watched.
+    pub(crate) fn changes(&self, key: &[u8]) -> Option<u64> {
+        self.keys.get(key).map(|(_, changes)| *changes)
+    }
+
+    fn touch(&mut self, key: &[u8]) {
+        if let Some(entry) = self.keys.get_mut(key) {
+            entry.1 += 1;
+        }
+    }
 }
 
 impl std::fmt::Debug for Core {
@@ -230,6 +271,7 @@ impl Shared {
             acks: HashMap::new(),
             feed,
             next_generation: 1,
+            watches: Watches::default(),
         };
         let shared = Arc::new(Shared {
             core: RwLock::new(core),
@@ -394,6 +436,7 @@ impl Core {
                     }
                 }
                 Output::Applied { op, deltas } => {
+                    self.watches.touch(&op.key);
                     if self.feed.receiver_count() > 0 {
                         let sequence = matches!(op.payload, Payload::List(_) | Payload::Text(_))
                             || !deltas.is_empty();
@@ -412,6 +455,9 @@ impl Core {
                     }
                 }
                 Output::Merged { keys, .. } => {
+                    for key in &keys {
+                        self.watches.touch(key);
+                    }
                     if self.feed.receiver_count() > 0 {
                         for key in keys {
                             let change = Change {

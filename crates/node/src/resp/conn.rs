@@ -49,6 +49,7 @@ pub(crate) async fn run(server: &Arc<Server>, socket: TcpStream, remote: SocketA
     let mut session = Session::new(server, id, remote);
     let node = server.shared.config.node.clone();
     let reason = serve(server, &mut session, socket).await;
+    super::transaction::forget(server, &mut session);
     tracing::debug!(%node, client = id, %remote, reason, "client disconnected");
 }
 
@@ -204,6 +205,7 @@ impl PointReads<'_> {
         mut request: Request,
         ran: &mut u64,
     ) -> Option<Decoded> {
+        let _gate = self.server.shared.gate();
         let core = self.server.shared.read();
         for _ in 0..MAX_READ_RUN {
             *ran += 1;

@@ -140,6 +140,15 @@ pub(crate) fn execute(server: &Arc<Server>, session: &mut Session, request: Requ
         return errors::noauth().into();
     }
     if let Err(reply) = command::check_arity(entry.spec, args.len()) {
+        if entry.spec.name == "exec"
+            && let Some(abort) = transaction::abort_exec(
+                server,
+                session,
+                "wrong number of arguments for 'exec' command",
+            )
+        {
+            return abort.into();
+        }
         transaction::refuse(session);
         return reply.into();
     }

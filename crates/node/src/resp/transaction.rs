@@ -8,15 +8,15 @@
 //! EXEC's reply and the others still run, as in Redis; an error while queueing (an unknown
 //! command, a wrong arity, a blocking command) discards the whole transaction at EXEC.
 //!
-//! WATCH notes the state of keys at this region: EXEC runs only if none of them changed here
-//! since, by a local client's write or by a write of another region applied here. It is not
+//! WATCH notes keys at this region: EXEC runs only if no op touched them here since (a local
+//! client's write, a write of another region applied here, a reap of an expired key), as
+//! Redis counts a key touched by any write to it. It is not
 //! a lock across regions: a write made concurrently at another region and not yet arrived
 //! does not stop EXEC; the two then merge like any concurrent writes (docs/resp.md).
 
 use std::sync::Arc;
 
 use bytes::Bytes;
-use meridian_crdt::Digest;
 use meridian_resp::{Reply, errors};
 
 use super::Server;
@@ -32,8 +32,8 @@ pub(crate) struct Transaction {
     refused: bool,
 }
 
-/// The keys a connection watches, with their state digests (`None`: absent) when watched.
-pub(crate) type Watched = Vec<(Bytes, Option<Digest>)>;
+/// The keys a connection watches, with their change counts (`driver::Watches`) when watched.
+pub(crate) type Watched = Vec<(Bytes, u64)>;
 
 /// Whether a command runs at once inside MULTI instead of being queued.
 fn runs_inside_multi(name: &str) -> bool {
@@ -80,30 +80,51 @@ pub(super) fn multi(_: &Arc<Server>, session: &mut Session, _: &[Bytes]) -> Answ
     Answer::Now(Reply::ok())
 }
 
-pub(super) fn discard(_: &Arc<Server>, session: &mut Session, _: &[Bytes]) -> Answer {
+pub(super) fn discard(server: &Arc<Server>, session: &mut Session, _: &[Bytes]) -> Answer {
     if session.transaction.take().is_none() {
         return Answer::Now(Reply::error("ERR DISCARD without MULTI"));
     }
-    session.watched.clear();
+    forget(server, session);
     Answer::Now(Reply::ok())
+}
+
+/// Drops the connection's watches (UNWATCH, EXEC, DISCARD, and when it closes).
+pub(crate) fn forget(server: &Server, session: &mut Session) {
+    if session.watched.is_empty() {
+        return;
+    }
+    let mut core = server.shared.lock();
+    for (key, _) in session.watched.drain(..) {
+        core.watches.unwatch(&key);
+    }
+}
+
+/// Ends the open transaction because EXEC itself was refused while queueing (a wrong arity),
+/// as Redis does: EXECABORT, naming why.
+pub(crate) fn abort_exec(server: &Server, session: &mut Session, why: &str) -> Option<Reply> {
+    session.transaction.take()?;
+    forget(server, session);
+    Some(Reply::error(format!(
+        "EXECABORT Transaction discarded because of: {why}"
+    )))
 }
 
 pub(super) fn watch(server: &Arc<Server>, session: &mut Session, args: &[Bytes]) -> Answer {
     if session.transaction.is_some() {
         return Answer::Now(Reply::error("ERR WATCH inside MULTI is not allowed"));
     }
-    let core = server.shared.read();
+    let mut core = server.shared.lock();
     for key in &args[1..] {
         if !session.watched.iter().any(|(k, _)| k == key) {
-            let digest = core.replica.keyspace().key_digest(key);
-            session.watched.push((key.clone(), digest));
+            let changes = core.watches.watch(key);
+            session.watched.push((key.clone(), changes));
         }
     }
     Answer::Now(Reply::ok())
 }
 
-pub(super) fn unwatch(_: &Arc<Server>, session: &mut Session, _: &[Bytes]) -> Answer {
-    session.watched.clear();
+pub(super) fn unwatch(server: &Arc<Server>, session: &mut Session, _: &[Bytes]) -> Answer {
+    forget(server, session);
     Answer::Now(Reply::ok())
 }
 
@@ -112,8 +133,8 @@ pub(super) fn exec(server: &Arc<Server>, session: &mut Session, _: &[Bytes]) -> 
     let Some(tx) = session.transaction.take() else {
         return Answer::Now(Reply::error("ERR EXEC without MULTI"));
     };
-    let watched = std::mem::take(&mut session.watched);
     if tx.refused {
+        forget(server, session);
         return Answer::Now(Reply::error(
             "EXECABORT Transaction discarded because of previous errors.",
         ));
@@ -122,11 +143,12 @@ pub(super) fn exec(server: &Arc<Server>, session: &mut Session, _: &[Bytes]) -> 
     let gate = shared.gate_alone();
     let changed = {
         let core = shared.read();
-        let ks = core.replica.keyspace();
-        watched
+        session
+            .watched
             .iter()
-            .any(|(key, digest)| ks.key_digest(key) != *digest)
+            .any(|(key, changes)| core.watches.changes(key) != Some(*changes))
     };
+    forget(server, session);
     if changed {
         return Answer::Now(Reply::NullArray);
     }
