@@ -160,6 +160,15 @@ pub(crate) struct Core {
     pub(crate) next_generation: u64,
     /// The keys client connections WATCH: what a transaction's EXEC checks.
     pub(crate) watches: Watches,
+    /// Pub/sub messages for this region's subscribers, as the replica delivers them.
+    pub(crate) messages: broadcast::Sender<Arc<Delivered>>,
+}
+
+/// A pub/sub message delivered at this region.
+#[derive(Debug)]
+pub(crate) struct Delivered {
+    pub(crate) channel: Bytes,
+    pub(crate) message: Bytes,
 }
 
 /// The keys some connection WATCHes, each with how many watch it and how many times an op
@@ -272,6 +281,7 @@ impl Shared {
             feed,
             next_generation: 1,
             watches: Watches::default(),
+            messages: broadcast::channel(FEED_CAPACITY).0,
         };
         let shared = Arc::new(Shared {
             core: RwLock::new(core),
@@ -471,6 +481,13 @@ impl Core {
                         }
                     }
                 }
+                Output::Published {
+                    channel, message, ..
+                } => {
+                    if self.messages.receiver_count() > 0 {
+                        let _ = self.messages.send(Arc::new(Delivered { channel, message }));
+                    }
+                }
                 Output::CloseLink { peer, error } => self.close_link(peer, &error),
             }
         }
@@ -487,10 +504,16 @@ impl Core {
             return;
         }
         let queue = match msg {
-            Message::Ops(_) | Message::Snapshot(_) => &link.data,
+            Message::Ops(_) | Message::Snapshot(_) | Message::Publish { .. } => &link.data,
             Message::Hello { .. } | Message::Gossip { .. } => &link.control,
         };
+        let best_effort = matches!(msg, Message::Publish { .. });
         if let Err(e) = queue.try_send(msg) {
+            // A pub/sub message is best effort: one that finds the queue full is dropped,
+            // where an op's would close the link (it is resent from the log).
+            if best_effort && matches!(e, mpsc::error::TrySendError::Full(_)) {
+                return;
+            }
             if self.stopping && matches!(e, mpsc::error::TrySendError::Closed(_)) {
                 return;
             }

@@ -80,6 +80,8 @@ pub struct Limits {
     pub max_ops_per_frame: usize,
     /// Most bytes of key state accepted in one snapshot (all chunks together).
     pub max_snapshot_bytes: u64,
+    /// Longest pub/sub message, in bytes (its channel is held to `max_key_bytes`).
+    pub max_message_bytes: usize,
 }
 
 impl Default for Limits {
@@ -88,6 +90,7 @@ impl Default for Limits {
             max_key_bytes: 64 * 1024,
             max_ops_per_frame: 16 * 1024,
             max_snapshot_bytes: 64 << 30,
+            max_message_bytes: 64 << 20,
         }
     }
 }

@@ -7,7 +7,7 @@ use meridian_crdt::{ActorId, Dot, Hlc, Payload, VersionVector};
 use serde::{Deserialize, Serialize};
 
 /// Protocol version spoken in [`Message::Hello`]. A peer with another version is refused.
-pub const PROTOCOL_VERSION: u32 = 5;
+pub const PROTOCOL_VERSION: u32 = 6;
 
 /// The largest sequence number a peer may name: far beyond any real history (a node writing a
 /// million ops a second for a hundred thousand years stays below it), and far enough from
@@ -189,6 +189,18 @@ pub enum Message {
         /// released by that alone carried one window of ops per interval.)
         accepted: VersionVector,
     },
+    /// A pub/sub message (PUBLISH), sent once along its origin's forwarding tree to every
+    /// region. Neither logged nor stored: best effort, as in Redis.
+    Publish {
+        /// The region it was published at.
+        origin: ActorId,
+        /// The origin's number for it, increasing (dedup: a region drops one it has passed).
+        seq: u64,
+        /// The channel.
+        channel: Bytes,
+        /// The message.
+        message: Bytes,
+    },
 }
 
 impl Message {
@@ -199,6 +211,7 @@ impl Message {
             Message::Ops(_) => "ops",
             Message::Snapshot(_) => "snapshot",
             Message::Gossip { .. } => "gossip",
+            Message::Publish { .. } => "publish",
         }
     }
 }

@@ -53,6 +53,18 @@ pub enum Output {
         /// Keys whose value or metadata changed.
         keys: Vec<Bytes>,
     },
+    /// A pub/sub message reached this region (published here, or forwarded to it): deliver
+    /// it to this region's subscribers. Each region gets each message once.
+    Published {
+        /// The region it was published at.
+        origin: ActorId,
+        /// The origin's number for it.
+        seq: u64,
+        /// The channel.
+        channel: Bytes,
+        /// The message.
+        message: Bytes,
+    },
     /// The link to a neighbour must be closed: it broke the protocol.
     CloseLink {
         /// The neighbour.
@@ -170,6 +182,14 @@ pub enum PeerError {
     /// A state snapshot that cannot be decoded or does not fit.
     #[error("bad snapshot: {0}")]
     BadSnapshot(String),
+    /// A pub/sub message whose origin is unknown or whose channel or body is over the limit.
+    #[error("invalid pub/sub message from origin {origin}: {reason}")]
+    InvalidPublish {
+        /// Its claimed origin.
+        origin: ActorId,
+        /// What is wrong.
+        reason: &'static str,
+    },
     /// An op that cannot be valid.
     #[error("invalid op {origin}:{seq}: {reason}")]
     InvalidOp {

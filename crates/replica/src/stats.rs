@@ -57,6 +57,8 @@ pub struct Stats {
     /// started as part of a new cluster (`Replica::new_cluster`): the operator's
     /// `initial_cluster_state = "new"` was wrong. Writes then wait until those ops are back.
     pub history_found_behind: u64,
+    /// Pub/sub messages dropped as already seen (a tree changed under them).
+    pub duplicate_messages: u64,
 }
 
 impl Stats {

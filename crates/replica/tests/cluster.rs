@@ -102,7 +102,7 @@ impl Cluster {
                     }
                 }
                 Output::Ack(dot) => self.acks.push(dot),
-                Output::Applied { .. } | Output::Merged { .. } => {}
+                Output::Applied { .. } | Output::Merged { .. } | Output::Published { .. } => {}
                 Output::CloseLink { peer, error } => self.closed.push((id, peer, error)),
             }
         }

@@ -76,6 +76,9 @@ pub enum Reply {
     },
     /// Out-of-band data (a change-feed message): an array in RESP2, `>` in RESP3.
     Push(Vec<Reply>),
+    /// Several replies in a row, as one command's answer: SUBSCRIBE of several channels
+    /// answers once per channel.
+    Several(Vec<Reply>),
 }
 
 impl Reply {
@@ -104,6 +107,11 @@ impl Reply {
     pub fn encode(&self, protocol: Protocol, out: &mut BytesMut) {
         let resp3 = protocol == Protocol::Resp3;
         match self {
+            Reply::Several(replies) => {
+                for r in replies {
+                    r.encode(protocol, out);
+                }
+            }
             Reply::Simple(text) => line(out, b'+', text.as_bytes()),
             Reply::Error(text) => line(out, b'-', text.as_bytes()),
             Reply::Integer(n) => {

@@ -138,6 +138,12 @@ fn the_table_lists_exactly_the_commands_meridian_serves() {
         "discard",
         "watch",
         "unwatch",
+        "subscribe",
+        "psubscribe",
+        "unsubscribe",
+        "punsubscribe",
+        "publish",
+        "pubsub",
         "mvset",
         "mvget",
         "waittoken",
@@ -300,6 +306,15 @@ fn arities_and_key_positions_are_redis_ones() {
         ("discard", 1, 0, 0, 0),
         ("watch", -2, 1, -1, 1),
         ("unwatch", 1, 0, 0, 0),
+        ("subscribe", -2, 0, 0, 0),
+        ("psubscribe", -2, 0, 0, 0),
+        ("unsubscribe", -1, 0, 0, 0),
+        ("punsubscribe", -1, 0, 0, 0),
+        ("publish", 3, 0, 0, 0),
+        ("pubsub", -2, 0, 0, 0),
+        ("pubsub|channels", -2, 0, 0, 0),
+        ("pubsub|numsub", -2, 0, 0, 0),
+        ("pubsub|numpat", 2, 0, 0, 0),
         ("config", -2, 0, 0, 0),
         ("config|get", -3, 0, 0, 0),
         ("config|set", -4, 0, 0, 0),
@@ -370,6 +385,7 @@ fn every_spec_is_well_formed() {
         "readonly",
         "denyoom",
         "admin",
+        "pubsub",
         "noscript",
         "blocking",
         "loading",
@@ -389,6 +405,7 @@ fn every_spec_is_well_formed() {
         "list",
         "hash",
         "string",
+        "pubsub",
         "admin",
         "fast",
         "slow",
@@ -406,6 +423,7 @@ fn every_spec_is_well_formed() {
         "hash",
         "sorted-set",
         "transactions",
+        "pubsub",
         "list",
         "text",
     ]
@@ -881,6 +899,6 @@ fn redis_cli_reads_the_docs_into_the_hints_meridian_means() {
     );
     assert_eq!(
         hints.len(),
-        45 + 5 + 3 + 20 + 7 + 19 + 4 + 3 + 2 + 3 + 12 + 22 + 5
+        45 + 5 + 3 + 20 + 7 + 19 + 4 + 3 + 2 + 3 + 12 + 22 + 5 + 9
     );
 }

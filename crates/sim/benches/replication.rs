@@ -590,7 +590,10 @@ impl Driver {
                     }
                     self.wire.push_back((id, to, msg));
                 }
-                Output::Ack(_) | Output::Applied { .. } | Output::Merged { .. } => {}
+                Output::Ack(_)
+                | Output::Applied { .. }
+                | Output::Merged { .. }
+                | Output::Published { .. } => {}
                 Output::CloseLink { peer, error } => {
                     panic!("node {id} closed its link to {peer}: {error}")
                 }

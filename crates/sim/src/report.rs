@@ -87,6 +87,8 @@ pub struct Counters {
     pub writes_after_rejoin: u64,
     /// Writes accepted as part of a unit of several (which every region applies together).
     pub unit_writes: u64,
+    /// Pub/sub messages published (each region delivers each at most once).
+    pub messages_published: u64,
     /// Gossip rounds after which a node's log was checked against its retention.
     pub retention_checks: u64,
     /// Of those, rounds after which the node's log had been truncated past what every node
@@ -141,6 +143,15 @@ pub enum Violation {
         /// The op applied apart from the rest of its unit.
         origin: ActorId,
         /// Its seq.
+        seq: u64,
+    },
+    /// A pub/sub message was delivered twice at one region.
+    MessageTwice {
+        /// Where.
+        node: ActorId,
+        /// Its origin.
+        origin: ActorId,
+        /// Its number.
         seq: u64,
     },
     /// A replica closed a link for a protocol error: nobody in the simulator sends bad input.
@@ -280,6 +291,12 @@ pub enum Violation {
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Violation::MessageTwice { node, origin, seq } => {
+                write!(
+                    f,
+                    "node {node} delivered pub/sub message {origin}:{seq} twice"
+                )
+            }
             Violation::UnitSplit { node, origin, seq } => {
                 write!(
                     f,

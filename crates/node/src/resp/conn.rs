@@ -50,6 +50,7 @@ pub(crate) async fn run(server: &Arc<Server>, socket: TcpStream, remote: SocketA
     let node = server.shared.config.node.clone();
     let reason = serve(server, &mut session, socket).await;
     super::transaction::forget(server, &mut session);
+    super::pubsub::forget(server, &mut session);
     tracing::debug!(%node, client = id, %remote, reason, "client disconnected");
 }
 
@@ -164,7 +165,14 @@ async fn serve(server: &Arc<Server>, session: &mut Session, socket: TcpStream) -
                     Err(_) => return "read failed",
                 }
             }
-            () = sleep_until(idle_deadline), if pending.is_empty() => return "idle timeout",
+            // A subscriber's messages, between replies (never ahead of one still owed).
+            Some(push) = super::pubsub::next_message(session), if pending.is_empty() => {
+                push.encode(session.protocol, &mut output);
+                if output.len() > max_output {
+                    return "output buffer over the limit";
+                }
+            }
+            () = sleep_until(idle_deadline), if pending.is_empty() && session.subscriber.is_none() => return "idle timeout",
             () = &mut shutdown => return "node shutting down",
         }
     }

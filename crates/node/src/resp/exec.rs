@@ -16,7 +16,7 @@ use meridian_resp::{Protocol, Reply, Request, command, errors};
 
 use super::Server;
 use super::table::{self, Entry, Run};
-use super::transaction;
+use super::{pubsub, transaction};
 use crate::node::{NodeError, WriteReceipt};
 use crate::ops::{self, Plan};
 
@@ -72,6 +72,8 @@ pub(crate) struct Session {
     pub(crate) transaction: Option<super::transaction::Transaction>,
     /// The keys WATCH noted, until EXEC, DISCARD or UNWATCH.
     pub(crate) watched: super::transaction::Watched,
+    /// The channels and patterns this connection subscribes to, if any.
+    pub(crate) subscriber: Option<super::pubsub::Subscriber>,
 }
 
 impl Session {
@@ -89,6 +91,7 @@ impl Session {
             quit: false,
             transaction: None,
             watched: Vec::new(),
+            subscriber: None,
         }
     }
 }
@@ -119,6 +122,7 @@ pub(crate) fn point_read(session: &Session, request: &Request) -> Option<&'stati
     let entry = table::lookup(request.args.first()?)?;
     (session.authenticated
         && session.transaction.is_none()
+        && !pubsub::in_subscribed_mode(session)
         && matches!(entry.run, Run::Point(_))
         && entry.spec.arity_fits(request.args.len()))
     .then_some(entry)
@@ -151,6 +155,16 @@ pub(crate) fn execute(server: &Arc<Server>, session: &mut Session, request: Requ
         }
         transaction::refuse(session);
         return reply.into();
+    }
+    // A RESP2 connection that subscribes takes only the pub/sub commands, PING and QUIT.
+    if pubsub::in_subscribed_mode(session) {
+        if entry.spec.name == "ping" {
+            return pubsub::subscribed_ping(&args).into();
+        }
+        if !pubsub::allowed_while_subscribed(entry.spec.name) {
+            let name = String::from_utf8_lossy(name).to_lowercase();
+            return pubsub::refused_while_subscribed(&name).into();
+        }
     }
     let args = match transaction::queue(session, entry.spec.name, entry.run, args) {
         Ok(queued) => return queued.into(),

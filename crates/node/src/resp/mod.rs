@@ -16,6 +16,7 @@ mod hashes;
 mod info;
 mod keys;
 mod lists;
+mod pubsub;
 mod registers;
 mod replication;
 mod scan;
@@ -51,6 +52,8 @@ pub(crate) struct Server {
     pub(crate) commands_processed: AtomicU64,
     pub(crate) connections_received: AtomicU64,
     pub(crate) rejected_connections: AtomicU64,
+    /// How many of this node's connections subscribe to each channel and pattern.
+    pub(crate) subscriptions: std::sync::Mutex<pubsub::Registry>,
 }
 
 impl Server {
@@ -75,6 +78,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, listener: TcpListener) {
         commands_processed: AtomicU64::new(0),
         connections_received: AtomicU64::new(0),
         rejected_connections: AtomicU64::new(0),
+        subscriptions: pubsub::new_registry(),
     });
     loop {
         let accepted = tokio::select! {

@@ -17,8 +17,8 @@ use meridian_resp::command::{self, CommandSpec};
 use super::Server;
 use super::exec::{Answer, Session};
 use super::{
-    connection, expiry, hashes, keys, lists, registers, replication, server, sets, strings, text,
-    transaction, zranges, zsets,
+    connection, expiry, hashes, keys, lists, pubsub, registers, replication, server, sets, strings,
+    text, transaction, zranges, zsets,
 };
 
 /// A command that may write, wait or change the connection; its arity was checked.
@@ -178,6 +178,12 @@ const ENTRIES: &[(&str, Run)] = &[
     ("discard", Call(transaction::discard)),
     ("watch", Call(transaction::watch)),
     ("unwatch", Call(transaction::unwatch)),
+    ("subscribe", Call(pubsub::subscribe)),
+    ("psubscribe", Call(pubsub::psubscribe)),
+    ("unsubscribe", Call(pubsub::unsubscribe)),
+    ("punsubscribe", Call(pubsub::punsubscribe)),
+    ("publish", Call(pubsub::publish)),
+    ("pubsub", Call(pubsub::pubsub)),
     // registers.rs
     ("mvset", Call(registers::mvset)),
     ("mvget", Call(registers::mvget)),

@@ -22,6 +22,7 @@ mod expiry;
 mod forward;
 mod history;
 mod persist;
+mod pubsub;
 mod receive;
 mod snapshot;
 use crate::topology::{Role, Routes, Topology};
@@ -123,6 +124,10 @@ pub struct Replica {
     /// deadline is reaped by the timer), so a unit is contiguous, causally uniform and
     /// persisted in one batch.
     unit_open: bool,
+    /// The number of this region's next pub/sub message (`pubsub`).
+    next_publish: u64,
+    /// Per origin, the newest pub/sub message number seen: older ones are dropped.
+    published_seen: BTreeMap<ActorId, u64>,
     /// While set, local writes wait: this node does not yet know how far its own history goes.
     history_gate: Option<HistoryGate>,
     /// The newest `(now, wall)` pair a driver passed in: maps a deadline in wall-clock time
@@ -228,6 +233,8 @@ impl Replica {
             snapshots_in: BTreeMap::new(),
             next_snapshot_id: 1,
             unit_open: false,
+            next_publish: wall.saturating_mul(1000),
+            published_seen: BTreeMap::new(),
             history_gate: None,
             verify_history: false,
             wall_seen: (0, wall),
@@ -550,6 +557,12 @@ impl Replica {
                 links,
                 accepted,
             } => self.handle_gossip(from, rows, links, accepted),
+            Message::Publish {
+                origin,
+                seq,
+                channel,
+                message,
+            } => self.handle_publish(from, origin, seq, channel, message),
         }
     }
 

@@ -205,6 +205,8 @@ pub struct Cluster {
     pending_persist: BTreeMap<ActorId, Vec<HeldBatch>>,
     /// Links that are down: nothing is delivered over them.
     down: BTreeSet<(ActorId, ActorId)>,
+    /// The pub/sub messages each node delivered: (origin, seq, channel, message), in order.
+    pub published: BTreeMap<ActorId, Vec<(ActorId, u64, Bytes, Bytes)>>,
 }
 
 impl Cluster {
@@ -230,6 +232,7 @@ impl Cluster {
             now: 0,
             acks: Vec::new(),
             closed: Vec::new(),
+            published: BTreeMap::new(),
             applied: BTreeMap::new(),
             durable: BTreeMap::new(),
             manual_persist: BTreeSet::new(),
@@ -315,6 +318,16 @@ impl Cluster {
                 }
                 Output::CloseLink { peer, error } => self.closed.push((id, peer, error)),
                 Output::Merged { .. } => {}
+                Output::Published {
+                    origin,
+                    seq,
+                    channel,
+                    message,
+                } => self
+                    .published
+                    .entry(id)
+                    .or_default()
+                    .push((origin, seq, channel, message)),
             }
         }
     }

@@ -8,6 +8,7 @@
 
 mod expiry;
 mod hashes;
+mod pubsub;
 mod sequences;
 mod sets;
 mod strings;
@@ -230,7 +231,7 @@ const COMMAND_SUBCOMMANDS: &[CommandSpec] = &[
 ];
 
 /// Every command, in groups, in the order `COMMAND` lists them: connection, server, keyspace,
-/// expiry, strings, sets, hashes, sorted sets, transactions, then Meridian's own and the
+/// expiry, strings, sets, hashes, sorted sets, transactions, pub/sub, then Meridian's own and the
 /// sequences.
 pub(crate) const GROUPS: &[&[CommandSpec]] = &[
     GENERAL,
@@ -240,6 +241,7 @@ pub(crate) const GROUPS: &[&[CommandSpec]] = &[
     hashes::COMMANDS,
     zsets::COMMANDS,
     transactions::COMMANDS,
+    pubsub::COMMANDS,
     OWN,
     sequences::COMMANDS,
 ];

@@ -96,6 +96,8 @@ struct Node {
     skew_ms: i64,
     /// The applied vector as seen through `Applied` outputs: checks causal order.
     seen_applied: VersionVector,
+    /// The pub/sub messages delivered here, by origin and number.
+    messages_seen: std::collections::BTreeSet<(ActorId, u64)>,
     /// Every op this node holds, with its content: taken into its persistence pipeline in
     /// this life, or still on its disk from an earlier one (kept while it is down).
     held: BTreeMap<Dot, Arc<Op>>,
@@ -230,6 +232,7 @@ impl World {
                     disk_fault: None,
                     skew_ms,
                     seen_applied: VersionVector::new(),
+                    messages_seen: std::collections::BTreeSet::new(),
                     held: BTreeMap::new(),
                     unsynced: BTreeMap::new(),
                     sync_due: false,
@@ -516,6 +519,11 @@ impl World {
             self.counters.writes_to_down_nodes += 1;
             return;
         };
+        if !always_valid && n_write % 8 == 0 {
+            let message = bytes::Bytes::from(format!("m{n_write}"));
+            replica.publish(now, bytes::Bytes::from_static(b"news"), message);
+            self.counters.messages_published += 1;
+        }
         let unit = writes.len() > 1;
         if unit {
             replica.open_unit();
@@ -627,6 +635,13 @@ impl World {
                         self.counters.own_history_snapshots += 1;
                     }
                     n.seen_applied.merge(&applied);
+                }
+                // Pub/sub reaches each region at most once.
+                Output::Published { origin, seq, .. } => {
+                    if !n.messages_seen.insert((origin, seq)) {
+                        self.violations
+                            .push(Violation::MessageTwice { node, origin, seq });
+                    }
                 }
                 Output::CloseLink { peer, error } => {
                     self.violations.push(Violation::ProtocolError {
