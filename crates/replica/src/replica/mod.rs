@@ -640,6 +640,12 @@ impl Replica {
 
     /// When [`Replica::handle_timeout`] should next be called.
     pub fn poll_timeout(&self) -> Option<Millis> {
+        // An open unit holds back what the timers would do (applying, reaping, cutting a
+        // checkpoint), so a due timer would fire at once for as long as it stays open; its
+        // close lets all of that go on, and the driver asks again then.
+        if self.unit_open {
+            return None;
+        }
         // A delayed origin's next op is due `delay_ms` after it became durable, unless it
         // waits for ops of other origins: then the timer would find it due and still not
         // appliable, and fire again at once, for ever. The `try_apply` that applies what it
@@ -648,7 +654,11 @@ impl Replica {
         let delayed = if self.delay_ms > 0 {
             self.durable_at
                 .iter()
-                .filter(|(origin, _)| self.next_applicable(**origin).is_some())
+                // An op that starts a unit not yet whole waits for the rest, not its delay.
+                .filter(|(origin, _)| {
+                    self.next_applicable(**origin)
+                        .is_some_and(|op| self.unit_rest(op).is_some())
+                })
                 .filter_map(|(_, q)| q.front())
                 .min()
                 .map(|t| t + self.delay_ms)
