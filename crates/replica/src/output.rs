@@ -89,6 +89,17 @@ pub enum WriteError {
     /// This node is a read-only or delayed replica.
     #[error("READONLY You can't write against a read only replica.")]
     ReadOnly,
+    /// A key, pub/sub channel or message longer than every region takes from its peers
+    /// (`Limits`): refused here, where a peer would refuse the op and close its link.
+    #[error("ERR {what} of {len} bytes is over the limit of {limit} bytes")]
+    TooLong {
+        /// What is too long.
+        what: &'static str,
+        /// Its length.
+        len: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// The command does not fit the key's current value.
     #[error(transparent)]
     Prepare(#[from] PrepareError),

@@ -22,7 +22,8 @@ fn a_message_reaches_every_region_of_a_ring_once_whoever_publishes_it() {
     for (i, &from) in nodes.iter().enumerate() {
         let now = c.now;
         c.node_mut(from)
-            .publish(now, b("news"), b(&format!("from {i}")));
+            .publish(now, b("news"), b(&format!("from {i}")))
+            .unwrap();
         c.drain(from);
         c.settle();
     }
@@ -42,6 +43,30 @@ fn a_message_reaches_every_region_of_a_ring_once_whoever_publishes_it() {
     for &node in &nodes {
         assert_eq!(c.node(node).log().len(), 0);
     }
+}
+
+#[test]
+fn a_key_or_channel_longer_than_peers_take_is_refused_at_its_origin() {
+    // The story of the bug: a 70,000-byte key was taken at its region, then refused by every
+    // peer as over their 64 KiB limit, which closed the links; the region resent it at each
+    // reconnection, so its links dropped for good and nothing it wrote reached anyone.
+    let mut c = Cluster::new(mesh_3());
+    let a = ActorId(1);
+    let long = Bytes::from(vec![b'k'; 64 * 1024 + 1]);
+    let now = c.now;
+    let refused = c
+        .node_mut(a)
+        .write(now, wall(now), long.clone(), set("v"))
+        .unwrap_err();
+    assert!(matches!(
+        refused,
+        meridian_replica::WriteError::TooLong { what: "key", .. }
+    ));
+    assert!(c.node_mut(a).publish(now, long, b("m")).is_err());
+    c.drain(a);
+    c.settle();
+    assert!(c.closed.is_empty());
+    assert_eq!(c.node(a).applied().get(a), 0);
 }
 
 #[test]

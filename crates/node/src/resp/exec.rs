@@ -162,7 +162,13 @@ pub(crate) fn execute(server: &Arc<Server>, session: &mut Session, request: Requ
             return pubsub::subscribed_ping(&args).into();
         }
         if !pubsub::allowed_while_subscribed(entry.spec.name) {
-            let name = String::from_utf8_lossy(name).to_lowercase();
+            // A container's subcommand is named in full, as Redis does (`config|get`).
+            let mut name = String::from_utf8_lossy(name).to_lowercase();
+            if !entry.spec.subcommands.is_empty()
+                && let Some(sub) = args.get(1)
+            {
+                name = format!("{name}|{}", String::from_utf8_lossy(sub).to_lowercase());
+            }
             return pubsub::refused_while_subscribed(&name).into();
         }
     }

@@ -258,10 +258,13 @@ pub(super) fn punsubscribe(server: &Arc<Server>, session: &mut Session, args: &[
 pub(super) fn publish(server: &Arc<Server>, _: &mut Session, args: &[Bytes]) -> Answer {
     let (channel, message) = (args[1].clone(), args[2].clone());
     let receivers = registry(server).receivers(&channel);
-    server
+    let published = server
         .shared
         .with_core(|core, now| core.replica.publish(now, channel, message));
-    Answer::Now(count(receivers))
+    Answer::Now(match published {
+        Ok(()) => count(receivers),
+        Err(e) => Reply::error(e.to_string()),
+    })
 }
 
 /// PUBSUB CHANNELS, NUMSUB, NUMPAT.
@@ -279,6 +282,11 @@ pub(super) fn pubsub(server: &Arc<Server>, session: &mut Session, args: &[Bytes]
 
 /// PUBSUB CHANNELS [pattern]: the channels this region's clients subscribe to.
 fn pubsub_channels(server: &Arc<Server>, _: &mut Session, args: &[Bytes]) -> Answer {
+    if args.len() > 3 {
+        return Answer::Now(Reply::error(
+            "ERR unknown subcommand or wrong number of arguments for 'CHANNELS'. Try PUBSUB HELP.",
+        ));
+    }
     let reg = registry(server);
     let mut names: Vec<&Bytes> = reg
         .channels
@@ -313,6 +321,9 @@ fn pubsub_numpat(server: &Arc<Server>, _: &mut Session, _: &[Bytes]) -> Answer {
 
 /// PING on a RESP2 connection in subscribed mode: `["pong", message]`.
 pub(crate) fn subscribed_ping(args: &[Bytes]) -> Reply {
+    if args.len() > 2 {
+        return meridian_resp::errors::wrong_arity("ping");
+    }
     Reply::Array(vec![
         Reply::bulk(Bytes::from_static(b"pong")),
         Reply::bulk(args.get(1).cloned().unwrap_or_default()),

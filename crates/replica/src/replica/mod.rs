@@ -392,6 +392,14 @@ impl Replica {
         if let Some(refused) = self.write_refusal() {
             return Err(refused);
         }
+        let limit = self.config.limits.max_key_bytes;
+        if key.len() > limit {
+            return Err(WriteError::TooLong {
+                what: "key",
+                len: key.len(),
+                limit,
+            });
+        }
         self.observe_wall(now, wall);
         // A write reads the key as its expiry left it: reaped, not merely hidden.
         self.reap_key(now, wall, &key);

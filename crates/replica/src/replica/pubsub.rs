@@ -14,12 +14,27 @@ use meridian_crdt::ActorId;
 use super::{Millis, Replica};
 use crate::link::LinkState;
 use crate::op::Message;
-use crate::output::{Output, PeerError};
+use crate::output::{Output, PeerError, WriteError};
 
 impl Replica {
     /// Publishes `message` on `channel` from this region: delivered here at once
     /// ([`Output::Published`]) and sent to every other region along this region's tree.
-    pub fn publish(&mut self, _now: Millis, channel: Bytes, message: Bytes) {
+    /// Refused, changing nothing, if the channel or the message is longer than a peer takes.
+    pub fn publish(
+        &mut self,
+        _now: Millis,
+        channel: Bytes,
+        message: Bytes,
+    ) -> Result<(), WriteError> {
+        let limits = &self.config.limits;
+        for (what, len, limit) in [
+            ("channel", channel.len(), limits.max_key_bytes),
+            ("message", message.len(), limits.max_message_bytes),
+        ] {
+            if len > limit {
+                return Err(WriteError::TooLong { what, len, limit });
+            }
+        }
         let seq = self.next_publish;
         self.next_publish += 1;
         self.outputs.push_back(Output::Published {
@@ -29,6 +44,7 @@ impl Replica {
             message: message.clone(),
         });
         self.forward_publish(self.me, None, seq, channel, message);
+        Ok(())
     }
 
     pub(super) fn handle_publish(
