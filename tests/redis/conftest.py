@@ -8,6 +8,7 @@ The harness starts three nodes and passes their Redis protocol addresses:
 """
 
 import os
+import time
 import uuid
 
 import pytest
@@ -129,3 +130,45 @@ def errors_named(reply):
     if isinstance(reply, list):
         return [errors_named(r) for r in reply]
     return reply
+
+
+def wait_for(what, condition, limit=15.0):
+    """Polls `condition` until it holds; fails after `limit` seconds, saying what was awaited."""
+    start = time.monotonic()
+    while not condition():
+        if time.monotonic() - start > limit:
+            pytest.fail(f"not within {limit}s: {what}")
+        time.sleep(0.02)
+
+
+def encode(args):
+    """A command as a RESP array of bulk strings, for the tests that compare raw bytes."""
+    out = [b"*%d\r\n" % len(args)]
+    for a in args:
+        a = a if isinstance(a, bytes) else str(a).encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+    return b"".join(out)
+
+
+class Closed(ConnectionError):
+    """The server closed the connection between frames."""
+
+
+def read_reply(f):
+    """One whole frame as the server wrote it, RESP2 or RESP3 (a push `>` included)."""
+    line = f.readline()
+    if not line:
+        raise Closed()
+    if not line.endswith(b"\r\n"):
+        raise ConnectionError(f"connection closed in a frame: {line!r}")
+    kind, body = line[:1], line[1:-2]
+    if kind in b"$!=":
+        n = int(body)
+        return line if n < 0 else line + f.read(n + 2)
+    if kind in b"*~>%|":
+        n = int(body)
+        if n < 0:
+            return line
+        out = line + b"".join(read_reply(f) for _ in range(n * 2 if kind in b"%|" else n))
+        return out + read_reply(f) if kind == b"|" else out
+    return line

@@ -6,14 +6,7 @@ import time
 import pytest
 import redis
 
-
-def wait_for(what, condition, limit=15.0):
-    """Polls `condition` until it holds; fails after `limit` seconds, saying what was awaited."""
-    start = time.monotonic()
-    while not condition():
-        if time.monotonic() - start > limit:
-            pytest.fail(f"not within {limit}s: {what}")
-        time.sleep(0.02)
+from conftest import wait_for
 
 
 def test_set_with_a_time_to_live_and_the_ttl_family(r, key):

@@ -19,52 +19,18 @@ import time
 import pytest
 import redis
 
+import conftest
+from conftest import Closed, encode, read_reply
+
 WAIT = 10.0  # the longest wait for something that should come (a frame, a message)
 QUIET = 0.3  # how long to go on listening, after what was awaited came, for anything more
 
 
 def wait_for(what, condition, limit=WAIT):
-    """Polls `condition` until it holds; fails after `limit` seconds, saying what was awaited."""
-    start = time.monotonic()
-    while not condition():
-        if time.monotonic() - start > limit:
-            pytest.fail(f"not within {limit}s: {what}")
-        time.sleep(0.02)
+    return conftest.wait_for(what, condition, limit)
 
 
 # ------------------------------------------------------------------ raw sockets
-
-
-def encode(args):
-    out = [b"*%d\r\n" % len(args)]
-    for a in args:
-        a = a if isinstance(a, bytes) else str(a).encode()
-        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
-    return b"".join(out)
-
-
-class Closed(Exception):
-    pass
-
-
-def read_reply(f):
-    """One whole frame as the server wrote it, RESP2 or RESP3 (a push `>` included)."""
-    line = f.readline()
-    if not line:
-        raise Closed()
-    if not line.endswith(b"\r\n"):
-        raise ConnectionError(f"connection closed in a frame: {line!r}")
-    kind, body = line[:1], line[1:-2]
-    if kind in b"$!=":
-        n = int(body)
-        return line if n < 0 else line + f.read(n + 2)
-    if kind in b"*~>%|":
-        n = int(body)
-        if n < 0:
-            return line
-        out = line + b"".join(read_reply(f) for _ in range(n * 2 if kind in b"%|" else n))
-        return out + read_reply(f) if kind == b"|" else out
-    return line
 
 
 NOTHING = b"<nothing within the wait>"

@@ -8,21 +8,11 @@ write seen whole from another region) is at the end of this file.
 
 import socket
 import threading
-import time
 
 import pytest
 import redis
 
-from conftest import Failed
-
-
-def wait_for(what, condition, limit=15.0):
-    """Polls `condition` until it holds; fails after `limit` seconds, saying what was awaited."""
-    start = time.monotonic()
-    while not condition():
-        if time.monotonic() - start > limit:
-            pytest.fail(f"not within {limit}s: {what}")
-        time.sleep(0.02)
+from conftest import Failed, encode, read_reply, wait_for
 
 
 def named(reply):
@@ -593,32 +583,6 @@ def test_transaction_helper_without_a_change(clients, key):
 
 
 # ------------------------------------------------------------------ byte for byte
-
-
-def encode(args):
-    out = [b"*%d\r\n" % len(args)]
-    for a in args:
-        a = a if isinstance(a, bytes) else str(a).encode()
-        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
-    return b"".join(out)
-
-
-def read_reply(f):
-    """One whole reply as the server wrote it, RESP2 or RESP3."""
-    line = f.readline()
-    if not line.endswith(b"\r\n"):
-        raise ConnectionError(f"connection closed in a reply: {line!r}")
-    kind, body = line[:1], line[1:-2]
-    if kind in b"$!=":
-        n = int(body)
-        return line if n < 0 else line + f.read(n + 2)
-    if kind in b"*~>%|":
-        n = int(body)
-        if n < 0:
-            return line
-        out = line + b"".join(read_reply(f) for _ in range(n * 2 if kind in b"%|" else n))
-        return out + read_reply(f) if kind == b"|" else out
-    return line
 
 
 class Raw:

@@ -4,19 +4,11 @@ compares as the text each server wrote (`%.17g` in RESP2). What only Meridian ha
 set written at two regions) is at the end of this file.
 """
 
-import time
 
 import pytest
 import redis
 
-
-def wait_for(what, condition, limit=15.0):
-    """Polls `condition` until it holds; fails after `limit` seconds, saying what was awaited."""
-    start = time.monotonic()
-    while not condition():
-        if time.monotonic() - start > limit:
-            pytest.fail(f"not within {limit}s: {what}")
-        time.sleep(0.02)
+from conftest import wait_for
 
 
 @pytest.fixture
