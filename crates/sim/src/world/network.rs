@@ -1,7 +1,11 @@
 //! The simulated network: links with latency, loss, duplication and reordering between
 //! nodes, sends, deliveries, and links going down and coming back.
 
-use super::*;
+use meridian_crdt::ActorId;
+use meridian_replica::Message;
+use rand::Rng;
+
+use super::{DEFAULT_LATENCY_MS, Event, World};
 
 impl World {
     pub(super) fn link_key(a: ActorId, b: ActorId) -> ((ActorId, ActorId), usize) {
