@@ -27,24 +27,18 @@ pub enum KeyType {
     ZSet,
 }
 
-impl KeyType {
-    /// The name Redis's TYPE command reports (counters are strings in Redis).
-    pub fn redis_name(self) -> &'static str {
-        match self {
-            KeyType::Register | KeyType::Counter => "string",
-            KeyType::MvRegister => "mvreg",
+impl fmt::Display for KeyType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            KeyType::Register => "register",
+            KeyType::MvRegister => "multi-value register",
+            KeyType::Counter => "counter",
             KeyType::Set => "set",
             KeyType::Hash => "hash",
             KeyType::List => "list",
             KeyType::Text => "text",
-            KeyType::ZSet => "zset",
-        }
-    }
-}
-
-impl fmt::Display for KeyType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.redis_name())
+            KeyType::ZSet => "sorted set",
+        })
     }
 }
 
@@ -82,25 +76,25 @@ pub enum Value {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum PrepareError {
     /// The key's visible type does not take this command.
-    #[error("WRONGTYPE Operation against a key holding the wrong kind of value")]
+    #[error("the key holds a {found}, which this command does not take")]
     WrongType {
         /// The key's visible type.
         found: KeyType,
     },
     /// The result would not fit in a signed 64-bit integer.
-    #[error("ERR increment or decrement would overflow")]
+    #[error("the increment or decrement would overflow a 64-bit integer")]
     Overflow,
     /// INCRBY/HINCRBY on a value that is not a canonical decimal integer.
-    #[error("ERR value is not an integer or out of range")]
+    #[error("the value is not a decimal integer of 64 bits")]
     NotInteger,
     /// A list or text position past the end.
-    #[error("ERR index out of range")]
+    #[error("the position is past the end")]
     OutOfRange,
     /// An insert of more elements than one op may carry.
-    #[error("ERR insert of {0} elements is over the limit")]
+    #[error("an insert of {0} elements is over the limit of one op")]
     TooLong(usize),
     /// A ZINCRBY whose result would not be a number (`+inf` plus `-inf`).
-    #[error("ERR resulting score is not a number (NaN)")]
+    #[error("the resulting score is not a number (NaN)")]
     NotANumber,
 }
 

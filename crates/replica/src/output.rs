@@ -80,18 +80,18 @@ pub enum WriteError {
     /// This node's store is new (or may have lost its latest writes) and it has not yet
     /// learnt from every neighbour how far its own history goes, or not yet fetched it back;
     /// writing now could reuse a sequence number. The reason says what it waits for.
-    #[error("TRYAGAIN this region is recovering its own history from its peers: {0}")]
+    #[error("this region is recovering its own history from its peers: {0}")]
     Recovering(HistoryWait),
     /// This node's store failed (a write, an fsync, a full disk): it accepts no write until
     /// it is restarted on a working store. Reads go on.
-    #[error("MISCONF this region's store failed and accepts no writes: {0}")]
+    #[error("this region's store failed and accepts no writes: {0}")]
     StoreFailed(String),
     /// This node is a read-only or delayed replica.
-    #[error("READONLY You can't write against a read only replica.")]
+    #[error("this node is a read-only replica")]
     ReadOnly,
     /// A key, pub/sub channel or message longer than every region takes from its peers
     /// (`Limits`): refused here, where a peer would refuse the op and close its link.
-    #[error("ERR {what} of {len} bytes is over the limit of {limit} bytes")]
+    #[error("{what} of {len} bytes is over the limit of {limit} bytes")]
     TooLong {
         /// What is too long.
         what: &'static str,

@@ -126,7 +126,7 @@ fn a_new_store_waits_for_every_neighbour_not_only_the_first_to_answer() {
     );
     let message = refused.clone().unwrap_err().to_string();
     assert!(
-        message.starts_with("TRYAGAIN") && message.contains("virginia (id 2)"),
+        message.starts_with("this region is recovering") && message.contains("virginia (id 2)"),
         "{message}"
     );
     assert_eq!(waiting_for(refused), vec![VIRGINIA]);

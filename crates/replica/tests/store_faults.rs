@@ -100,9 +100,8 @@ fn after_a_failed_persist_writes_are_refused_nothing_more_is_acknowledged_and_re
     let before = snapshot(&r);
     let refused = r.write(t, wall(t), key("k4"), Command::IncrBy(1));
     match &refused {
-        Err(e @ WriteError::StoreFailed(reason)) => {
+        Err(WriteError::StoreFailed(reason)) => {
             assert!(reason.contains("Input/output error"), "{reason}");
-            assert!(e.to_string().starts_with("MISCONF"), "{e}");
         }
         other => panic!("expected StoreFailed, got {other:?}"),
     }

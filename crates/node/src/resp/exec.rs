@@ -16,8 +16,9 @@ use meridian_resp::{Protocol, Reply, Request, command, errors};
 
 use super::Server;
 use super::table::{self, Entry, Run};
+use super::words;
 use super::{pubsub, transaction};
-use crate::node::{NodeError, WriteReceipt};
+use crate::node::WriteReceipt;
 use crate::ops::{self, Plan};
 
 /// A reply now, or once the writes it reports on are durable.
@@ -231,14 +232,6 @@ pub(crate) fn wrong_type_error(replica: &Replica, key: &[u8]) -> WriteError {
     WriteError::Prepare(PrepareError::WrongType { found })
 }
 
-/// The text of a failed write's reply, with Redis's error code first.
-pub(crate) fn write_error_reply(error: &NodeError) -> Reply {
-    match error {
-        NodeError::Write(e) => Reply::error(e.to_string()),
-        NodeError::ShutDown => Reply::error("ERR the node shut down before the write was durable"),
-    }
-}
-
 /// A plan's verdict: the writes to make, or a refusal in Redis's words that the plan could
 /// only reach after reading the key (an argument Redis checks after the key's type, a field
 /// that holds no integer).
@@ -282,7 +275,7 @@ pub(crate) fn write<T: Send + 'static>(
     reply: impl FnOnce(T, Option<WriteReceipt>) -> Reply + Send + 'static,
 ) -> Answer {
     match ops::start_planned(&server.shared, plan) {
-        Err(e) => Answer::Now(Reply::error(e.to_string())),
+        Err(e) => Answer::Now(words::write_error(&e)),
         Ok((outcome, receipt, pending)) => {
             if receipt.is_some() {
                 session.last_write.clone_from(&receipt);
@@ -290,7 +283,7 @@ pub(crate) fn write<T: Send + 'static>(
             Answer::Later(Box::pin(async move {
                 match pending.durable().await {
                     Ok(()) => reply(outcome, receipt),
-                    Err(e) => write_error_reply(&e),
+                    Err(e) => words::node_error(&e),
                 }
             }))
         }

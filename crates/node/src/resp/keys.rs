@@ -10,6 +10,7 @@ use meridian_resp::Reply;
 use super::Server;
 use super::exec::{Answer, Session, count, write};
 use super::glob;
+use super::words;
 use crate::ops::Plan;
 
 pub(super) fn del(server: &Arc<Server>, session: &mut Session, args: &[Bytes]) -> Answer {
@@ -50,7 +51,7 @@ pub(super) fn key_type(r: &Replica, args: &[Bytes]) -> Reply {
     Reply::Simple(
         r.keyspace()
             .key_type(&args[1])
-            .map_or("none", |t| t.redis_name())
+            .map_or("none", |t| words::type_name(t))
             .to_owned(),
     )
 }
@@ -91,7 +92,7 @@ fn scan_reply(server: &Server, args: &[Bytes]) -> Reply {
         scan.walk(names, |key, ()| {
             scan.type_name.as_deref().is_none_or(|t| {
                 ks.key_type(key)
-                    .is_some_and(|kt| kt.redis_name().as_bytes() == t)
+                    .is_some_and(|kt| words::type_name(kt).as_bytes() == t)
             })
         })
     });

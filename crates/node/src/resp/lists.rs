@@ -22,7 +22,8 @@ use meridian_resp::{Reply, errors};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::Server;
-use super::exec::{Answer, Session, int_arg, write, write_error_reply, write_or_refuse};
+use super::exec::{Answer, Session, int_arg, write, write_or_refuse};
+use super::words;
 use crate::ops::{self, Plan};
 
 type List<'a> = Option<&'a Sequence<Items>>;
@@ -515,12 +516,12 @@ fn attempt<T: Send + 'static>(
         ops::start_planned(&server.shared, plan)
     };
     match planned {
-        Err(e) => Err(Reply::error(e.to_string())),
+        Err(e) => Err(words::write_error(&e)),
         Ok((None, _, _)) => Ok(None),
         Ok((Some(outcome), _, pending)) => Ok(Some(Answer::Later(Box::pin(async move {
             match pending.durable().await {
                 Ok(()) => reply(outcome),
-                Err(e) => write_error_reply(&e),
+                Err(e) => words::node_error(&e),
             }
         })))),
     }

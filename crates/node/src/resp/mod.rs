@@ -28,6 +28,7 @@ mod table;
 mod text;
 mod token;
 mod transaction;
+mod words;
 mod zranges;
 mod zsets;
 

@@ -19,6 +19,7 @@ use tokio::sync::broadcast;
 use super::Server;
 use super::exec::{Answer, Session, count};
 use super::glob;
+use super::words;
 use crate::driver::Delivered;
 
 /// How many connections of this node subscribe to each channel and each pattern.
@@ -263,7 +264,7 @@ pub(super) fn publish(server: &Arc<Server>, _: &mut Session, args: &[Bytes]) -> 
         .with_core(|core, now| core.replica.publish(now, channel, message));
     Answer::Now(match published {
         Ok(()) => count(receivers),
-        Err(e) => Reply::error(e.to_string()),
+        Err(e) => words::write_error(&e),
     })
 }
 
