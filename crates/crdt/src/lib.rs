@@ -20,6 +20,7 @@ mod counter;
 mod digest;
 mod dots;
 mod expiry;
+pub mod hll;
 mod ids;
 mod index;
 mod key;
