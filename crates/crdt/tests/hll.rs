@@ -39,7 +39,7 @@ fn pfadd_and_pfcount_answer_as_redis_server_does() {
     let mut checked = 0;
     for line in oracle.lines().filter(|l| !l.starts_with('#')) {
         let f: Vec<&str> = line.split(' ').collect();
-        let n = |i: usize| f[i].parse::<usize>().unwrap();
+        let n = |i: usize| f[i].parse::<usize>().expect("a number in the oracle file");
         match f[0] {
             "adds" => {
                 let mut s = Sketch::new();
