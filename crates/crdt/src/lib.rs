@@ -30,6 +30,7 @@ mod payload;
 mod scalar;
 pub mod seq;
 mod seqslot;
+mod spans;
 mod table;
 mod types;
 mod view;
