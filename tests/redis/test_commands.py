@@ -360,6 +360,22 @@ def test_auth_is_required_when_a_password_is_set(n2_addr, password):
     resp3.close()
 
 
+def test_reset_forgets_authentication_where_a_password_is_set(n2_addr, password):
+    """RESET leaves a connection as it opened: on a node with a password, unauthenticated
+    (Redis resets it to the default user, which then needs AUTH again)."""
+    host, port = n2_addr
+    client = redis.Redis(host=host, port=port, password=password, protocol=3, single_connection_client=True)
+    client.client_setname("before")
+    assert client.execute_command("RESET") == "RESET"
+    with pytest.raises(redis.AuthenticationError):
+        client.get("k")
+    assert client.execute_command("AUTH", password) in (True, "OK")
+    assert client.client_getname() is None
+    # Back to RESP2: a map comes as a flat array.
+    assert client.execute_command("HGETALL", "reset:nothing") in ([], {})
+    client.close()
+
+
 def test_auth_without_a_password_configured_is_an_error(r):
     with pytest.raises(redis.RedisError, match="without any password configured"):
         r.execute_command("AUTH", "x")

@@ -25,6 +25,20 @@ pub(super) fn quit(_: &Arc<Server>, session: &mut Session, _: &[Bytes]) -> Answe
     Answer::Now(Reply::ok())
 }
 
+/// RESET: the connection as it was when it opened, as Redis's RESET leaves it: no
+/// transaction, no watched key, no subscription, RESP2, no name, and authenticated only if
+/// the node takes clients without a password. Its causal token stays: it names writes made,
+/// which a reset does not unmake.
+pub(super) fn reset(server: &Arc<Server>, session: &mut Session, _: &[Bytes]) -> Answer {
+    session.transaction = None;
+    session.watched.clear();
+    super::pubsub::forget(server, session);
+    session.protocol = Protocol::Resp2;
+    session.name = None;
+    session.authenticated = server.shared.config.clients.requirepass.is_none();
+    Answer::Now(Reply::Simple("RESET".into()))
+}
+
 pub(super) fn select(_: &Arc<Server>, _: &mut Session, args: &[Bytes]) -> Answer {
     Answer::Now(match int_arg(&args[1]) {
         Ok(0) => Reply::ok(),

@@ -127,7 +127,7 @@ pub(crate) async fn next_message(session: &mut Session) -> Option<Reply> {
 pub(crate) fn allowed_while_subscribed(name: &str) -> bool {
     matches!(
         name,
-        "subscribe" | "psubscribe" | "unsubscribe" | "punsubscribe" | "ping" | "quit"
+        "subscribe" | "psubscribe" | "unsubscribe" | "punsubscribe" | "ping" | "quit" | "reset"
     )
 }
 

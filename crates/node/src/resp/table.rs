@@ -67,6 +67,7 @@ const ENTRIES: &[(&str, Run)] = &[
     ("client", Call(connection::client)),
     ("select", Call(connection::select)),
     ("quit", Call(connection::quit)),
+    ("reset", Call(connection::reset)),
     ("command", Call(connection::command)),
     // server.rs
     ("info", Call(server::info)),

@@ -37,7 +37,10 @@ pub(crate) type Watched = Vec<(Bytes, u64)>;
 
 /// Whether a command runs at once inside MULTI instead of being queued.
 fn runs_inside_multi(name: &str) -> bool {
-    matches!(name, "exec" | "discard" | "multi" | "watch" | "quit")
+    matches!(
+        name,
+        "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
+    )
 }
 
 /// Queues `args` (a known command of the right arity) if the connection is in MULTI, with

@@ -341,6 +341,17 @@ const GENERAL: &[CommandSpec] = &[
         "Closes the connection.",
         &[],
     ),
+    cmd(
+        "reset",
+        1,
+        CONNECTION_FLAGS,
+        NO_KEYS,
+        FAST_CONNECTION,
+        "connection",
+        "6.2.0",
+        "Resets the connection: leaves MULTI, WATCH and pub/sub, RESP2, unnamed, and unauthenticated where a password is set.",
+        &[],
+    ),
     // server
     container(
         cmd(
