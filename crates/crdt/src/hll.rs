@@ -12,6 +12,8 @@
 //! dense (6-bit registers packed as Redis packs them, 12,288 bytes) past
 //! [`SPARSE_MAX_REGISTERS`], where the pairs would take as much room.
 
+use serde::{Deserialize, Serialize};
+
 /// The number of registers (`2^14`, Redis's `HLL_REGISTERS`).
 pub const REGISTERS: usize = 1 << P;
 
@@ -31,7 +33,7 @@ const ALPHA_INF: f64 = 0.721_347_520_444_481_7;
 const DENSE_BYTES: usize = REGISTERS * 6 / 8;
 
 /// Where an element lands: its register and rank.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Observation {
     /// The register, below [`REGISTERS`].
     pub register: u16,

@@ -21,6 +21,7 @@ use crate::key::KeyState;
 use crate::payload::Payload;
 use crate::scalar::Scalar;
 use crate::seqslot::SeqRun;
+use crate::spans::Span;
 use crate::{Dot, Stamp, Tag};
 
 /// One part of a key's state.
@@ -42,6 +43,8 @@ pub(crate) enum Part<'a> {
     Ttl,
     /// One sorted set member and its score entries.
     ZMember(&'a Bytes),
+    /// One HyperLogLog entry (`hllslot`).
+    HllSpan(Span),
 }
 
 /// A part looked up in its state: the slot, or the member or field with its entry.
@@ -55,6 +58,7 @@ pub(crate) enum PartOf<'a> {
     TextMeta(&'a Tag),
     Ttl(&'a Deadlines),
     ZMember(&'a Bytes, &'a crate::zset::Member),
+    HllSpan(Span, &'a crate::hllslot::Part),
 }
 
 impl<'a> Part<'a> {
@@ -76,6 +80,11 @@ impl<'a> Part<'a> {
                 .as_ref()
                 .and_then(|z| z.members.get(m))
                 .map(|e| PartOf::ZMember(m, e)),
+            Part::HllSpan(s) => state
+                .hll
+                .as_ref()
+                .and_then(|h| h.parts.get(&s))
+                .map(|p| PartOf::HllSpan(s, p)),
         }
     }
 }
@@ -147,6 +156,11 @@ impl KeyIndex {
         if let Some(z) = &state.zset {
             for (m, e) in &z.members {
                 ix.toggle_part(Some(PartOf::ZMember(m, e)), Toggle::In, &mut buf);
+            }
+        }
+        if let Some(h) = &state.hll {
+            for (s, p) in &h.parts {
+                ix.toggle_part(Some(PartOf::HllSpan(*s, p)), Toggle::In, &mut buf);
             }
         }
         ix.toggle_part(Part::Ttl.of(state), Toggle::In, &mut buf);
@@ -242,7 +256,8 @@ impl KeyIndex {
                 | PartOf::Mv(_)
                 | PartOf::ListMeta(_)
                 | PartOf::TextMeta(_)
-                | PartOf::Ttl(_),
+                | PartOf::Ttl(_)
+                | PartOf::HllSpan(..),
             )
             | None => {}
         }
@@ -256,9 +271,9 @@ pub(crate) enum Touched<'a> {
 }
 
 impl<'a> Touched<'a> {
-    /// The parts `payload` can change, each once (a peer's payload may repeat a member, and
-    /// XOR-ing one part twice would cancel it out).
-    pub(crate) fn by(payload: &'a Payload) -> Touched<'a> {
+    /// The parts `payload`, the op `dot`'s, can change, each once (a peer's payload may
+    /// repeat a member, and XOR-ing one part twice would cancel it out).
+    pub(crate) fn by(payload: &'a Payload, dot: Dot) -> Touched<'a> {
         fn unique<'a>(names: impl Iterator<Item = &'a Bytes>) -> Vec<&'a Bytes> {
             let mut v: Vec<&Bytes> = names.collect();
             v.sort();
@@ -270,7 +285,7 @@ impl<'a> Touched<'a> {
             Payload::Expire { .. } => vec![Part::Ttl],
             // A forged `Timed` inside a `Timed` changes nothing.
             Payload::Timed { write, .. } if matches!(**write, Payload::Timed { .. }) => vec![],
-            Payload::Timed { write, .. } => match Touched::by(write) {
+            Payload::Timed { write, .. } => match Touched::by(write, dot) {
                 Touched::All => return Touched::All,
                 Touched::Parts(mut parts) => {
                     parts.push(Part::Ttl);
@@ -297,6 +312,7 @@ impl<'a> Touched<'a> {
                 .map(Part::ZMember)
                 .collect(),
             Payload::ZIncrBy { member, .. } => vec![Part::ZMember(member)],
+            Payload::PfAdd(_) => vec![Part::HllSpan(Span::of(dot))],
             Payload::ZRem(members) => unique(members.iter())
                 .into_iter()
                 .map(Part::ZMember)

@@ -6,6 +6,7 @@ use bytes::Bytes;
 
 use crate::dots::DotStore;
 use crate::expiry::{self, TtlSlot};
+use crate::hllslot::HllSlot;
 use crate::index::KeyIndex;
 use crate::payload::Payload;
 use crate::scalar::Scalar;
@@ -26,17 +27,20 @@ pub(crate) struct KeyState {
     pub(crate) text: Option<Box<SeqSlot<Text>>>,
     /// Boxed for the same reason; never `Some` of an empty sorted set.
     pub(crate) zset: Option<Box<ZSet>>,
+    /// Boxed likewise; never `Some` of an empty slot.
+    pub(crate) hll: Option<Box<HllSlot>>,
     /// The deadlines (`expiry`); they make nothing visible on their own.
     pub(crate) ttl: TtlSlot,
 }
 
-/// A counter of a key: its own, a hash field's, or a sorted set member's score (whose add
-/// entries compact like increments, `zset`).
+/// A counter of a key: its own, a hash field's, a sorted set member's score (whose add
+/// entries compact like increments, `zset`), or its HyperLogLog's entries (`hllslot`).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Counted {
     Key,
     Field(Bytes),
     Member(Bytes),
+    Hll,
 }
 
 /// What applying an op did to a key: conflicts found, and for a list or text what a reader
@@ -58,6 +62,7 @@ fn rank(t: KeyType) -> u8 {
         KeyType::List => 5,
         KeyType::Text => 6,
         KeyType::ZSet => 7,
+        KeyType::Hll => 8,
     }
 }
 
@@ -72,6 +77,7 @@ impl KeyState {
             || self.list.is_some()
             || self.text.is_some()
             || self.zset.is_some()
+            || self.hll.is_some()
             || self.ttl.is_some()
     }
 
@@ -109,6 +115,9 @@ impl KeyState {
         }
         if let Some(s) = ix.zset_newest() {
             out.push((KeyType::ZSet, s));
+        }
+        if let Some(s) = self.hll.as_ref().and_then(|h| h.newest()) {
+            out.push((KeyType::Hll, s));
         }
         out
     }
@@ -156,6 +165,7 @@ impl KeyState {
                         .collect(),
                 )
             }
+            KeyType::Hll => Value::Hll(self.hll.as_ref()?.sketch().observations().collect()),
         })
     }
 
@@ -189,6 +199,10 @@ impl KeyState {
             z.clear(deps);
         }
         self.drop_empty_zset();
+        if let Some(h) = self.hll.as_mut() {
+            h.clear(deps);
+        }
+        self.drop_empty_hll();
         let mut deltas = seqslot::clear(&mut self.list, deps, epoch);
         deltas.extend(seqslot::clear(&mut self.text, deps, epoch));
         deltas
@@ -333,6 +347,11 @@ impl KeyState {
                 }
                 self.drop_empty_zset();
             }
+            Payload::PfAdd(observations) => {
+                self.hll.get_or_insert_default().add(tag, observations);
+                // Only a forged op (a dot inside an existing span) can leave it empty.
+                self.drop_empty_hll();
+            }
         }
         KeyChange { conflicts, deltas }
     }
@@ -376,6 +395,21 @@ impl KeyState {
             z.join(ctx, &ZSet::default(), other_ctx);
         }
         self.drop_empty_zset();
+        if let Some(theirs) = other.hll.as_deref() {
+            self.hll
+                .get_or_insert_default()
+                .join(ctx, theirs, other_ctx);
+        } else if let Some(h) = self.hll.as_mut() {
+            h.join(ctx, &HllSlot::default(), other_ctx);
+        }
+        self.drop_empty_hll();
+    }
+
+    /// Keeps the invariant that a present HyperLogLog slot has entries.
+    fn drop_empty_hll(&mut self) {
+        if self.hll.as_ref().is_some_and(|h| h.is_empty()) {
+            self.hll = None;
+        }
     }
 
     /// Keeps the invariant that a present sorted set slot has members.
@@ -404,6 +438,9 @@ impl KeyState {
                 }
             }
         }
+        if let Some(h) = &self.hll {
+            tips.extend(h.tips().map(|d| (d, Counted::Hll)));
+        }
         tips
     }
 
@@ -414,6 +451,7 @@ impl KeyState {
             .values()
             .map(|f| f.counter.entry_count())
             .chain(self.zset.as_ref().map(|z| z.max_entries()))
+            .chain(self.hll.as_ref().map(|h| h.entry_count()))
             .fold(self.scalar.counter.entry_count(), usize::max)
     }
 

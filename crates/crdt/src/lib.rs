@@ -21,6 +21,7 @@ mod digest;
 mod dots;
 mod expiry;
 pub mod hll;
+mod hllslot;
 mod ids;
 mod index;
 mod key;

@@ -3,6 +3,7 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use crate::hll::Observation;
 use crate::seq::{Items, Text};
 use crate::seqslot::{SeqEdit, Splice};
 use crate::{Dot, Score, VersionVector};
@@ -65,6 +66,8 @@ pub enum Command {
     },
     /// ZREM.
     ZRem(Vec<Bytes>),
+    /// PFADD and PFMERGE: the registers the elements (or the sketches merged) reach.
+    PfAdd(Vec<Observation>),
 }
 
 /// One member written by ZADD.
@@ -178,4 +181,7 @@ pub enum Payload {
     },
     /// ZREM: each member's observed score entries are removed.
     ZRem(Vec<Bytes>),
+    /// PFADD and PFMERGE: adds an entry holding the registers its elements (or the sketches
+    /// merged) reach, every one of them, and removes nothing (`hllslot`).
+    PfAdd(Vec<Observation>),
 }

@@ -25,6 +25,8 @@ pub enum KeyType {
     Text,
     /// Sorted set (ZADD).
     ZSet,
+    /// HyperLogLog (PFADD).
+    Hll,
 }
 
 impl fmt::Display for KeyType {
@@ -38,6 +40,7 @@ impl fmt::Display for KeyType {
             KeyType::List => "list",
             KeyType::Text => "text",
             KeyType::ZSet => "sorted set",
+            KeyType::Hll => "HyperLogLog",
         })
     }
 }
@@ -70,6 +73,8 @@ pub enum Value {
     Text(String),
     /// Sorted set members with their scores' `f64` bits, in score order.
     ZSet(Vec<(Bytes, u64)>),
+    /// A HyperLogLog's registers that are set, by register.
+    Hll(Vec<crate::hll::Observation>),
 }
 
 /// Why a local write was refused. The state is unchanged after any of them.

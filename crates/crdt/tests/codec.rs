@@ -6,7 +6,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::{Cluster, Replica, any_steps, forged_score, merged, run};
+use common::{Cluster, Replica, any_steps, forged_observations, forged_score, merged, run};
 use meridian_crdt::{
     ActorId, Command, Dot, FieldWrite, Keyspace, OpMeta, Payload, STATE_FORMAT_VERSION, Score,
     ScoreWrite, StateDecodeError, Value, VersionVector, hlc,
@@ -184,6 +184,7 @@ fn forged_payload() -> impl Strategy<Value = Payload> {
         }),
         (small_bytes(), forged_score()).prop_map(|(member, by)| Payload::ZIncrBy { member, by }),
         proptest::collection::vec(small_bytes(), 0..3).prop_map(Payload::ZRem),
+        forged_observations().prop_map(Payload::PfAdd),
     ]
 }
 
@@ -397,10 +398,10 @@ fn zset_decode_errors_name_what_is_wrong() {
     );
     // A bit of the second flags byte that names no slot.
     let mut b = simple_zset();
-    b[2] = 0b110;
+    b[2] = 0b1010;
     assert!(matches!(
         load(&b),
-        StateDecodeError::BadTag { found: 0b110, .. }
+        StateDecodeError::BadTag { found: 0b1010, .. }
     ));
     // Cut anywhere.
     let b = simple_zset();

@@ -9,7 +9,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::{Replica, forged_score, merged, run, steps};
+use common::{Replica, forged_observations, forged_score, hll_command, merged, run, steps};
 use meridian_crdt::{
     ActorId, Command, Dot, FieldWrite, Keyspace, OpMeta, Payload, Score, ScoreWrite, VersionVector,
     hlc,
@@ -62,6 +62,7 @@ fn wide_command() -> impl Strategy<Value = Command> + Clone {
         1 => (-3i64..4).prop_map(Command::IncrBy),
         1 => Just(Command::Del),
         4 => wide_zset_command(),
+        2 => hll_command(),
     ]
 }
 
@@ -114,6 +115,7 @@ fn forged_payload() -> impl Strategy<Value = Payload> {
         }),
         (member.clone(), forged_score()).prop_map(|(member, by)| Payload::ZIncrBy { member, by }),
         proptest::collection::vec(member, 0..5).prop_map(Payload::ZRem),
+        forged_observations().prop_map(Payload::PfAdd),
     ]
 }
 

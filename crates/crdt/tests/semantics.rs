@@ -584,3 +584,91 @@ fn apply_accepts_forged_payloads() {
     assert_eq!(ks.get(b"k"), Some(Value::Int(i64::MIN)));
     assert_eq!(ks.digest(), ks.recompute_digest());
 }
+
+fn registers(pairs: &[(u16, u8)]) -> Vec<meridian_crdt::hll::Observation> {
+    pairs
+        .iter()
+        .map(|&(register, rank)| meridian_crdt::hll::Observation { register, rank })
+        .collect()
+}
+
+fn hll(pairs: &[(u16, u8)]) -> Option<Value> {
+    Some(Value::Hll(registers(pairs)))
+}
+
+#[test]
+fn concurrent_pfadds_merge_register_by_register() {
+    let mut c = Cluster::new(2);
+    c.write(0, "h", Command::PfAdd(registers(&[(1, 3), (2, 1)])), 1);
+    c.write(1, "h", Command::PfAdd(registers(&[(1, 2), (5, 4)])), 2);
+    sync(&mut c);
+    for r in &c.replicas {
+        assert_eq!(r.ks.get(b"h"), hll(&[(1, 3), (2, 1), (5, 4)]));
+        assert_eq!(r.ks.key_type(b"h"), Some(KeyType::Hll));
+    }
+}
+
+#[test]
+fn a_pfadd_concurrent_with_a_del_survives_it() {
+    let mut c = Cluster::new(2);
+    c.write(0, "h", Command::PfAdd(registers(&[(7, 9)])), 1);
+    sync(&mut c);
+    // Region 1 adds a lower rank to the same register, unaware of region 0's DEL: its
+    // element counts after the merge, though it rose no register where it was written.
+    c.write(0, "h", Command::Del, 2);
+    c.write(1, "h", Command::PfAdd(registers(&[(7, 2)])), 3);
+    sync(&mut c);
+    for r in &c.replicas {
+        assert_eq!(r.ks.get(b"h"), hll(&[(7, 2)]));
+    }
+    // A DEL that observed everything leaves nothing.
+    c.write(1, "h", Command::Del, 4);
+    sync(&mut c);
+    for r in &c.replicas {
+        assert_eq!(r.ks.get(b"h"), None);
+    }
+}
+
+#[test]
+fn a_pfadd_of_no_element_creates_the_key() {
+    let mut c = Cluster::new(1);
+    c.write(0, "h", Command::PfAdd(Vec::new()), 1);
+    assert_eq!(c.replicas[0].ks.get(b"h"), hll(&[]));
+    assert_eq!(c.replicas[0].ks.hll(b"h").unwrap().unwrap().estimate(), 0);
+}
+
+#[test]
+fn pfadd_takes_only_a_hyperloglog() {
+    let mut c = Cluster::new(1);
+    c.write(0, "s", Command::SAdd(vec![b("a")]), 1);
+    let vv = c.replicas[0].applied.clone();
+    assert_eq!(
+        c.replicas[0].ks.prepare(b"s", Command::PfAdd(registers(&[(1, 1)])), &vv),
+        Err(PrepareError::WrongType { found: KeyType::Set })
+    );
+    c.write(0, "h", Command::PfAdd(registers(&[(1, 1)])), 2);
+    assert_eq!(c.replicas[0].ks.hll(b"s").unwrap_err(), KeyType::Set);
+    let vv = c.replicas[0].applied.clone();
+    assert!(c.replicas[0].ks.prepare(b"h", Command::SAdd(vec![b("a")]), &vv).is_err());
+}
+
+#[test]
+fn stable_pfadds_of_one_region_fold_into_one_entry_and_read_the_same() {
+    let mut c = Cluster::new(2);
+    for (t, r) in (1..=5).zip([3u8, 1, 7, 2, 2]) {
+        c.write(0, "h", Command::PfAdd(registers(&[(u16::from(r), r)])), t);
+    }
+    c.write(1, "h", Command::PfAdd(registers(&[(3, 9)])), 6);
+    sync(&mut c);
+    let before = c.replicas[0].ks.get(b"h");
+    let stable = c.replicas[0].applied.clone();
+    let folded = c.replicas[0].ks.compact(&stable);
+    assert_eq!(folded, 4, "five entries of region 0 become one");
+    assert_eq!(c.replicas[0].ks.get(b"h"), before);
+    // The other region folds the same, and both hold the same bytes.
+    c.replicas[1].ks.compact(&stable);
+    assert_eq!(
+        c.replicas[0].ks.encode_key(b"h"),
+        c.replicas[1].ks.encode_key(b"h")
+    );
+}

@@ -3,9 +3,9 @@
 //!
 //! ```text
 //! state   = version:u8 (= 3)  flags:u8  more:u8
-//!           [reg] [counter] [bases] [mv] [set] [hash] [list] [text] [zset] [ttl]
+//!           [reg] [counter] [bases] [mv] [set] [hash] [list] [text] [zset] [hll] [ttl]
 //! flags   : bit 0 reg, 1 counter, 2 bases (the key's scalar: LWW register and counter),
-//!           3 mv, 4 set, 5 hash, 6 list, 7 text; more: bit 0 ttl, 1 zset. A bracketed part
+//!           3 mv, 4 set, 5 hash, 6 list, 7 text; more: bit 0 ttl, 1 zset, 2 hll. A bracketed part
 //!           is present exactly when its bit is set, and a present collection is never empty.
 //! reg, mv = count  (dot hlc bytes)*          dot store with byte-string values
 //! bases   = count  (dot hlc zigzag-varint)*  dot store with i64 values
@@ -15,7 +15,7 @@
 //!           that `to - from + 1` increments of i64 can reach
 //! set     = count  (member:bytes  tags:(count (dot hlc)*))*
 //! hash    = count  (field:bytes  flags:u8 (bits 0-2 only, non-zero)  [reg] [counter] [bases])*
-//! list, text: see `seq`
+//! list, text: see `seq`;  hll: see `hll`
 //! zset    = count  (member:bytes  entries:(count entry)*)*
 //! entry   = dot hlc kind:u8 [actor:varint] depth:varint score:f64-le
 //!           kind 0 set (ZADD), 1 add (ZINCRBY), 2 sum (folded by compaction); a sum's `hlc`
@@ -39,6 +39,7 @@
 //! increments themselves (no tombstones); version 3 adds a second flags byte and the deadlines.
 //! A build reads only its own version.
 
+mod hll;
 mod seq;
 
 use std::collections::BTreeMap;
@@ -70,6 +71,7 @@ const TEXT: u8 = 1 << 7;
 /// Bits of the second flags byte.
 const TTL: u8 = 1 << 0;
 const ZSET: u8 = 1 << 1;
+const HLL: u8 = 1 << 2;
 
 /// Smallest encodings, to bound a claimed count by the input left.
 const MIN_DOT_HLC: usize = 2 + 3;
@@ -312,6 +314,9 @@ pub(crate) fn encode_state_into(s: &KeyState, buf: Vec<u8>) -> Vec<u8> {
     if s.zset.is_some() {
         more |= ZSET;
     }
+    if s.hll.is_some() {
+        more |= HLL;
+    }
     e.buf.push(more);
     encode_scalar_body(&mut e, &s.scalar);
     if !s.mv.is_empty() {
@@ -344,6 +349,9 @@ pub(crate) fn encode_state_into(s: &KeyState, buf: Vec<u8>) -> Vec<u8> {
             e.zmember(name, m);
         }
     }
+    if let Some(h) = &s.hll {
+        e.hll_slot(h);
+    }
     if let Some(d) = &s.ttl {
         e.deadlines(d);
     }
@@ -369,6 +377,7 @@ const PART_ZMEMBER: u8 = 10;
 /// meta   = 7 (list) | 8 (text)  newest:(dot hlc)
 /// ttl    = 9 count (dot hlc at:varint ctx:vv (0 | 1 floor:vv))*
 /// zmember = 10 member:bytes entries:(count entry)*    (entry as in `encode_state`)
+/// hll    = 11 entry                               (one HyperLogLog entry, `hll`)
 /// ```
 ///
 /// A list's or text's elements are parts of their own (`seq::for_each_elem`).
@@ -436,6 +445,11 @@ pub(crate) fn encode_part(part: Option<PartOf<'_>>, buf: &mut Vec<u8>) -> bool {
         Some(PartOf::ZMember(name, m)) if !m.entries.is_empty() => {
             e.buf.push(PART_ZMEMBER);
             e.zmember(name, m);
+            true
+        }
+        Some(PartOf::HllSpan(span, p)) => {
+            e.buf.push(hll::PART_HLL);
+            e.hll_entry(&span, p);
             true
         }
         Some(PartOf::Member(..) | PartOf::ZMember(..)) | None => false,
@@ -779,7 +793,7 @@ pub(crate) fn decode_state(b: &[u8]) -> Result<KeyState> {
     }
     let flags = d.u8("the slot flags")?;
     let more = d.u8("the second slot flags")?;
-    if more & !(TTL | ZSET) != 0 {
+    if more & !(TTL | ZSET | HLL) != 0 {
         return Err(StateDecodeError::BadTag {
             what: "second slot flags",
             found: more,
@@ -844,6 +858,9 @@ pub(crate) fn decode_state(b: &[u8]) -> Result<KeyState> {
             members.insert(m, d.zmember_entries()?);
         }
         s.zset = Some(Box::new(ZSet::from_members(members)));
+    }
+    if more & HLL != 0 {
+        s.hll = Some(Box::new(d.hll_slot()?));
     }
     if more & TTL != 0 {
         s.ttl = Some(Box::new(d.deadlines()?));

@@ -8,12 +8,14 @@ use bytes::Bytes;
 use crate::codec::{StateDecodeError, decode_state};
 use crate::digest::{Digest, key_hash};
 use crate::expiry;
+use crate::hll::Sketch;
 use crate::index::{KeyIndex, Part, Touched};
 use crate::key::{Counted, KeyChange, KeyState};
 use crate::payload::{Command, FieldWrite, Payload, ScoreWrite};
 use crate::scalar::{Scalar, parse_int};
 use crate::seq::{Delete, Delta, Items, SeqContent, SeqError, Sequence, Text};
 use crate::seqslot::{SeqEdit, SeqRun, Splice};
+use crate::spans::Span;
 use crate::table::KeyTable;
 use crate::zset::Folded;
 
@@ -62,13 +64,16 @@ impl Slot {
     /// `stable`, updating the index for that part alone; how many entries were merged away, and
     /// for a score, the entry to wait for before it can fold further (`ZSet::compact_member`).
     fn compact(&mut self, key: &[u8], what: &Counted, stable: &VersionVector) -> Folded {
+        if *what == Counted::Hll {
+            return self.compact_hll(key, stable);
+        }
         let counter = match what {
             Counted::Key => Some(&self.state.scalar.counter),
             Counted::Field(f) => match self.state.hash.get(f) {
                 Some(s) => Some(&s.counter),
                 None => return Folded::default(),
             },
-            Counted::Member(_) => None,
+            Counted::Member(_) | Counted::Hll => None,
         };
         if counter.is_some_and(|c| !c.mergeable(stable)) {
             return Folded::default();
@@ -77,6 +82,7 @@ impl Slot {
             Counted::Key => Part::Scalar,
             Counted::Field(f) => Part::Field(f),
             Counted::Member(m) => Part::ZMember(m),
+            Counted::Hll => return Folded::default(),
         };
         let mut buf = Vec::new();
         self.index.remove(&self.state, part, &mut buf);
@@ -99,10 +105,39 @@ impl Slot {
                 .as_mut()
                 .map(|z| z.compact_member(m, stable))
                 .unwrap_or_default(),
+            Counted::Hll => Folded::default(),
         };
         self.index.add(&self.state, part, &mut buf);
         self.refresh(key);
         folded
+    }
+
+    /// Folds the HyperLogLog entries `stable` covers, per actor; each entry is a part of its
+    /// own, so those folded leave the index and the folded ones enter it.
+    fn compact_hll(&mut self, key: &[u8], stable: &VersionVector) -> Folded {
+        let spans = |state: &KeyState| -> Vec<Span> {
+            state
+                .hll
+                .as_ref()
+                .map(|h| h.parts.keys().copied().collect())
+                .unwrap_or_default()
+        };
+        if !self.state.hll.as_ref().is_some_and(|h| h.mergeable(stable)) {
+            return Folded::default();
+        }
+        let mut buf = Vec::new();
+        for s in spans(&self.state) {
+            self.index.remove(&self.state, Part::HllSpan(s), &mut buf);
+        }
+        let merged = self.state.hll.as_mut().map_or(0, |h| h.compact(stable));
+        for s in spans(&self.state) {
+            self.index.add(&self.state, Part::HllSpan(s), &mut buf);
+        }
+        self.refresh(key);
+        Folded {
+            merged,
+            waiting: None,
+        }
     }
 
     /// Drops the list's and the text's collectable tombstones (`Sequence::collect`), taking
@@ -145,7 +180,7 @@ impl Slot {
     /// op touches (for SADD, its members), except for SET and DEL, which clear every slot.
     fn apply(&mut self, key: &[u8], meta: OpMeta<'_>, payload: &Payload, epoch: u64) -> KeyChange {
         let mut buf = Vec::new();
-        let touched = Touched::by(payload);
+        let touched = Touched::by(payload, meta.dot);
         if let Touched::Parts(parts) = &touched {
             for p in parts {
                 self.index.remove(&self.state, *p, &mut buf);
@@ -513,6 +548,16 @@ impl Keyspace {
                 let seq = state.text.as_ref().map(|t| &t.seq);
                 Payload::Text(prepare_edit(seq, splice)?)
             }
+            Command::PfAdd(observations) => {
+                self.expect_type(key, &[KeyType::Hll])?;
+                // One observation per register, the highest, in register order; a register or
+                // rank out of range is dropped (`Sketch::raise`).
+                let mut sketch = Sketch::new();
+                for o in observations {
+                    sketch.raise(o);
+                }
+                Payload::PfAdd(sketch.observations().collect())
+            }
             Command::ZAdd(members) => {
                 self.expect_type(key, &[KeyType::ZSet])?;
                 let last: BTreeMap<Bytes, Score> = members.into_iter().collect();
@@ -582,6 +627,7 @@ impl Keyspace {
             Payload::ZIncrBy { member, .. } => {
                 self.note_increment(meta.dot, key, Counted::Member(member.clone()));
             }
+            Payload::PfAdd(_) => self.note_increment(meta.dot, key, Counted::Hll),
             // Concurrent ZADDs leave a member several entries, which fold like increments:
             // every member with more than one is waiting for a compaction, whatever made it so.
             Payload::ZAdd(writes) => {
@@ -708,6 +754,16 @@ impl Keyspace {
         match self.readable(key).map(|s| (s.visible, &s.state)) {
             None | Some((None, _)) => Ok(None),
             Some((Some(KeyType::List), state)) => Ok(state.list.as_ref().map(|l| &l.seq)),
+            Some((Some(other), _)) => Err(other),
+        }
+    }
+
+    /// A HyperLogLog key's sketch (the maximum of its entries); `Err` with the key's type if
+    /// it holds another.
+    pub fn hll(&self, key: &[u8]) -> Result<Option<std::borrow::Cow<'_, Sketch>>, KeyType> {
+        match self.readable(key).map(|s| (s.visible, &s.state)) {
+            None | Some((None, _)) => Ok(None),
+            Some((Some(KeyType::Hll), state)) => Ok(state.hll.as_ref().map(|h| h.sketch())),
             Some((Some(other), _)) => Err(other),
         }
     }

@@ -74,12 +74,17 @@ impl Keyspace {
                 let counter = match &what {
                     Counted::Key => Some(&slot.state.scalar.counter),
                     Counted::Field(f) => slot.state.hash.get(f).map(|s| &s.counter),
-                    Counted::Member(_) => None,
+                    Counted::Member(_) | Counted::Hll => None,
+                };
+                let hll = match &what {
+                    Counted::Hll => slot.state.hll.as_deref(),
+                    _ => None,
                 };
                 waiting.extend(
                     counter
                         .into_iter()
                         .flat_map(|c| c.tips())
+                        .chain(hll.into_iter().flat_map(|h| h.tips()))
                         .filter(|d| !bound.covers(*d) && stable.covers(*d)),
                 );
             }

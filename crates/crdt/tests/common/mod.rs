@@ -252,7 +252,30 @@ pub fn command() -> impl Strategy<Value = Command> + Clone {
         text_command(),
         expiry_command(),
         zset_command(),
+        hll_command(),
     ]
+}
+
+/// PFADD and PFMERGE as the keyspace takes them: registers, few of them so that entries of
+/// different ops meet on one, and an empty one now and then (a PFADD of no element).
+pub fn hll_command() -> impl Strategy<Value = Command> + Clone {
+    let observation = (prop_oneof![0u16..4, Just(16_383)], 1u8..5)
+        .prop_map(|(register, rank)| meridian_crdt::hll::Observation { register, rank });
+    proptest::collection::vec(observation, 0..4).prop_map(Command::PfAdd)
+}
+
+/// Registers as a faulty or hostile peer could send them: out of range, rank 0 or past 51,
+/// repeated and out of order.
+pub fn forged_observations() -> impl Strategy<Value = Vec<meridian_crdt::hll::Observation>> + Clone
+{
+    proptest::collection::vec(
+        (
+            prop_oneof![0u16..4, Just(16_383), Just(16_384), Just(u16::MAX)],
+            prop_oneof![0u8..5, Just(51), Just(52), Just(u8::MAX)],
+        )
+            .prop_map(|(register, rank)| meridian_crdt::hll::Observation { register, rank }),
+        0..5,
+    )
 }
 
 /// Scores whose sums round differently in different orders, and the infinities (whose sum a

@@ -11,7 +11,7 @@ use crate::NodeError;
 /// The name TYPE reports (counters are strings in Redis).
 pub(crate) fn type_name(key_type: KeyType) -> &'static str {
     match key_type {
-        KeyType::Register | KeyType::Counter => "string",
+        KeyType::Register | KeyType::Counter | KeyType::Hll => "string",
         KeyType::MvRegister => "mvreg",
         KeyType::Set => "set",
         KeyType::Hash => "hash",
