@@ -362,18 +362,25 @@ def test_auth_is_required_when_a_password_is_set(n2_addr, password):
 
 def test_reset_forgets_authentication_where_a_password_is_set(n2_addr, password):
     """RESET leaves a connection as it opened: on a node with a password, unauthenticated
-    (Redis resets it to the default user, which then needs AUTH again)."""
-    host, port = n2_addr
-    client = redis.Redis(host=host, port=port, password=password, protocol=3, single_connection_client=True)
-    client.client_setname("before")
-    assert client.execute_command("RESET") == "RESET"
-    with pytest.raises(redis.AuthenticationError):
-        client.get("k")
-    assert client.execute_command("AUTH", password) in (True, "OK")
-    assert client.client_getname() is None
-    # Back to RESP2: a map comes as a flat array.
-    assert client.execute_command("HGETALL", "reset:nothing") in ([], {})
-    client.close()
+    (Redis resets it to the default user, which then needs AUTH again), unnamed, RESP2.
+    (On raw frames: redis-py would reconnect and authenticate again on its own.)"""
+    from conftest import encode, read_reply
+
+    with socket.create_connection(n2_addr, timeout=10) as sock:
+        f = sock.makefile("rb")
+
+        def call(*args):
+            sock.sendall(encode(args))
+            return read_reply(f)
+
+        assert call("HELLO", "3", "AUTH", "default", password).startswith(b"%")
+        assert call("CLIENT", "SETNAME", "before") == b"+OK\r\n"
+        assert call("HGETALL", "reset:nothing") == b"%0\r\n"
+        assert call("RESET") == b"+RESET\r\n"
+        assert call("GET", "k").startswith(b"-NOAUTH")
+        assert call("AUTH", password) == b"+OK\r\n"
+        assert call("CLIENT", "GETNAME") == b"$-1\r\n"
+        assert call("HGETALL", "reset:nothing") == b"*0\r\n"
 
 
 def test_auth_without_a_password_configured_is_an_error(r):

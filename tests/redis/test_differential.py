@@ -26,6 +26,7 @@ DIFFERENCES = {
     "HKEYS, HVALS order": "fields by name; Redis's order is unspecified (docs/resp.md, Hashes)",
     "MULTI, EXEC, DISCARD, WATCH, UNWATCH": "redis-py parses a queued command's QUEUED as that command's reply; covered in test_transactions.py",
     "ZSCAN": "members by name; Redis's order is unspecified (docs/resp.md, Sorted sets); covered in test_zsets.py",
+    "GET, APPEND and the string commands on a HyperLogLog": "Meridian's sketch is its own type, not Redis's string encoding (docs/resp.md, HyperLogLog): PFADD and PFMERGE write only keys no other command draws",
     "ZRANGEBYLEX over unequal scores": "unspecified in Redis (its walk depends on the skip list's random levels): name ranges are drawn over a key whose scores are all 0",
 }
 
@@ -93,6 +94,9 @@ class Draw:
         self.keys = [f"{prefix}:{i}" for i in range(5)]
         # A sorted set whose scores are all 0: the only key name ranges are drawn over.
         self.lex = f"{prefix}:lex"
+        # HyperLogLogs: the only keys PFADD and PFMERGE write, since Meridian's sketch is not
+        # a string that GET or APPEND read (docs/resp.md, HyperLogLog).
+        self.hlls = [f"{prefix}:hll{i}" for i in range(2)]
 
     def key(self):
         return self.rng.choice(self.keys)
@@ -200,6 +204,9 @@ class Draw:
             lambda: [rng.choice(["ZRANGEBYLEX", "ZLEXCOUNT"]), self.lex, rng.choice(LEX_ENDS), rng.choice(LEX_ENDS)],
             lambda: ["ZREVRANGEBYLEX", self.lex, rng.choice(LEX_ENDS), rng.choice(LEX_ENDS)] + rng.choice([[], ["LIMIT", "0", "2"], ["LIMIT", "-1", "1"]]),
             lambda: ["ZRANGE", self.lex, rng.choice(LEX_ENDS), rng.choice(LEX_ENDS), "BYLEX"] + rng.choice([[], ["REV"], ["LIMIT", "1", "1"], ["REV", "LIMIT", "0", "-1"]]),
+            lambda: ["PFADD", rng.choice(self.hlls)] + self.some(v, 0, 4),
+            lambda: ["PFCOUNT"] + self.some(lambda: rng.choice(self.hlls + [k()]), 1, 3),
+            lambda: ["PFMERGE", rng.choice(self.hlls)] + self.some(lambda: rng.choice(self.hlls + [k()]), 0, 2),
             lambda: ["PING"] + rng.choice([[], [v()]]),
             lambda: ["ECHO", v()],
         ]
@@ -230,7 +237,7 @@ def test_random_sequences_get_redis_servers_replies(pair, key, seed):
             f"  meridian:     {got!r}\n  redis-server: {want!r}"
         )
     # Both hold the same data at the end, read back key by key, with the same times to live.
-    for k in draw.keys + [draw.lex]:
+    for k in draw.keys + [draw.lex] + draw.hlls:
         assert outcome(pair.meridian, ["TYPE", k]) == outcome(pair.oracle, ["TYPE", k])
         assert close_enough("TTL", outcome(pair.meridian, ["TTL", k]), outcome(pair.oracle, ["TTL", k]))
         if outcome(pair.oracle, ["TYPE", k]) == "zset":

@@ -643,13 +643,22 @@ fn pfadd_takes_only_a_hyperloglog() {
     c.write(0, "s", Command::SAdd(vec![b("a")]), 1);
     let vv = c.replicas[0].applied.clone();
     assert_eq!(
-        c.replicas[0].ks.prepare(b"s", Command::PfAdd(registers(&[(1, 1)])), &vv),
-        Err(PrepareError::WrongType { found: KeyType::Set })
+        c.replicas[0]
+            .ks
+            .prepare(b"s", Command::PfAdd(registers(&[(1, 1)])), &vv),
+        Err(PrepareError::WrongType {
+            found: KeyType::Set
+        })
     );
     c.write(0, "h", Command::PfAdd(registers(&[(1, 1)])), 2);
     assert_eq!(c.replicas[0].ks.hll(b"s").unwrap_err(), KeyType::Set);
     let vv = c.replicas[0].applied.clone();
-    assert!(c.replicas[0].ks.prepare(b"h", Command::SAdd(vec![b("a")]), &vv).is_err());
+    assert!(
+        c.replicas[0]
+            .ks
+            .prepare(b"h", Command::SAdd(vec![b("a")]), &vv)
+            .is_err()
+    );
 }
 
 #[test]

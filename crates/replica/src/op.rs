@@ -7,7 +7,7 @@ use meridian_crdt::{ActorId, Dot, Hlc, Payload, VersionVector};
 use serde::{Deserialize, Serialize};
 
 /// Protocol version spoken in [`Message::Hello`]. A peer with another version is refused.
-pub const PROTOCOL_VERSION: u32 = 6;
+pub const PROTOCOL_VERSION: u32 = 7;
 
 /// The largest sequence number a peer may name: far beyond any real history (a node writing a
 /// million ops a second for a hundred thousand years stays below it), and far enough from

@@ -35,6 +35,7 @@ fn the_table_lists_exactly_the_commands_meridian_serves() {
         "client",
         "select",
         "quit",
+        "reset",
         "command",
         "info",
         "config",
@@ -133,6 +134,9 @@ fn the_table_lists_exactly_the_commands_meridian_serves() {
         "zscan",
         "zunionstore",
         "zinterstore",
+        "pfadd",
+        "pfcount",
+        "pfmerge",
         "multi",
         "exec",
         "discard",
@@ -216,6 +220,7 @@ fn arities_and_key_positions_are_redis_ones() {
         ("command|docs", -2, 0, 0, 0),
         ("select", 2, 0, 0, 0),
         ("quit", -1, 0, 0, 0),
+        ("reset", 1, 0, 0, 0),
         ("info", -1, 0, 0, 0),
         ("del", -2, 1, -1, 1),
         ("exists", -2, 1, -1, 1),
@@ -301,6 +306,9 @@ fn arities_and_key_positions_are_redis_ones() {
         ("zscan", -3, 1, 1, 1),
         ("zunionstore", -4, 1, 1, 1),
         ("zinterstore", -4, 1, 1, 1),
+        ("pfadd", -2, 1, 1, 1),
+        ("pfcount", -2, 1, -1, 1),
+        ("pfmerge", -2, 1, -1, 1),
         ("multi", 1, 0, 0, 0),
         ("exec", 1, 0, 0, 0),
         ("discard", 1, 0, 0, 0),
@@ -405,6 +413,7 @@ fn every_spec_is_well_formed() {
         "list",
         "hash",
         "string",
+        "hyperloglog",
         "pubsub",
         "admin",
         "fast",
@@ -422,6 +431,7 @@ fn every_spec_is_well_formed() {
         "set",
         "hash",
         "sorted-set",
+        "hyperloglog",
         "transactions",
         "pubsub",
         "list",
@@ -511,7 +521,7 @@ fn only_handshake_commands_run_before_auth() {
         .filter(|c| c.has_flag("no_auth"))
         .map(|c| c.name)
         .collect();
-    assert_eq!(no_auth, ["hello", "auth", "quit"]);
+    assert_eq!(no_auth, ["hello", "auth", "quit", "reset"]);
 }
 
 #[test]
@@ -897,8 +907,11 @@ fn redis_cli_reads_the_docs_into_the_hints_meridian_means() {
         "zunionstore",
         "destination numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE SUM|MIN|MAX]",
     );
+    expect("pfadd", "key [element [element ...]]");
+    expect("pfmerge", "destkey sourcekey [sourcekey ...]");
+    expect("reset", "");
     assert_eq!(
         hints.len(),
-        45 + 5 + 3 + 20 + 7 + 19 + 4 + 3 + 2 + 3 + 12 + 22 + 5 + 9
+        45 + 5 + 3 + 20 + 7 + 19 + 4 + 3 + 2 + 3 + 12 + 22 + 5 + 9 + 3 + 1
     );
 }

@@ -51,6 +51,7 @@ pub fn expected(key: &[u8], writes: &[Write<'_>]) -> Option<Option<Value>> {
         Family::Hash => hash(writes),
         Family::Mv => mv(writes),
         Family::ZSet => zset(writes),
+        Family::Hll => hll(writes),
         Family::List | Family::Text | Family::Expiring | Family::Clash => return None,
     };
     Some(value)
@@ -323,6 +324,34 @@ fn mv(writes: &[Write<'_>]) -> Option<Value> {
 /// increment), plus the surviving increments in causal order (by the number of ops their
 /// writer had applied, then by dot), an increment that would make it NaN skipped; members in
 /// score order, then by name.
+/// Every register at the highest rank any surviving PFADD gave it: a DEL removes the PFADDs
+/// it observed, whatever the registers they reached held elsewhere.
+fn hll(writes: &[Write<'_>]) -> Option<Value> {
+    let live = survivors(
+        writes,
+        |c| matches!(c, Command::PfAdd(_)),
+        |c| matches!(c, Command::Del),
+    );
+    if live.is_empty() {
+        return None;
+    }
+    let mut registers: BTreeMap<u16, u8> = BTreeMap::new();
+    for w in &live {
+        if let Command::PfAdd(observations) = w.command {
+            for o in observations {
+                let r = registers.entry(o.register).or_insert(0);
+                *r = (*r).max(o.rank);
+            }
+        }
+    }
+    Some(Value::Hll(
+        registers
+            .into_iter()
+            .map(|(register, rank)| meridian_crdt::hll::Observation { register, rank })
+            .collect(),
+    ))
+}
+
 fn zset(writes: &[Write<'_>]) -> Option<Value> {
     let names: BTreeSet<Bytes> = writes
         .iter()

@@ -1,7 +1,8 @@
 //! The client workload: writes of every key type at every leader, drawn from the seed.
 //!
 //! Key families keep one type per key (`r` registers, `c` counters, `s` sets, `h` hashes,
-//! `m` MV registers, `l` lists, `t` texts, `e` registers with deadlines, `z` sorted sets, `u` registers written in units) so
+//! `m` MV registers, `l` lists, `t` texts, `e` registers with deadlines, `z` sorted sets, `p`
+//! HyperLogLogs, `u` registers written in units) so
 //! that the model in
 //! [`crate::model`] can predict their values; the key `x` is written with several types on
 //! purpose, to exercise type clashes, and is checked by convergence only.
@@ -10,6 +11,7 @@
 //! one code point per write and offset), so the model can tell every element in a value.
 
 use bytes::Bytes;
+use meridian_crdt::hll::Observation;
 use meridian_crdt::seq::{Items, Text};
 use meridian_crdt::{Command, Keyspace, Score, Splice};
 use rand::Rng;
@@ -39,6 +41,8 @@ pub enum Family {
     Expiring,
     /// Sorted sets: ZADD, ZINCRBY (with fractions, whose sums round), ZREM, DEL.
     ZSet,
+    /// HyperLogLogs: PFADD (of no element now and then), DEL.
+    Hll,
     /// Registers written two or three at a time in one unit (as MSET or a transaction
     /// writes them), which every region must apply together.
     Unit,
@@ -59,6 +63,7 @@ impl Family {
             Some(b't') => Family::Text,
             Some(b'e') => Family::Expiring,
             Some(b'z') => Family::ZSet,
+            Some(b'p') => Family::Hll,
             Some(b'u') => Family::Unit,
             _ => Family::Clash,
         }
@@ -108,7 +113,18 @@ pub fn next_write(rng: &mut impl Rng, n: u64, keyspace: Option<&Keyspace>) -> (B
     let key = |p: char| Bytes::from(format!("{p}{k}"));
     let value = Bytes::from(format!("v{n}"));
     match rng.random_range(0..100u32) {
-        70..=83 => {
+        81..=83 => {
+            if rng.random_ratio(1, 10) {
+                return (key('p'), Command::Del);
+            }
+            // Few elements of few names, so that ops meet on registers.
+            let count = rng.random_range(0..=3u32);
+            let elements = (0..count)
+                .map(|_| Observation::of(format!("e{}", rng.random_range(0..40u32)).as_bytes()))
+                .collect();
+            (key('p'), Command::PfAdd(elements))
+        }
+        70..=80 => {
             let key = key('l');
             let command = list_write(rng, n, len_of(&key));
             (key, command)

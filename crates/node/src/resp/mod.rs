@@ -13,6 +13,7 @@ mod exec;
 mod expiry;
 mod glob;
 mod hashes;
+mod hyperloglog;
 mod info;
 mod keys;
 mod lists;

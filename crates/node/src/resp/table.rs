@@ -17,8 +17,8 @@ use meridian_resp::command::{self, CommandSpec};
 use super::Server;
 use super::exec::{Answer, Session};
 use super::{
-    connection, expiry, hashes, keys, lists, pubsub, registers, replication, server, sets, strings,
-    text, transaction, zranges, zsets,
+    connection, expiry, hashes, hyperloglog, keys, lists, pubsub, registers, replication, server,
+    sets, strings, text, transaction, zranges, zsets,
 };
 
 /// A command that may write, wait or change the connection; its arity was checked.
@@ -174,6 +174,10 @@ const ENTRIES: &[(&str, Run)] = &[
     ("zscan", Call(zranges::zscan)),
     ("zunionstore", Call(zsets::zunionstore)),
     ("zinterstore", Call(zsets::zinterstore)),
+    // hyperloglog.rs
+    ("pfadd", Call(hyperloglog::pfadd)),
+    ("pfcount", Point(hyperloglog::pfcount)),
+    ("pfmerge", Call(hyperloglog::pfmerge)),
     ("multi", Call(transaction::multi)),
     ("exec", Call(transaction::exec)),
     ("discard", Call(transaction::discard)),
@@ -278,13 +282,13 @@ mod tests {
     }
 
     #[test]
-    fn only_auth_hello_and_quit_run_before_auth() {
+    fn only_auth_hello_quit_and_reset_run_before_auth() {
         let open: BTreeSet<&str> = ENTRIES
             .iter()
             .filter_map(|(name, _)| lookup(name.as_bytes()))
             .filter(|e| e.runs_unauthenticated())
             .map(|e| e.spec.name)
             .collect();
-        assert_eq!(open, BTreeSet::from(["auth", "hello", "quit"]));
+        assert_eq!(open, BTreeSet::from(["auth", "hello", "quit", "reset"]));
     }
 }

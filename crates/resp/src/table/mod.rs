@@ -8,6 +8,7 @@
 
 mod expiry;
 mod hashes;
+mod hyperloglog;
 mod pubsub;
 mod sequences;
 mod sets;
@@ -231,8 +232,8 @@ const COMMAND_SUBCOMMANDS: &[CommandSpec] = &[
 ];
 
 /// Every command, in groups, in the order `COMMAND` lists them: connection, server, keyspace,
-/// expiry, strings, sets, hashes, sorted sets, transactions, pub/sub, then Meridian's own and the
-/// sequences.
+/// expiry, strings, sets, hashes, sorted sets, HyperLogLog, transactions, pub/sub, then Meridian's
+/// own and the sequences.
 pub(crate) const GROUPS: &[&[CommandSpec]] = &[
     GENERAL,
     expiry::COMMANDS,
@@ -240,6 +241,7 @@ pub(crate) const GROUPS: &[&[CommandSpec]] = &[
     sets::COMMANDS,
     hashes::COMMANDS,
     zsets::COMMANDS,
+    hyperloglog::COMMANDS,
     transactions::COMMANDS,
     pubsub::COMMANDS,
     OWN,
