@@ -118,3 +118,34 @@ impl RedisServer {
             .and_then(|v| v.trim().parse().ok())
     }
 }
+
+/// Runs this benchmark's own executable with `--child` and `args` (so that a measurement
+/// starts from a clean heap) and reads the numbers it prints on one line; `None` if it could
+/// not run or printed something else.
+pub fn child_figures(args: &[&str]) -> Option<Vec<f64>> {
+    let out = Command::new(std::env::current_exe().ok()?)
+        .arg("--child")
+        .args(args)
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(|v| v.parse().ok())
+        .collect()
+}
+
+/// Prints a row of a Meridian-against-Redis table: a name, both figures and their ratio
+/// (`-` for a figure that is missing).
+pub fn ratio_row(name: &str, ours: Option<f64>, theirs: Option<f64>) {
+    let show = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.0}"));
+    let ratio = match (ours, theirs) {
+        (Some(a), Some(b)) if b > 0.0 => format!("{:.2}", a / b),
+        _ => "-".to_owned(),
+    };
+    println!(
+        "{name:<44} {:>16} {:>16} {:>8}",
+        show(ours),
+        show(theirs),
+        ratio
+    );
+}

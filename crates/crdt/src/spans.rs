@@ -113,37 +113,32 @@ pub(crate) fn mergeable<R>(entries: &Spans<R>, stable: &VersionVector) -> bool {
 /// Folds, per actor, every entry whose `to` `stable` covers into one. Returns how many
 /// entries were folded away.
 pub(crate) fn compact<R: Folded>(entries: &mut Spans<R>, stable: &VersionVector) -> usize {
-    let mut folded: BTreeMap<ActorId, (Span, R, usize)> = BTreeMap::new();
-    for (s, r) in entries.iter() {
-        if stable.get(s.actor) < s.to {
-            continue;
-        }
-        match folded.get_mut(&s.actor) {
-            Some((span, run, n)) => {
-                span.from = span.from.min(s.from);
-                span.to = span.to.max(s.to);
-                let ((seq, hlc), (run_seq, run_hlc)) = (r.newest(), run.newest());
-                run.absorb(r);
-                // One actor: its stamps order by HLC, and its seqs break ties.
-                if (hlc, seq) > (run_hlc, run_seq) {
-                    run.set_newest(seq, hlc);
-                } else {
-                    run.set_newest(run_seq, run_hlc);
-                }
-                *n += 1;
-            }
-            None => {
-                folded.insert(s.actor, (*s, r.clone(), 1));
-            }
+    let mut covered: BTreeMap<ActorId, Vec<Span>> = BTreeMap::new();
+    for s in entries.keys() {
+        if stable.get(s.actor) >= s.to {
+            covered.entry(s.actor).or_default().push(*s);
         }
     }
     let mut away = 0;
-    for (actor, (span, run, n)) in folded {
-        if n < 2 {
+    for spans in covered.into_values().filter(|spans| spans.len() > 1) {
+        away += spans.len() - 1;
+        // Moved out, not cloned: an entry may be a 12 KiB sketch.
+        let mut parts = spans.into_iter().filter_map(|s| entries.remove_entry(&s));
+        let Some((mut span, mut run)) = parts.next() else {
             continue;
+        };
+        for (s, r) in parts {
+            span.from = span.from.min(s.from);
+            span.to = span.to.max(s.to);
+            let ((seq, hlc), (run_seq, run_hlc)) = (r.newest(), run.newest());
+            run.absorb(&r);
+            // One actor: its stamps order by HLC, and its seqs break ties.
+            if (hlc, seq) > (run_hlc, run_seq) {
+                run.set_newest(seq, hlc);
+            } else {
+                run.set_newest(run_seq, run_hlc);
+            }
         }
-        away += n - 1;
-        entries.retain(|s, _| s.actor != actor || stable.get(actor) < s.to);
         entries.insert(span, run);
     }
     away
