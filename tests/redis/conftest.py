@@ -53,6 +53,16 @@ def r(request, n1_addr):
 
 
 @pytest.fixture
+def other(n3_addr):
+    """A client of another region (node 3: few clients, short idle timeout: closed promptly),
+    RESP2, decoding."""
+    host, port = n3_addr
+    client = redis.Redis(host=host, port=port, protocol=2, decode_responses=True)
+    yield client
+    client.close()
+
+
+@pytest.fixture
 def raw(n1_addr):
     """A client without decoding, RESP2."""
     host, port = n1_addr

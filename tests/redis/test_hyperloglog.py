@@ -106,15 +106,6 @@ def test_errors(pair, key):
 region_test = pytest.mark.parametrize("r", [2], ids=["resp2"], indirect=True)
 
 
-@pytest.fixture
-def other(n3_addr):
-    """A client of another region."""
-    host, port = n3_addr
-    client = redis.Redis(host=host, port=port, protocol=2, decode_responses=True)
-    yield client
-    client.close()
-
-
 @region_test
 def test_adds_at_two_regions_all_count(r, other, key):
     r.pfadd(key, *[f"a{i}" for i in range(1_000)])

@@ -879,15 +879,6 @@ def test_a_large_sorted_set(exact, key):
 region_test = pytest.mark.parametrize("r", [2], ids=["resp2"], indirect=True)
 
 
-@pytest.fixture
-def other(n3_addr):
-    """A client of another region (node 3: few clients, short idle timeout: closed promptly)."""
-    host, port = n3_addr
-    client = redis.Redis(host=host, port=port, protocol=2, decode_responses=True)
-    yield client
-    client.close()
-
-
 @region_test
 def test_a_zadd_is_read_at_another_region(r, other, key):
     assert r.zadd(key, {"a": 1, "b": 2.5, "c": 1.1}) == 3

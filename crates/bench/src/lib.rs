@@ -134,6 +134,11 @@ pub fn child_figures(args: &[&str]) -> Option<Vec<f64>> {
         .collect()
 }
 
+/// Prints the header of a Meridian-against-Redis table: what each column measures.
+pub fn ratio_header(ours: &str, theirs: &str) {
+    println!("{:<44} {ours:>16} {theirs:>16} {:>8}", "", "ratio");
+}
+
 /// Prints a row of a Meridian-against-Redis table: a name, both figures and their ratio
 /// (`-` for a figure that is missing).
 pub fn ratio_row(name: &str, ours: Option<f64>, theirs: Option<f64>) {

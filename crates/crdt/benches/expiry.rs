@@ -11,11 +11,10 @@
 //! Without redis-server installed, its column says so.
 
 use std::hint::black_box;
-use std::process::Command;
 use std::time::Instant;
 
 use bytes::Bytes;
-use meridian_bench::{RedisServer, status_kib};
+use meridian_bench::{RedisServer, child_figures, ratio_header, ratio_row, status_kib};
 use meridian_crdt::{ActorId, Dot, Keyspace, OpMeta, Payload, VersionVector, hlc};
 
 const KEYS: u64 = 200_000;
@@ -68,13 +67,8 @@ fn build(n: u64, ttl: bool) -> (Keyspace, f64) {
 
 /// In a child process: RSS growth (KiB) and ns per apply of building `n` keys.
 fn measure(n: u64, ttl: bool) -> Option<(u64, f64)> {
-    let out = Command::new(std::env::current_exe().ok()?)
-        .args(["--child", if ttl { "ttl" } else { "plain" }, &n.to_string()])
-        .output()
-        .ok()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mut parts = text.split_whitespace();
-    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+    let figures = child_figures(&[if ttl { "ttl" } else { "plain" }, &n.to_string()])?;
+    Some((*figures.first()? as u64, *figures.get(1)?))
 }
 
 /// redis-server's `used_memory` growth (bytes) for `n` keys, plain and with `EX 100`.
@@ -135,23 +129,8 @@ fn main() {
     let ttl = measure(n, true);
     let redis = redis(n);
     let per_key = |kib: u64| kib as f64 * 1024.0 / n as f64;
-    println!(
-        "{:<28} {:>14} {:>14} {:>12}",
-        "", "Meridian B/key", "Redis B/key", "ratio"
-    );
-    let row = |name: &str, ours: Option<f64>, theirs: Option<f64>| {
-        let show = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.0}"));
-        let ratio = match (ours, theirs) {
-            (Some(a), Some(b)) if b > 0.0 => format!("{:.2}", a / b),
-            _ => "-".to_owned(),
-        };
-        println!(
-            "{name:<28} {:>14} {:>14} {:>12}",
-            show(ours),
-            show(theirs),
-            ratio
-        );
-    };
+    ratio_header("Meridian B/key", "Redis B/key");
+    let row = ratio_row;
     let ours_plain = plain.map(|(kib, _)| per_key(kib));
     let ours_ttl = ttl.map(|(kib, _)| per_key(kib));
     let theirs_plain = redis.map(|(b, _)| b as f64 / n as f64);

@@ -13,7 +13,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use bytes::Bytes;
-use meridian_bench::{RedisServer, child_figures, ratio_row, status_kib};
+use meridian_bench::{RedisServer, child_figures, ratio_header, ratio_row, status_kib};
 use meridian_crdt::hll::Observation;
 use meridian_crdt::{ActorId, Dot, Keyspace, OpMeta, Payload, VersionVector, hlc};
 
@@ -105,10 +105,7 @@ fn main() {
     println!("one element per PFADD, compacted as it goes; a fresh keyspace or server per shape");
     println!();
     let server = RedisServer::start();
-    println!(
-        "{:<44} {:>16} {:>16} {:>8}",
-        "", "Meridian B/key", "Redis B/key", "ratio"
-    );
+    ratio_header("Meridian B/key", "Redis B/key");
     let mut cpu = Vec::new();
     for &(name, keys, per_key, regions) in SHAPES {
         let ours = child_figures(&[

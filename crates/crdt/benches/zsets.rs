@@ -11,11 +11,10 @@
 //! `used_memory` after loading the same members over one pipelined connection.
 
 use std::hint::black_box;
-use std::process::Command;
 use std::time::Instant;
 
 use bytes::Bytes;
-use meridian_bench::{RedisServer, status_kib};
+use meridian_bench::{RedisServer, child_figures, ratio_header, ratio_row, status_kib};
 use meridian_crdt::{
     ActorId, Dot, Keyspace, OpMeta, Payload, Score, ScoreWrite, VersionVector, hlc,
 };
@@ -96,22 +95,8 @@ fn build(n: u64, small: bool, incr: bool) -> (Keyspace, f64, f64) {
 /// In a child process: RSS growth (KiB) and ns per ZADD and per ZINCRBY.
 fn measure(n: u64, small: bool, incr: bool) -> Option<(u64, f64, f64)> {
     let shape = if small { "small" } else { "large" };
-    let out = Command::new(std::env::current_exe().ok()?)
-        .args([
-            "--child",
-            shape,
-            if incr { "incr" } else { "add" },
-            &n.to_string(),
-        ])
-        .output()
-        .ok()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mut parts = text.split_whitespace();
-    Some((
-        parts.next()?.parse().ok()?,
-        parts.next()?.parse().ok()?,
-        parts.next()?.parse().ok()?,
-    ))
+    let figures = child_figures(&[shape, if incr { "incr" } else { "add" }, &n.to_string()])?;
+    Some((*figures.first()? as u64, *figures.get(1)?, *figures.get(2)?))
 }
 
 /// redis-server's `used_memory` growth (bytes) for the `n` members in one key and in keys of
@@ -170,23 +155,8 @@ fn main() {
     let incr = measure(n, false, true);
     let redis = redis(n);
     let per_member = |kib: u64| kib as f64 * 1024.0 / n as f64;
-    println!(
-        "{:<36} {:>16} {:>16} {:>8}",
-        "", "Meridian B/member", "Redis B/member", "ratio"
-    );
-    let row = |name: &str, ours: Option<f64>, theirs: Option<f64>| {
-        let show = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.0}"));
-        let ratio = match (ours, theirs) {
-            (Some(a), Some(b)) if b > 0.0 => format!("{:.2}", a / b),
-            _ => "-".to_owned(),
-        };
-        println!(
-            "{name:<36} {:>16} {:>16} {:>8}",
-            show(ours),
-            show(theirs),
-            ratio
-        );
-    };
+    ratio_header("Meridian B/member", "Redis B/member");
+    let row = ratio_row;
     row(
         "one sorted set (skiplist in Redis)",
         large.map(|(kib, _, _)| per_member(kib)),
