@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 use bytes::Bytes;
+use meridian_crdt::hll::{MAX_RANK, Observation, REGISTERS};
 use meridian_crdt::{
     ActorId, Dot, Keyspace, OpMeta, Payload, Score, ScoreWrite, VersionVector, hlc,
 };
@@ -125,5 +126,47 @@ fn sorted_set_payloads_round_trip_with_their_score_bits() {
     ] {
         let bytes = rmp_serde::to_vec(&p).unwrap();
         assert_eq!(rmp_serde::from_slice::<Payload>(&bytes).unwrap(), p);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    /// A PFADD's registers are a peer's to choose: out of range, rank 0 or past 51, repeated.
+    /// Applying them must not panic, must keep only what a sketch can hold, and the key must
+    /// load back from its encoding.
+    #[test]
+    fn hyperloglog_payloads_with_any_registers_apply_and_load(
+        registers in proptest::collection::vec((any::<u16>(), any::<u8>()), 0..8),
+        flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..4),
+    ) {
+        let p = Payload::PfAdd(
+            registers
+                .into_iter()
+                .map(|(register, rank)| Observation { register, rank })
+                .collect(),
+        );
+        let mut bytes = rmp_serde::to_vec(&p).unwrap();
+        prop_assert_eq!(rmp_serde::from_slice::<Payload>(&bytes).unwrap(), p);
+        for (i, v) in flips {
+            let at = i.index(bytes.len());
+            bytes[at] = v;
+        }
+        if let Ok(p) = rmp_serde::from_slice::<Payload>(&bytes) {
+            let key = Bytes::from_static(b"k");
+            let mut ks = Keyspace::new();
+            let deps = VersionVector::new();
+            let meta = OpMeta { dot: Dot::new(ActorId(1), 1), hlc: hlc(1, 0), deps: &deps };
+            ks.apply(&key, meta, &p);
+            prop_assert_eq!(ks.digest(), ks.recompute_digest());
+            if let Ok(Some(s)) = ks.hll(&key) {
+                prop_assert!(s.observations().all(|o| usize::from(o.register) < REGISTERS
+                    && (1..=MAX_RANK).contains(&o.rank)));
+            }
+            if let Some(state) = ks.encode_key(&key) {
+                let mut fresh = Keyspace::new();
+                prop_assert!(fresh.load_key(key, &state).is_ok());
+            }
+        }
     }
 }
