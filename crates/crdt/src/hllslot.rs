@@ -83,19 +83,6 @@ impl HllSlot {
         spans::newest(&self.parts)
     }
 
-    /// The key's sketch: the register-wise maximum of its entries.
-    pub(crate) fn sketch(&self) -> Cow<'_, Sketch> {
-        let mut parts = self.parts.values();
-        let Some(first) = parts.next() else {
-            return Cow::Owned(Sketch::new());
-        };
-        let mut out = Cow::Borrowed(&first.sketch);
-        for p in parts {
-            out.to_mut().merge(&p.sketch);
-        }
-        out
-    }
-
     /// The dot at the end of every entry.
     pub(crate) fn tips(&self) -> impl Iterator<Item = Dot> + '_ {
         self.parts.keys().map(|s| Dot::new(s.actor, s.to))
@@ -116,5 +103,46 @@ impl HllSlot {
 
     pub(crate) fn join(&mut self, ctx: &VersionVector, other: &HllSlot, other_ctx: &VersionVector) {
         self.parts = spans::join(&self.parts, ctx, &other.parts, other_ctx);
+    }
+}
+
+/// A HyperLogLog key read in place: its entries, whose register-wise maximum is its sketch.
+/// Reading one register costs a look at each entry; only `sketch` merges them.
+#[derive(Clone, Copy, Debug)]
+pub struct HllView<'a> {
+    slot: &'a HllSlot,
+}
+
+impl<'a> HllView<'a> {
+    pub(crate) fn new(slot: &'a HllSlot) -> HllView<'a> {
+        HllView { slot }
+    }
+
+    /// The rank register `register` holds: the highest any entry gives it.
+    pub fn get(&self, register: u16) -> u8 {
+        self.slot
+            .parts
+            .values()
+            .map(|p| p.sketch.get(register))
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The key's sketch, merged from its entries (borrowed when there is one).
+    pub fn sketch(&self) -> Cow<'a, Sketch> {
+        let mut parts = self.slot.parts.values();
+        let Some(first) = parts.next() else {
+            return Cow::Owned(Sketch::new());
+        };
+        let mut out = Cow::Borrowed(&first.sketch);
+        for p in parts {
+            out.to_mut().merge(&p.sketch);
+        }
+        out
+    }
+
+    /// PFCOUNT's estimate of the key.
+    pub fn estimate(&self) -> u64 {
+        self.sketch().estimate()
     }
 }

@@ -6,7 +6,7 @@ use bytes::Bytes;
 
 use crate::dots::DotStore;
 use crate::expiry::{self, TtlSlot};
-use crate::hllslot::HllSlot;
+use crate::hllslot::{HllSlot, HllView};
 use crate::index::KeyIndex;
 use crate::payload::Payload;
 use crate::scalar::Scalar;
@@ -165,7 +165,10 @@ impl KeyState {
                         .collect(),
                 )
             }
-            KeyType::Hll => Value::Hll(self.hll.as_ref()?.sketch().observations().collect()),
+            KeyType::Hll => {
+                let sketch = HllView::new(self.hll.as_deref()?).sketch();
+                Value::Hll(sketch.observations().collect())
+            }
         })
     }
 
@@ -198,11 +201,11 @@ impl KeyState {
         if let Some(z) = self.zset.as_mut() {
             z.clear(deps);
         }
-        self.drop_empty_zset();
+        drop_if_empty(&mut self.zset, ZSet::is_empty);
         if let Some(h) = self.hll.as_mut() {
             h.clear(deps);
         }
-        self.drop_empty_hll();
+        drop_if_empty(&mut self.hll, HllSlot::is_empty);
         let mut deltas = seqslot::clear(&mut self.list, deps, epoch);
         deltas.extend(seqslot::clear(&mut self.text, deps, epoch));
         deltas
@@ -331,13 +334,13 @@ impl KeyState {
                 for w in writes {
                     z.set(tag, deps, &w.member, w.score.get());
                 }
-                self.drop_empty_zset();
+                drop_if_empty(&mut self.zset, ZSet::is_empty);
             }
             Payload::ZIncrBy { member, by } => {
                 self.zset
                     .get_or_insert_default()
                     .add(tag, deps, member, by.get());
-                self.drop_empty_zset();
+                drop_if_empty(&mut self.zset, ZSet::is_empty);
             }
             Payload::ZRem(members) => {
                 if let Some(z) = self.zset.as_mut() {
@@ -345,12 +348,12 @@ impl KeyState {
                         z.remove(deps, m);
                     }
                 }
-                self.drop_empty_zset();
+                drop_if_empty(&mut self.zset, ZSet::is_empty);
             }
             Payload::PfAdd(observations) => {
                 self.hll.get_or_insert_default().add(tag, observations);
                 // Only a forged op (a dot inside an existing span) can leave it empty.
-                self.drop_empty_hll();
+                drop_if_empty(&mut self.hll, HllSlot::is_empty);
             }
         }
         KeyChange { conflicts, deltas }
@@ -387,36 +390,14 @@ impl KeyState {
         let _ = seqslot::join(&mut self.list, other.list.as_deref(), ctx, other_ctx);
         let _ = seqslot::join(&mut self.text, other.text.as_deref(), ctx, other_ctx);
         expiry::join(&mut self.ttl, ctx, other.ttl.as_deref(), other_ctx);
-        if let Some(theirs) = other.zset.as_deref() {
-            self.zset
-                .get_or_insert_default()
-                .join(ctx, theirs, other_ctx);
-        } else if let Some(z) = self.zset.as_mut() {
-            z.join(ctx, &ZSet::default(), other_ctx);
-        }
-        self.drop_empty_zset();
-        if let Some(theirs) = other.hll.as_deref() {
-            self.hll
-                .get_or_insert_default()
-                .join(ctx, theirs, other_ctx);
-        } else if let Some(h) = self.hll.as_mut() {
-            h.join(ctx, &HllSlot::default(), other_ctx);
-        }
-        self.drop_empty_hll();
-    }
-
-    /// Keeps the invariant that a present HyperLogLog slot has entries.
-    fn drop_empty_hll(&mut self) {
-        if self.hll.as_ref().is_some_and(|h| h.is_empty()) {
-            self.hll = None;
-        }
-    }
-
-    /// Keeps the invariant that a present sorted set slot has members.
-    fn drop_empty_zset(&mut self) {
-        if self.zset.as_ref().is_some_and(|z| z.is_empty()) {
-            self.zset = None;
-        }
+        join_boxed(&mut self.zset, other.zset.as_deref(), |z, theirs| {
+            z.join(ctx, theirs, other_ctx);
+        });
+        drop_if_empty(&mut self.zset, ZSet::is_empty);
+        join_boxed(&mut self.hll, other.hll.as_deref(), |h, theirs| {
+            h.join(ctx, theirs, other_ctx);
+        });
+        drop_if_empty(&mut self.hll, HllSlot::is_empty);
     }
 
     /// The dot at the end of every counter entry of the key, with the counter holding it; for
@@ -458,6 +439,26 @@ impl KeyState {
     /// Canonical bytes of everything retained (also the storage encoding).
     pub(crate) fn encode(&self) -> Vec<u8> {
         crate::codec::encode_state(self)
+    }
+}
+
+/// Joins a boxed slot with the other side's (an absent slot joins as an empty one).
+fn join_boxed<T: Default>(
+    mine: &mut Option<Box<T>>,
+    theirs: Option<&T>,
+    join: impl FnOnce(&mut T, &T),
+) {
+    if mine.is_none() && theirs.is_none() {
+        return;
+    }
+    let empty = T::default();
+    join(mine.get_or_insert_default(), theirs.unwrap_or(&empty));
+}
+
+/// Keeps the invariant that a present boxed slot (sorted set, HyperLogLog) is not empty.
+fn drop_if_empty<T>(slot: &mut Option<Box<T>>, is_empty: impl Fn(&T) -> bool) {
+    if slot.as_deref().is_some_and(is_empty) {
+        *slot = None;
     }
 }
 

@@ -40,6 +40,7 @@ mod zset;
 
 pub use codec::{STATE_FORMAT_VERSION, StateDecodeError};
 pub use digest::Digest;
+pub use hllslot::HllView;
 pub use ids::{ActorId, Dot, Hlc, OpMeta, Stamp, Tag, hlc};
 pub use keyspace::Keyspace;
 pub use long_double::LongDouble;

@@ -10,14 +10,23 @@
 //! before plus one (the first from -1), so every register is below 16,384; ranks are
 //! `1..=51`. A part of the digest is one entry: `11 entry`.
 
-use super::{Dec, Enc, Result, StateDecodeError};
-use crate::ActorId;
+use super::{Dec, Enc, Result, SpanWords, StateDecodeError};
 use crate::hll::{MAX_RANK, Observation, REGISTERS, Sketch};
 use crate::hllslot::{HllSlot, Part};
 use crate::spans::Span;
 
 /// The digest part tag of one entry.
 pub(super) const PART_HLL: u8 = 11;
+
+const HLL_SPAN: SpanWords = SpanWords {
+    actor: "a HyperLogLog entry's actor",
+    start: "a HyperLogLog entry's start",
+    width: "a HyperLogLog entry's width",
+    newest: "a HyperLogLog entry's newest",
+    beyond: "HyperLogLog entry beyond u64",
+    order: "HyperLogLog entries out of order or overlapping",
+    outside: "HyperLogLog entry's newest outside its span",
+};
 
 /// Smallest entry: actor, from, width, newest, an HLC of three varints, an empty sketch.
 const MIN_ENTRY: usize = 4 + 3 + 1;
@@ -31,11 +40,7 @@ impl Enc {
     }
 
     pub(super) fn hll_entry(&mut self, s: &Span, p: &Part) {
-        self.varint(u64::from(s.actor.0));
-        self.varint(s.from);
-        self.varint(s.to - s.from);
-        self.varint(p.newest - s.from);
-        self.hlc(p.hlc);
+        self.span_head(s, p.newest, p.hlc);
         self.len(p.sketch.len());
         let mut next = 0u64;
         for o in p.sketch.observations() {
@@ -53,33 +58,15 @@ impl Dec<'_> {
         let mut slot = HllSlot::default();
         let mut prev: Option<Span> = None;
         for _ in 0..n {
-            let (span, part) = self.hll_entry()?;
-            if prev.is_some_and(|p| (p.actor, p.to) >= (span.actor, span.from)) {
-                return Err(StateDecodeError::NotCanonical(
-                    "HyperLogLog entries out of order or overlapping",
-                ));
-            }
-            prev = Some(span);
+            let (span, part) = self.hll_entry(&mut prev)?;
             slot.parts.insert(span, part);
         }
         Ok(slot)
     }
 
-    pub(super) fn hll_entry(&mut self) -> Result<(Span, Part)> {
-        let actor = ActorId(self.u32("a HyperLogLog entry's actor")?);
-        let from = self.varint("a HyperLogLog entry's start")?;
-        let to = from
-            .checked_add(self.varint("a HyperLogLog entry's width")?)
-            .ok_or(StateDecodeError::NotCanonical(
-                "HyperLogLog entry beyond u64",
-            ))?;
-        let newest = from
-            .checked_add(self.varint("a HyperLogLog entry's newest")?)
-            .filter(|&s| s <= to)
-            .ok_or(StateDecodeError::NotCanonical(
-                "HyperLogLog entry's newest outside its span",
-            ))?;
-        let hlc = self.hlc()?;
+    /// One entry, which must follow `prev` (`Dec::span_head`).
+    fn hll_entry(&mut self, prev: &mut Option<Span>) -> Result<(Span, Part)> {
+        let (span, newest, hlc) = self.span_head(&HLL_SPAN, prev)?;
         let claimed = self.varint("a sketch's register count")?;
         let remaining = self.remaining();
         let max = (remaining / 2).min(REGISTERS);
@@ -114,7 +101,7 @@ impl Dec<'_> {
             next = register + 1;
         }
         Ok((
-            Span { actor, from, to },
+            span,
             Part {
                 sketch,
                 newest,

@@ -73,6 +73,27 @@ const TTL: u8 = 1 << 0;
 const ZSET: u8 = 1 << 1;
 const HLL: u8 = 1 << 2;
 
+/// What the decode errors of an entry keyed by span call its parts.
+struct SpanWords {
+    actor: &'static str,
+    start: &'static str,
+    width: &'static str,
+    newest: &'static str,
+    beyond: &'static str,
+    order: &'static str,
+    outside: &'static str,
+}
+
+const COUNTER_SPAN: SpanWords = SpanWords {
+    actor: "a counter entry's actor",
+    start: "a counter entry's start",
+    width: "a counter entry's width",
+    newest: "a counter entry's newest",
+    beyond: "counter entry beyond u64",
+    order: "counter entries out of order or overlapping",
+    outside: "counter entry's newest outside its span",
+};
+
 /// Smallest encodings, to bound a claimed count by the input left.
 const MIN_DOT_HLC: usize = 2 + 3;
 const MIN_ENTRY: usize = 4 + 3 + 1;
@@ -237,6 +258,16 @@ impl Enc {
         }
     }
 
+    /// The head of an entry keyed by span (counter increments, HyperLogLog sketches):
+    /// `actor from to-from newest-from hlc`.
+    fn span_head(&mut self, span: &Span, newest: u64, hlc: Hlc) {
+        self.varint(u64::from(span.actor.0));
+        self.varint(span.from);
+        self.varint(span.to - span.from);
+        self.varint(newest - span.from);
+        self.hlc(hlc);
+    }
+
     fn vv(&mut self, v: &VersionVector) {
         self.len(v.len());
         for (a, seq) in v.iter() {
@@ -268,11 +299,7 @@ fn encode_scalar_body(e: &mut Enc, s: &Scalar) {
     if !c.entries.is_empty() {
         e.len(c.entries.len());
         for (span, run) in &c.entries {
-            e.varint(u64::from(span.actor.0));
-            e.varint(span.from);
-            e.varint(span.to - span.from);
-            e.varint(run.newest - span.from);
-            e.hlc(run.hlc);
+            e.span_head(span, run.newest, run.hlc);
             e.i128(run.sum);
         }
     }
@@ -739,25 +766,7 @@ impl<'a> Dec<'a> {
         let mut entries = BTreeMap::new();
         let mut prev: Option<Span> = None;
         for _ in 0..n {
-            let actor = ActorId(self.u32("a counter entry's actor")?);
-            let from = self.varint("a counter entry's start")?;
-            let to = from
-                .checked_add(self.varint("a counter entry's width")?)
-                .ok_or(StateDecodeError::NotCanonical("counter entry beyond u64"))?;
-            let span = Span { actor, from, to };
-            if prev.is_some_and(|p| (p.actor, p.to) >= (actor, from)) {
-                return Err(StateDecodeError::NotCanonical(
-                    "counter entries out of order or overlapping",
-                ));
-            }
-            prev = Some(span);
-            let newest = from
-                .checked_add(self.varint("a counter entry's newest")?)
-                .filter(|&s| s <= to)
-                .ok_or(StateDecodeError::NotCanonical(
-                    "counter entry's newest outside its span",
-                ))?;
-            let hlc = self.hlc()?;
+            let (span, newest, hlc) = self.span_head(&COUNTER_SPAN, &mut prev)?;
             let sum = self.i128("a counter entry's sum")?;
             if !sum_in_range(sum, span.width()) {
                 return Err(StateDecodeError::NotCanonical(
@@ -767,6 +776,30 @@ impl<'a> Dec<'a> {
             entries.insert(span, Run { sum, newest, hlc });
         }
         Ok(entries)
+    }
+
+    /// The head of an entry keyed by span (`Enc::span_head`), which must follow `prev`:
+    /// spans of one actor in order and disjoint, the newest seq inside the span.
+    fn span_head(
+        &mut self,
+        words: &SpanWords,
+        prev: &mut Option<Span>,
+    ) -> Result<(Span, u64, Hlc)> {
+        let actor = ActorId(self.u32(words.actor)?);
+        let from = self.varint(words.start)?;
+        let to = from
+            .checked_add(self.varint(words.width)?)
+            .ok_or(StateDecodeError::NotCanonical(words.beyond))?;
+        let span = Span { actor, from, to };
+        if prev.is_some_and(|p| (p.actor, p.to) >= (actor, from)) {
+            return Err(StateDecodeError::NotCanonical(words.order));
+        }
+        *prev = Some(span);
+        let newest = from
+            .checked_add(self.varint(words.newest)?)
+            .filter(|&s| s <= to)
+            .ok_or(StateDecodeError::NotCanonical(words.outside))?;
+        Ok((span, newest, self.hlc()?))
     }
 
     fn sorted_key(

@@ -9,6 +9,7 @@ use crate::codec::{StateDecodeError, decode_state};
 use crate::digest::{Digest, key_hash};
 use crate::expiry;
 use crate::hll::Sketch;
+use crate::hllslot::HllView;
 use crate::index::{KeyIndex, Part, Touched};
 use crate::key::{Counted, KeyChange, KeyState};
 use crate::payload::{Command, FieldWrite, Payload, ScoreWrite};
@@ -758,12 +759,11 @@ impl Keyspace {
         }
     }
 
-    /// A HyperLogLog key's sketch (the maximum of its entries); `Err` with the key's type if
-    /// it holds another.
-    pub fn hll(&self, key: &[u8]) -> Result<Option<std::borrow::Cow<'_, Sketch>>, KeyType> {
+    /// A HyperLogLog key read in place; `Err` with the key's type if it holds another.
+    pub fn hll(&self, key: &[u8]) -> Result<Option<HllView<'_>>, KeyType> {
         match self.readable(key).map(|s| (s.visible, &s.state)) {
             None | Some((None, _)) => Ok(None),
-            Some((Some(KeyType::Hll), state)) => Ok(state.hll.as_ref().map(|h| h.sketch())),
+            Some((Some(KeyType::Hll), state)) => Ok(state.hll.as_deref().map(HllView::new)),
             Some((Some(other), _)) => Err(other),
         }
     }

@@ -35,8 +35,8 @@ fn union(r: &Replica, keys: &[Bytes]) -> Result<Sketch, Reply> {
     let mut all = Sketch::new();
     for key in keys {
         match r.keyspace().hll(key) {
-            Ok(Some(s)) => {
-                all.merge(&s);
+            Ok(Some(h)) => {
+                all.merge(&h.sketch());
             }
             Ok(None) => {}
             Err(found) => return Err(refusal(found)),
@@ -45,8 +45,8 @@ fn union(r: &Replica, keys: &[Bytes]) -> Result<Sketch, Reply> {
     Ok(all)
 }
 
-fn estimate(s: &Sketch) -> Reply {
-    Reply::Integer(i64::try_from(s.estimate()).unwrap_or(i64::MAX))
+fn count(estimate: u64) -> Reply {
+    Reply::Integer(i64::try_from(estimate).unwrap_or(i64::MAX))
 }
 
 /// PFADD key [element ...]: 1 if the key was made or a register rose here, else 0.
@@ -60,7 +60,7 @@ pub(super) fn pfadd(server: &Arc<Server>, session: &mut Session, args: &[Bytes])
             let rose = match r.keyspace().hll(&key) {
                 Err(found) => return Ok(Err(refusal(found))),
                 Ok(None) => true,
-                Ok(Some(s)) => observations.iter().any(|o| s.get(o.register) < o.rank),
+                Ok(Some(h)) => observations.iter().any(|o| h.get(o.register) < o.rank),
             };
             Ok(Ok(Plan::one(
                 key.clone(),
@@ -77,12 +77,12 @@ pub(super) fn pfcount(r: &Replica, args: &[Bytes]) -> Reply {
     if let [_, key] = args {
         // One key: its sketch read in place, unless it has several entries to merge.
         return match r.keyspace().hll(key) {
-            Ok(Some(s)) => estimate(&s),
+            Ok(Some(h)) => count(h.estimate()),
             Ok(None) => Reply::Integer(0),
             Err(found) => refusal(found),
         };
     }
-    union(r, &args[1..]).map_or_else(|refused| refused, |s| estimate(&s))
+    union(r, &args[1..]).map_or_else(|refused| refused, |s| count(s.estimate()))
 }
 
 /// PFMERGE destkey [sourcekey ...]: the destination holds the union of itself and the
